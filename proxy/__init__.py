@@ -1,0 +1,1 @@
+"""Warden: an inline AI governance reverse proxy."""

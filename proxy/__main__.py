@@ -1,0 +1,195 @@
+"""The `warden` command: serve, dev, migrate, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from proxy import apikeys
+from proxy.config import ConfigError, Settings, load_settings
+from proxy.errors import WardenError
+from proxy.logs import configure_logging
+
+
+def _out(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _load(args: argparse.Namespace, *, require_secrets: bool = True) -> Settings:
+    return load_settings(args.config, require_secrets=require_secrets)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from proxy.server import run_workers, serve_until_signalled
+
+    settings = _load(args)
+    configure_logging(settings.logging.level)
+    if args.no_migrate:
+        settings = replace(settings, postgres=replace(settings.postgres, migrate_on_start=False))
+    if args.workers > 1:
+        return run_workers(settings, args.workers)
+    asyncio.run(serve_until_signalled(settings))
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from proxy.dev import DevOptions, run_dev
+
+    configure_logging("warning")
+    options = DevOptions(
+        config=Path(args.config),
+        port=args.port,
+        admin_port=args.admin_port,
+        state_dir=Path(args.state_dir),
+        demo_upstream=not args.no_demo,
+    )
+    asyncio.run(run_dev(options))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from proxy.server import migrate_once
+
+    settings = _load(args, require_secrets=False)
+    configure_logging(settings.logging.level)
+    applied = asyncio.run(migrate_once(settings))
+    _out({"applied": applied})
+    return 0
+
+
+async def _with_connection(
+    args: argparse.Namespace, action: Callable[[asyncpg.Connection], Awaitable[int]]
+) -> int:
+    url = args.database_url or _load(args, require_secrets=False).postgres.url
+    conn = await asyncpg.connect(url)
+    try:
+        return await action(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    async def create(conn: asyncpg.Connection) -> int:
+        key, full_key = await apikeys.create_key(conn, args.tenant, args.name)
+        _out({**key.public(), "key": full_key})
+        sys.stderr.write(
+            "Store this key now: Warden keeps only its hash and cannot show it again.\n"
+        )
+        return 0
+
+    return asyncio.run(_with_connection(args, create))
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    async def list_(conn: asyncpg.Connection) -> int:
+        keys = await apikeys.list_keys(
+            conn, args.tenant, include_revoked=args.include_revoked, limit=10_000
+        )
+        _out([k.public() for k in keys])
+        return 0
+
+    return asyncio.run(_with_connection(args, list_))
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    async def revoke(conn: asyncpg.Connection) -> int:
+        key = await apikeys.revoke_key(conn, args.key_id)
+        if key is None:
+            sys.stderr.write(f"no such key: {args.key_id}\n")
+            return 1
+        _out(key.public())
+        return 0
+
+    return asyncio.run(_with_connection(args, revoke))
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    async def rotate(conn: asyncpg.Connection) -> int:
+        rotated = await apikeys.rotate_key(conn, args.key_id, args.grace_seconds)
+        if rotated is None:
+            sys.stderr.write(f"no such active key: {args.key_id}\n")
+            return 1
+        key, full_key = rotated
+        _out({**key.public(), "key": full_key})
+        return 0
+
+    return asyncio.run(_with_connection(args, rotate))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="warden", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", default=os.environ.get("WARDEN_CONFIG", "config.yaml"))
+        return p
+
+    serve = with_config(commands.add_parser("serve", help="run the proxy (production mode)"))
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument("--no-migrate", action="store_true", help="do not migrate on start")
+    serve.set_defaults(func=cmd_serve)
+
+    dev = with_config(commands.add_parser("dev", help="run on embedded Postgres/Redis locally"))
+    dev.add_argument("--port", type=int, default=8080)
+    dev.add_argument("--admin-port", type=int, default=8081)
+    dev.add_argument("--state-dir", default=".warden")
+    dev.add_argument("--no-demo", action="store_true", help="use the configured upstreams")
+    dev.set_defaults(func=cmd_dev)
+
+    migrate = with_config(commands.add_parser("migrate", help="apply database migrations"))
+    migrate.set_defaults(func=cmd_migrate)
+
+    keys = commands.add_parser("keys", help="manage Warden API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+
+    def key_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = with_config(keys.add_parser(name, help=help_text))
+        p.add_argument("--database-url", help="instead of postgres.url from the config")
+        return p
+
+    create = key_command("create", "create a key (printed once)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--name")
+    create.set_defaults(func=cmd_keys_create)
+    list_ = key_command("list", "list keys")
+    list_.add_argument("--tenant")
+    list_.add_argument("--include-revoked", action="store_true")
+    list_.set_defaults(func=cmd_keys_list)
+    revoke = key_command("revoke", "revoke a key")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=cmd_keys_revoke)
+    rotate = key_command("rotate", "give a key a new secret")
+    rotate.add_argument("key_id")
+    rotate.add_argument("--grace-seconds", type=float, default=0.0)
+    rotate.set_defaults(func=cmd_keys_rotate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    except (WardenError, OSError, asyncpg.PostgresError) as exc:
+        sys.stderr.write(f"warden: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

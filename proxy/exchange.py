@@ -1,0 +1,59 @@
+"""Exchange: the record of one proxied request that the stages fill in as it goes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from proxy.apikeys import ApiKey
+    from proxy.formats import Call
+    from proxy.replies import LocalReply
+    from proxy.routing import Route
+
+_MAX_REQUEST_ID = 128
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    request: web.Request
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    received_at: float = field(default_factory=time.time)
+    api_key: ApiKey | None = None
+    route: Route | None = None
+    upstream_path: str = ""
+    body: bytes = b""
+    call: Call | None = None
+    reply: LocalReply | None = None
+    status: int = 0
+    # What happened upstream; all None when Warden answered by itself.
+    upstream_status: int | None = None
+    upstream_started: float | None = None
+    upstream_first_byte: float | None = None
+    upstream_finished: float | None = None
+    streamed: bool = False
+    stream_cut: bool = False
+    client_disconnected: bool = False
+    response_bytes: int = 0
+    error: str | None = None
+
+    @classmethod
+    def begin(cls, request: web.Request) -> Exchange:
+        return cls(request, request_id_for(request))
+
+    @property
+    def model(self) -> str | None:
+        return self.call.model if self.call else None
+
+
+def request_id_for(request: web.Request) -> str:
+    """Keep the caller's x-request-id when it is sane, so traces join up; otherwise make one."""
+    given = request.headers.get("x-request-id", "")
+    if 0 < len(given) <= _MAX_REQUEST_ID and given.isprintable() and given.isascii():
+        return given
+    return uuid.uuid4().hex

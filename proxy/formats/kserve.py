@@ -1,0 +1,64 @@
+"""KServe inference protocols: v1 (`:predict`) and v2 / Open Inference Protocol (`/infer`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from proxy.formats.call import Call, Invalid
+
+_V1 = re.compile(r"/v1/models/(?P<model>[^/:]+):(?P<verb>predict|explain)$")
+_V2 = re.compile(r"/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<rest>/.*)?$")
+_V2_DATATYPES = frozenset(
+    "BOOL UINT8 UINT16 UINT32 UINT64 INT8 INT16 INT32 INT64 FP16 FP32 FP64 BYTES".split()
+)
+
+
+def describe(method: str, path: str, payload: Any) -> Call | Invalid:
+    if match := _V1.search(path):
+        if method != "POST":
+            return Call("metadata", match["model"])
+        return _describe_v1(match["model"], match["verb"], payload)
+    if match := _V2.search(path):
+        if method == "POST" and match["rest"] == "/infer":
+            return _describe_v2(match["model"], payload)
+        return Call("metadata", match["model"], payload=payload)
+    return Call("other", payload=payload)
+
+
+def _describe_v1(model: str, verb: str, payload: Any) -> Call | Invalid:
+    if not isinstance(payload, dict):
+        return Invalid("the request body must be a JSON object")
+    if "instances" in payload:
+        field = "instances"
+    elif "inputs" in payload:
+        field = "inputs"
+    else:
+        return Invalid("'instances' is required", "instances")
+    if not isinstance(payload[field], list):
+        return Invalid(f"'{field}' must be a list", field)
+    return Call(verb, model, payload=payload)
+
+
+def _describe_v2(model: str, payload: Any) -> Call | Invalid:
+    if not isinstance(payload, dict):
+        return Invalid("the request body must be a JSON object")
+    inputs = payload.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        return Invalid("'inputs' must be a non-empty list", "inputs")
+    for i, tensor in enumerate(inputs):
+        where = f"inputs[{i}]"
+        if not isinstance(tensor, dict):
+            return Invalid("each input must be an object", where)
+        if not isinstance(tensor.get("name"), str):
+            return Invalid("'name' must be a string", f"{where}.name")
+        shape = tensor.get("shape")
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= -1 for d in shape
+        ):
+            return Invalid("'shape' must be a list of integers", f"{where}.shape")
+        if tensor.get("datatype") not in _V2_DATATYPES:
+            return Invalid("'datatype' is not a KServe v2 datatype", f"{where}.datatype")
+        if "data" not in tensor:
+            return Invalid("'data' is required", f"{where}.data")
+    return Call("infer", model, payload=payload)

@@ -1,0 +1,25 @@
+"""Every typed application key, and nothing else."""
+
+from __future__ import annotations
+
+import aiohttp
+import asyncpg
+import redis.asyncio as redis
+from aiohttp import web
+
+from proxy.auth import KeyStore
+from proxy.config import Settings
+from proxy.metrics import Metrics
+from proxy.pipeline import ProxyHandler
+from proxy.routing import RouteTable
+
+SETTINGS = web.AppKey("settings", Settings)
+ROUTES = web.AppKey("routes", RouteTable)
+METRICS = web.AppKey("metrics", Metrics)
+DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+REDIS = web.AppKey("redis", redis.Redis)
+KEY_STORE = web.AppKey("key_store", KeyStore)
+HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
+PROXY_HANDLER = web.AppKey("proxy_handler", ProxyHandler)
+# The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
+PROXY_APP = web.AppKey("proxy_app", web.Application)

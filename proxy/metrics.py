@@ -1,0 +1,59 @@
+"""Prometheus metrics, every one named here, in Warden's own registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Seconds: from sub-millisecond local replies to multi-minute streams.
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1, 2.5, 5, 10, 30, 60, 120, 300,
+)  # fmt: skip
+_OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """Labels are bounded by construction: route prefixes and status classes, never raw paths."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "warden_requests_total",
+            "Requests handled, by route, outcome and HTTP status.",
+            ("route", "outcome", "status"),
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "warden_request_duration_seconds",
+            "Time from request arrival to the end of the response.",
+            ("route",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_duration = Histogram(
+            "warden_upstream_duration_seconds",
+            "Time spent waiting on and relaying the upstream response.",
+            ("route",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "warden_overhead_seconds",
+            "Time Warden adds before forwarding (authentication, routing, reading the body).",
+            ("route",),
+            buckets=_OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "warden_upstream_errors_total",
+            "Upstream failures by kind (connect, timeout, disconnected, invalid).",
+            ("route", "kind"),
+            registry=r,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

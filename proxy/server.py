@@ -1,0 +1,140 @@
+"""Running Warden: both listeners in one process, and N such processes on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+from dataclasses import replace
+
+from aiohttp import web
+
+from proxy.app import create_admin_app, create_app
+from proxy.config import Settings
+from proxy.db import create_pool, migrate
+
+log = logging.getLogger(__name__)
+
+# How long in-flight requests (long streams included) may run on after a stop signal.
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+class WardenServer:
+    """The proxy and admin apps served on their listeners; `port=0` picks free ports."""
+
+    def __init__(self, settings: Settings, *, reuse_port: bool = False) -> None:
+        self.settings = settings
+        self.reuse_port = reuse_port
+        self.app = create_app(settings)
+        self.admin_app = create_admin_app(self.app)
+        # handler_cancellation: a caller that hangs up cancels its handler, and with it the
+        # upstream request, instead of leaving the model generating for nobody.
+        self._runner = web.AppRunner(
+            self.app,
+            handler_cancellation=True,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+        )
+        self._admin_runner = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=5.0)
+
+    async def start(self) -> None:
+        listen = self.settings.listen
+        await self._runner.setup()
+        await web.TCPSite(
+            self._runner, listen.proxy.host, listen.proxy.port, reuse_port=self.reuse_port
+        ).start()
+        await self._admin_runner.setup()
+        await web.TCPSite(
+            self._admin_runner, listen.admin.host, listen.admin.port, reuse_port=self.reuse_port
+        ).start()
+
+    async def stop(self) -> None:
+        # Admin first: it reads state that the proxy app's cleanup closes.
+        await self._admin_runner.cleanup()
+        await self._runner.cleanup()
+
+    @property
+    def proxy_url(self) -> str:
+        return _url_of(self._runner)
+
+    @property
+    def admin_url(self) -> str:
+        return _url_of(self._admin_runner)
+
+
+def _url_of(runner: web.AppRunner) -> str:
+    host, port = runner.addresses[0][:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+async def serve_until_signalled(settings: Settings, *, reuse_port: bool = False) -> None:
+    server = WardenServer(settings, reuse_port=reuse_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    log.info(
+        "warden serving",
+        extra={
+            "fields": {"proxy": server.proxy_url, "admin": server.admin_url, "pid": os.getpid()}
+        },
+    )
+    await stop.wait()
+    log.info("warden stopping", extra={"fields": {"pid": os.getpid()}})
+    await server.stop()
+
+
+async def migrate_once(settings: Settings) -> list[str]:
+    pool = await create_pool(settings.postgres)
+    try:
+        return await migrate(pool)
+    finally:
+        await pool.close()
+
+
+def _worker_main(settings: Settings, log_level: str) -> None:
+    from proxy.logs import configure_logging
+
+    configure_logging(log_level)
+    asyncio.run(serve_until_signalled(settings, reuse_port=True))
+
+
+def run_workers(settings: Settings, workers: int) -> int:
+    """N processes accept on the same ports (SO_REUSEPORT); the kernel spreads connections.
+
+    Migrations run once here, before any worker starts, instead of N times under the lock.
+    Returns the exit status: non-zero when a worker failed.
+    """
+    if settings.postgres.migrate_on_start:
+        asyncio.run(migrate_once(settings))
+        settings = replace(settings, postgres=replace(settings.postgres, migrate_on_start=False))
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(settings, settings.logging.level),
+            name=f"warden-worker-{i}",
+        )
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for process in processes:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for process in processes:
+        process.join()
+        if process.exitcode not in (0, -signal.SIGTERM):
+            status = 1
+    return status

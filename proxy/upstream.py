@@ -1,0 +1,200 @@
+"""Forwarder: the one ClientSession, header hygiene, credential injection, relaying responses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from proxy.exchange import Exchange
+from proxy.replies import LocalReply, bad_gateway, error_body, gateway_timeout, render_reply
+from proxy.routing import Route
+
+# RFC 9110 §7.6.1 connection-specific headers: they describe one hop, never the next.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# The caller's Warden key must never reach a provider; length and encoding are per hop.
+_NOT_FORWARDED = HOP_BY_HOP | {
+    "host",
+    "content-length",
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "accept-encoding",
+    "expect",
+    "cookie",
+}
+# The client session decompresses, so the upstream's length and encoding no longer apply.
+_NOT_RETURNED = HOP_BY_HOP | {"content-length", "content-encoding", "server", "date"}
+
+
+def create_client_session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        # A proxy must not keep cookies from one caller's upstream replies for the next caller.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("User-Agent",),
+        auto_decompress=True,
+        trust_env=False,
+    )
+
+
+def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
+    tokens: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            tokens.update(t.strip().lower() for t in value.split(","))
+    return tokens
+
+
+def upstream_request_headers(exchange: Exchange, route: Route) -> CIMultiDict[str]:
+    incoming = exchange.request.headers
+    also_drop = _connection_tokens(incoming.items())
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in incoming.items():
+        lower = name.lower()
+        if lower in _NOT_FORWARDED or lower in also_drop or lower.startswith("x-warden-"):
+            continue
+        headers.add(name, value)
+    for name, value in route.upstream.headers.items():
+        headers[name] = value
+    credential = route.upstream.credential
+    if credential is not None and credential.value:
+        headers[credential.header] = credential.prefix + credential.value
+    headers["x-request-id"] = exchange.request_id
+    return headers
+
+
+def client_response_headers(upstream: aiohttp.ClientResponse, request_id: str) -> CIMultiDict[str]:
+    also_drop = _connection_tokens(upstream.headers.items())
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.headers.items():
+        lower = name.lower()
+        if lower not in _NOT_RETURNED and lower not in also_drop:
+            headers.add(name, value)
+    headers["x-request-id"] = request_id
+    return headers
+
+
+def upstream_url(route: Route, exchange: Exchange) -> URL:
+    base = route.upstream.url.rstrip("/")
+    query = exchange.request.rel_url.raw_query_string
+    text = base + exchange.upstream_path + (f"?{query}" if query else "")
+    return URL(text, encoded=True)
+
+
+def reply_for_upstream_error(exc: BaseException, upstream_name: str) -> tuple[LocalReply, str]:
+    """The one mapping from client exceptions to what the caller sees: 504 or 502."""
+    if isinstance(exc, TimeoutError):
+        return gateway_timeout(f"upstream '{upstream_name}' did not answer in time"), "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return bad_gateway(f"cannot connect to upstream '{upstream_name}'"), "connect"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return bad_gateway(f"upstream '{upstream_name}' closed the connection"), "disconnected"
+    return (
+        bad_gateway(f"invalid response from upstream '{upstream_name}'", "upstream_invalid"),
+        "invalid",
+    )
+
+
+def _is_event_stream(response: aiohttp.ClientResponse) -> bool:
+    return response.content_type == "text/event-stream"
+
+
+class Forwarder:
+    """Sends the exchange upstream and relays the answer: JSON whole, event streams as they come."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def forward(self, exchange: Exchange) -> web.StreamResponse:
+        route = exchange.route
+        assert route is not None
+        request = exchange.request
+        exchange.upstream_started = time.perf_counter()
+        try:
+            async with self.session.request(
+                request.method,
+                upstream_url(route, exchange),
+                headers=upstream_request_headers(exchange, route),
+                data=exchange.body or None,
+                timeout=route.timeout,
+                allow_redirects=False,
+            ) as upstream:
+                exchange.upstream_status = upstream.status
+                exchange.upstream_first_byte = time.perf_counter()
+                headers = client_response_headers(upstream, exchange.request_id)
+                if _is_event_stream(upstream):
+                    return await self._relay_stream(exchange, upstream, headers)
+                body = await upstream.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reply, kind = reply_for_upstream_error(exc, route.upstream_name)
+            exchange.reply = reply
+            exchange.error = f"upstream_{kind}"
+            return render_reply(reply, exchange.request_id)
+        finally:
+            exchange.upstream_finished = time.perf_counter()
+        exchange.response_bytes = len(body)
+        return web.Response(status=upstream.status, body=body, headers=headers)
+
+    async def _relay_stream(
+        self, exchange: Exchange, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str]
+    ) -> web.StreamResponse:
+        """Pass events through chunk by chunk; once headers are out, errors become an SSE event."""
+        response = web.StreamResponse(status=upstream.status, headers=headers)
+        await response.prepare(exchange.request)
+        exchange.streamed = True
+        chunks = upstream.content.iter_any()
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reply, kind = reply_for_upstream_error(exc, exchange.route.upstream_name)  # type: ignore[union-attr]
+                exchange.error = f"upstream_{kind}"
+                exchange.stream_cut = True
+                await self._write_quietly(exchange, response, sse_error_event(reply))
+                return response
+            if not await self._write_quietly(exchange, response, chunk):
+                return response
+            exchange.response_bytes += len(chunk)
+        await response.write_eof()
+        return response
+
+    @staticmethod
+    async def _write_quietly(exchange: Exchange, response: web.StreamResponse, data: bytes) -> bool:
+        """Write to the caller; False (and the exchange marked) when the caller has gone."""
+        try:
+            await response.write(data)
+            return True
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            exchange.client_disconnected = True
+            exchange.stream_cut = True
+            return False
+
+
+def sse_error_event(reply: LocalReply) -> bytes:
+    # `event: error` with an {"error": ...} payload: the OpenAI and Anthropic SDKs both raise
+    # an APIError for it instead of treating the cut stream as a normal end.
+    payload = error_body(reply.message, reply.kind, reply.code, reply.param)
+    return b"event: error\ndata: " + payload + b"\n\n"
+
+
+__all__ = ["Forwarder", "create_client_session", "sse_error_event"]
