@@ -1,8 +1,8 @@
 """Exceptions for conditions nobody expects; expected outcomes are values (see replies.py).
 
-    WardenError
-    ├── StartupError      a dependency or file needed at start is unusable
-    └── MigrationError    a migration failed or the applied history does not match the files
+WardenError
+├── StartupError      a dependency or file needed at start is unusable
+└── MigrationError    a migration failed or the applied history does not match the files
 """
 
 
