@@ -1,0 +1,236 @@
+"""The `warden` command as operators run it: migrate, keys, config errors, multi-worker serve."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+import pytest
+import yaml
+
+from proxy.db import load_migrations, migrate, migrations_dir
+from proxy.errors import MigrationError
+from tests.conftest import ADMIN_TOKEN, TEST_ENV, Services, base_config
+from tests.upstream import SimulatedUpstream
+
+
+def run_warden(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **TEST_ENV, **(env or {})},
+    )
+
+
+async def fresh_database(services: Services, name: str) -> str:
+    conn = await asyncpg.connect(services.postgres.url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return services.postgres.url_for(name)
+
+
+def write_config(path: Path, raw: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+async def test_migrate_applies_each_file_once(services: Services, tmp_path: Path):
+    url = await fresh_database(services, "warden_migrate_cli")
+    config = write_config(
+        tmp_path / "config.yaml", base_config("http://127.0.0.1:9", url, services.redis_url)
+    )
+    first = await asyncio.to_thread(run_warden, "migrate", "--config", str(config))
+    assert first.returncode == 0, first.stderr
+    expected = [f"{m.version:04d}_{m.name}" for m in load_migrations(migrations_dir())]
+    assert orjson.loads(first.stdout) == {"applied": expected}
+    second = await asyncio.to_thread(run_warden, "migrate", "--config", str(config))
+    assert orjson.loads(second.stdout) == {"applied": []}
+    conn = await asyncpg.connect(url)
+    try:
+        versions = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    finally:
+        await conn.close()
+    assert [r["version"] for r in versions] == [
+        m.version for m in load_migrations(migrations_dir())
+    ]
+
+
+async def test_concurrent_migrations_apply_once(services: Services):
+    """Many replicas starting together: the advisory lock lets exactly one apply each file."""
+    url = await fresh_database(services, "warden_migrate_race")
+    pools = [await asyncpg.create_pool(url, min_size=1, max_size=1) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(migrate(pool) for pool in pools))
+    finally:
+        for pool in pools:
+            await pool.close()
+    applied = [label for result in results for label in result]
+    assert sorted(applied) == sorted(set(applied))
+    assert len(applied) == len(load_migrations(migrations_dir()))
+
+
+async def test_edited_migration_is_refused(services: Services, tmp_path: Path):
+    url = await fresh_database(services, "warden_migrate_edit")
+    folder = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), folder)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    try:
+        await migrate(pool, folder)
+        first = sorted(folder.glob("*.sql"))[0]
+        first.write_text(first.read_text() + "\n-- edited later\n")
+        with pytest.raises(MigrationError, match="forward-only"):
+            await migrate(pool, folder)
+    finally:
+        await pool.close()
+
+
+async def test_keys_create_prints_the_key_once(
+    services: Services, db: asyncpg.Pool, tmp_path: Path
+):
+    config = write_config(
+        tmp_path / "config.yaml",
+        base_config("http://127.0.0.1:9", services.database_url, services.redis_url),
+    )
+    result = await asyncio.to_thread(
+        run_warden, "keys", "create", "--tenant", "acme", "--name", "ci", "--config", str(config)
+    )
+    assert result.returncode == 0, result.stderr
+    created = orjson.loads(result.stdout)
+    assert created["tenant"] == "acme" and created["name"] == "ci"
+    assert created["key"].startswith(f"wk_{created['id']}_")
+    assert "cannot show it again" in result.stderr
+    stored = await db.fetchrow("SELECT * FROM api_keys WHERE id = $1", created["id"])
+    assert stored is not None
+    assert created["key"].encode() not in bytes(stored["secret_sha256"])
+    listed = await asyncio.to_thread(run_warden, "keys", "list", "--config", str(config))
+    assert [k["id"] for k in orjson.loads(listed.stdout)] == [created["id"]]
+
+
+def test_bad_config_lists_every_problem(tmp_path: Path):
+    raw = base_config("ftp://nowhere", "mysql://db", "redis://127.0.0.1:6379/0")
+    raw["listen"]["proxy"]["port"] = "eighty"
+    raw["routes"][0]["upstream"] = "missing"
+    raw["routes"][1]["format"] = "soap"
+    raw["upstreams"]["openai"]["credential"]["value"] = "sk-literal-secret"
+    raw["colour"] = "blue"
+    config = write_config(tmp_path / "bad.yaml", raw)
+    result = run_warden("serve", "--config", str(config), env={"WARDEN_ADMIN_TOKEN": "x"})
+    assert result.returncode == 2
+    err = result.stderr
+    for expected in (
+        "bad.yaml: colour: unknown key",
+        "listen.proxy.port: expected an integer, got str 'eighty'",
+        "routes[1].format: expected one of 'openai', 'anthropic', 'kserve', 'json', got 'soap'",
+        "upstreams.openai.credential.value: secrets must be a ${ENV_VAR} reference",
+    ):
+        assert expected in err, err
+    # Cross-section checks run once every field parses: fix those first, then see these.
+    raw = base_config("ftp://nowhere", "mysql://db", "redis://127.0.0.1:6379/0")
+    raw["routes"][0]["upstream"] = "missing"
+    result = run_warden("serve", "--config", str(write_config(tmp_path / "bad2.yaml", raw)))
+    for expected in (
+        "upstreams.openai.url: expected an http(s) URL",
+        "routes[0].upstream: unknown upstream 'missing'",
+        "postgres.url: expected a URL with scheme postgres or postgresql",
+    ):
+        assert expected in result.stderr, result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+async def wait_until_up(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+async def test_serve_with_two_workers_shares_one_port(
+    services: Services, upstream: SimulatedUpstream, db: asyncpg.Pool, tmp_path: Path
+):
+    proxy_port, admin_port = free_port(), free_port()
+    raw = base_config(upstream.url, services.database_url, services.redis_url)
+    raw["listen"] = {
+        "proxy": {"host": "127.0.0.1", "port": proxy_port},
+        "admin": {"host": "127.0.0.1", "port": admin_port},
+    }
+    raw["postgres"]["migrate_on_start"] = True
+    config = write_config(tmp_path / "config.yaml", raw)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--workers", "2"],
+        env={**os.environ, **TEST_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        await wait_until_up(f"http://127.0.0.1:{admin_port}/healthz")
+        pids = set()
+        for _ in range(60):
+            # A new connection each time, so the kernel can pick either worker.
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+                async with s.get(f"http://127.0.0.1:{admin_port}/healthz") as r:
+                    pids.add((await r.json())["pid"])
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2, "both workers accept on the shared port"
+        assert process.pid not in pids
+
+        from proxy import apikeys
+
+        _, key = await apikeys.create_key(db, "acme")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+            for _ in range(10):
+                async with s.post(
+                    f"http://127.0.0.1:{proxy_port}/v1/chat/completions",
+                    json={"model": "echo-1", "messages": [{"role": "user", "content": "hi"}]},
+                    headers={"authorization": f"Bearer {key}"},
+                ) as r:
+                    assert r.status == 200
+            async with s.get(
+                f"http://127.0.0.1:{admin_port}/admin/keys",
+                headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+            ) as r:
+                assert r.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.to_thread(process.wait, 20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        process.stderr.close() if process.stderr else None
+    assert code == 0, stderr
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

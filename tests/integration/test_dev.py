@@ -1,0 +1,106 @@
+"""`warden dev`: embedded Postgres, Redis and the demo upstream, ready for the SDKs, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openai
+import orjson
+
+from tests.integration.test_cli import free_port
+
+DEV_JSON_FIELDS = {"proxy_url", "admin_url", "database_url", "redis_url", "api_key", "admin_token"}
+
+
+def start_dev(repo_root: Path, state_dir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    port, admin_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "proxy", "dev",
+            "--state-dir", str(state_dir), "--port", str(port), "--admin-port", str(admin_port),
+        ],
+        cwd=repo_root,  # reads ./config.yaml and ./policies like a person would
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    return process, port, admin_port
+
+
+async def wait_for_state(
+    path: Path, process: subprocess.Popen[bytes], after: float
+) -> dict[str, str]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read().decode() if process.stderr else "exited")
+        if path.exists() and path.stat().st_mtime >= after:
+            data: dict[str, str] = orjson.loads(path.read_bytes())
+            return data
+        await asyncio.sleep(0.1)
+    raise AssertionError("warden dev did not write dev.json")
+
+
+def stop(process: subprocess.Popen[bytes]) -> tuple[int, bytes]:
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    return process.returncode, stderr
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_dev_serves_the_sdks_and_stops_everything(repo_root: Path, tmp_path: Path):
+    state_dir = tmp_path / "state"
+    process, port, admin_port = start_dev(repo_root, state_dir)
+    try:
+        info = await wait_for_state(state_dir / "dev.json", process, 0)
+        assert set(info) >= DEV_JSON_FIELDS
+        assert info["proxy_url"] == f"http://127.0.0.1:{port}"
+        async with openai.AsyncOpenAI(
+            base_url=f"{info['proxy_url']}/v1", api_key=info["api_key"], max_retries=0
+        ) as client:
+            reply = await client.chat.completions.create(
+                model="echo-1", messages=[{"role": "user", "content": "offline and working"}]
+            )
+        assert reply.choices[0].message.content == "offline and working"
+        postgres_pid = int((state_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        redis_pid = int((state_dir / "redis" / "redis.pid").read_text().strip())
+        assert pid_alive(postgres_pid) and pid_alive(redis_pid)
+        # A second `warden dev` on the same state dir refuses instead of taking over.
+        second = subprocess.run(
+            [sys.executable, "-m", "proxy", "dev", "--state-dir", str(state_dir),
+             "--port", str(free_port()), "--admin-port", str(free_port())],
+            cwd=repo_root, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert "in use by another `warden dev`" in second.stderr
+    finally:
+        code, stderr = stop(process)
+    assert code == 0, stderr.decode()
+    deadline = time.monotonic() + 10
+    while (pid_alive(postgres_pid) or pid_alive(redis_pid)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not pid_alive(postgres_pid), "Postgres was stopped"
+    assert not pid_alive(redis_pid), "Redis was stopped"
+
+    # A second start reuses the state dir: same data, same demo key, same admin token.
+    restarted_at = time.time()
+    process, _, _ = start_dev(repo_root, state_dir)
+    try:
+        again = await wait_for_state(state_dir / "dev.json", process, restarted_at - 1)
+        assert again["api_key"] == info["api_key"]
+        assert again["admin_token"] == info["admin_token"]
+    finally:
+        code, stderr = stop(process)
+    assert code == 0, stderr.decode()
