@@ -1,4 +1,4 @@
-"""`warden dev`: embedded Postgres, Redis and the demo upstream, ready for the SDKs, and a clean stop."""
+"""`warden dev`: embedded stack and demo upstream ready for the SDKs; a clean stop and restart."""
 
 from __future__ import annotations
 

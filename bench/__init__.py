@@ -1,0 +1,1 @@
+"""Load benchmark: Warden against the upstream directly and a minimal aiohttp pass-through."""
