@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from aiohttp import ClientTimeout
 
 from proxy.config import Settings, Timeouts, Upstream
 from proxy.exchange import Exchange
 from proxy.formats import FORMATS, Describe
-from proxy.replies import LocalReply, not_found
+from proxy.replies import LocalReply, bad_request, not_found
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +85,31 @@ def client_timeout(timeouts: Timeouts) -> ClientTimeout:
     )
 
 
+def has_dot_segment(raw_path: str) -> bool:
+    # aiohttp does not normalise paths, and an upstream would resolve "/ml/../v1" to "/v1":
+    # a way out of a route's rewrite prefix and around rules scoped to the route.
+    return any(unquote(segment) in (".", "..") for segment in raw_path.split("/"))
+
+
 class ResolveRoute:
-    """Pick the route for the path; clients can never name an upstream host themselves."""
+    """Pick the route for the path; clients can never name an upstream host themselves.
+
+    Matching and forwarding use the raw path, so percent-encoding reaches the upstream as sent.
+    """
 
     def __init__(self, table: RouteTable) -> None:
         self.table = table
 
     async def __call__(self, exchange: Exchange) -> LocalReply | None:
         request = exchange.request
-        route = self.table.match(request.path)
+        raw_path = request.rel_url.raw_path
+        if has_dot_segment(raw_path):
+            return bad_request(
+                "the path must not contain '.' or '..' segments", code="invalid_path"
+            )
+        route = self.table.match(raw_path)
         if route is None:
-            return not_found(f"no route for {request.path}", code="unknown_route")
+            return not_found(f"no route for {raw_path}", code="unknown_route")
         if request.method not in route.methods:
             return LocalReply(
                 405,
@@ -104,5 +119,5 @@ class ResolveRoute:
                 headers={"allow": ", ".join(sorted(route.methods))},
             )
         exchange.route = route
-        exchange.upstream_path = route.upstream_path(request.path)
+        exchange.upstream_path = route.upstream_path(raw_path)
         return None

@@ -22,6 +22,7 @@ class ReceivedRequest:
     query_string: str
     headers: dict[str, str]
     body: bytes
+    raw_path: str = ""
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -60,7 +61,14 @@ async def _simulate(request: web.Request, handler: Handler) -> web.StreamRespons
     body = await request.read()
     headers = _headers(request)
     app[RECEIVED].append(
-        ReceivedRequest(request.method, request.path, request.query_string, headers, body)
+        ReceivedRequest(
+            request.method,
+            request.path,
+            request.query_string,
+            headers,
+            body,
+            request.rel_url.raw_path,
+        )
     )
     events = app[EVENTS]
     try:

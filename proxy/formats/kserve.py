@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from proxy.formats.call import Call, Invalid
 
@@ -15,14 +16,15 @@ _V2_DATATYPES = frozenset(
 
 
 def describe(method: str, path: str, payload: Any) -> Call | Invalid:
+    # Paths arrive percent-encoded as the client sent them; model names are compared decoded.
     if match := _V1.search(path):
         if method != "POST":
-            return Call("metadata", match["model"])
-        return _describe_v1(match["model"], match["verb"], payload)
+            return Call("metadata", unquote(match["model"]))
+        return _describe_v1(unquote(match["model"]), match["verb"], payload)
     if match := _V2.search(path):
         if method == "POST" and match["rest"] == "/infer":
-            return _describe_v2(match["model"], payload)
-        return Call("metadata", match["model"], payload=payload)
+            return _describe_v2(unquote(match["model"]), payload)
+        return Call("metadata", unquote(match["model"]), payload=payload)
     return Call("other", payload=payload)
 
 

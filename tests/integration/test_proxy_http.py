@@ -323,3 +323,34 @@ async def test_client_disconnect_while_waiting_cancels_upstream(
                 headers=auth(api_key, **{"x-sim-delay": "3"}),
             )
     await wait_for_event(upstream, "cancelled:/v1/chat/completions")
+
+
+async def raw_get(url: str, path: str, key: str) -> tuple[int, bytes]:
+    """Send the path byte for byte; client libraries would normalise it first."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+    writer.write((head + "Connection: close\r\n\r\n").encode())
+    data = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("path", ["/ml/../v1/models", "/ml/%2e%2e/v1/models", "/v1/./models"])
+async def test_dot_segments_cannot_escape_a_route(
+    warden: RunningWarden, api_key: str, upstream: SimulatedUpstream, path: str
+):
+    status, body = await raw_get(warden.proxy_url, path, api_key)
+    assert status == 400
+    assert orjson.loads(body)["error"]["code"] == "invalid_path"
+    assert upstream.received == []
+
+
+async def test_percent_encoding_reaches_the_upstream_as_sent(
+    warden: RunningWarden, api_key: str, upstream: SimulatedUpstream
+):
+    status, _ = await raw_get(warden.proxy_url, "/ml/v2/models/team%2Firis", api_key)
+    assert status == 200
+    assert upstream.received[-1].raw_path == "/v2/models/team%2Firis"
