@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 from dataclasses import replace
@@ -108,7 +109,8 @@ def run_workers(settings: Settings, workers: int) -> int:
     """N processes accept on the same ports (SO_REUSEPORT); the kernel spreads connections.
 
     Migrations run once here, before any worker starts, instead of N times under the lock.
-    Returns the exit status: non-zero when a worker failed.
+    If a worker dies on its own, the rest are stopped too and the exit status is non-zero,
+    so the service manager restarts a whole, healthy set.
     """
     if settings.postgres.migrate_on_start:
         asyncio.run(migrate_once(settings))
@@ -124,17 +126,31 @@ def run_workers(settings: Settings, workers: int) -> int:
     ]
     for process in processes:
         process.start()
+    stopping = False
 
-    def forward(signum: int, _frame: object) -> None:
+    def stop_all(signum: int = signal.SIGTERM, _frame: object = None) -> None:
+        nonlocal stopping
+        stopping = True
         for process in processes:
             if process.pid is not None and process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    status = 0
-    for process in processes:
-        process.join()
-        if process.exitcode not in (0, -signal.SIGTERM):
-            status = 1
-    return status
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    running = {p.sentinel: p for p in processes}
+    failed = False
+    while running:
+        for sentinel in multiprocessing.connection.wait(list(running)):
+            assert isinstance(sentinel, int)
+            process = running.pop(sentinel)
+            process.join()
+            if not stopping:
+                log.error(
+                    "worker exited unexpectedly; stopping the others",
+                    extra={"fields": {"pid": process.pid, "exitcode": process.exitcode}},
+                )
+                failed = True
+                stop_all()
+            elif process.exitcode not in (0, -signal.SIGTERM):
+                failed = True
+    return 1 if failed else 0

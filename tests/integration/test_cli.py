@@ -234,3 +234,34 @@ async def test_serve_with_two_workers_shares_one_port(
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_a_dying_worker_takes_the_set_down(
+    services: Services, upstream: SimulatedUpstream, db: asyncpg.Pool, tmp_path: Path
+):
+    """A half-dead worker set would serve some connections and refuse others: stop all."""
+    proxy_port, admin_port = free_port(), free_port()
+    raw = base_config(upstream.url, services.database_url, services.redis_url)
+    raw["listen"] = {
+        "proxy": {"host": "127.0.0.1", "port": proxy_port},
+        "admin": {"host": "127.0.0.1", "port": admin_port},
+    }
+    config = write_config(tmp_path / "config.yaml", raw)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--workers", "2"],
+        env={**os.environ, **TEST_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_until_up(f"http://127.0.0.1:{admin_port}/healthz")
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{admin_port}/healthz") as r:
+                victim = (await r.json())["pid"]
+        os.kill(victim, signal.SIGKILL)
+        code = await asyncio.to_thread(process.wait, 30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 1
