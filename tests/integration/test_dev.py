@@ -46,8 +46,8 @@ async def wait_for_state(
     raise AssertionError("warden dev did not write dev.json")
 
 
-def stop(process: subprocess.Popen[bytes]) -> tuple[int, bytes]:
-    process.send_signal(signal.SIGTERM)
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> tuple[int, bytes]:
+    process.send_signal(sig)
     _, stderr = process.communicate(timeout=30)
     return process.returncode, stderr
 
@@ -86,7 +86,7 @@ async def test_dev_serves_the_sdks_and_stops_everything(repo_root: Path, tmp_pat
         assert second.returncode == 1
         assert "in use by another `warden dev`" in second.stderr
     finally:
-        code, stderr = stop(process)
+        code, stderr = stop(process, signal.SIGINT)  # what Ctrl-C sends
     assert code == 0, stderr.decode()
     deadline = time.monotonic() + 10
     while (pid_alive(postgres_pid) or pid_alive(redis_pid)) and time.monotonic() < deadline:
