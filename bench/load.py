@@ -75,6 +75,9 @@ class Phase:
     errors: int = 0
     first_error: str | None = None
     elapsed: float = 0.0
+    # CPU seconds the serving process (upstream, pass-through or Warden) spent in the phase;
+    # unlike RPS it barely moves when a neighbour steals one of the few cores. None off Linux.
+    server_cpu: float | None = 0.0
 
     def fail(self, why: str) -> None:
         self.errors += 1
@@ -87,6 +90,28 @@ class Phase:
         self.errors += other.errors
         self.first_error = self.first_error or other.first_error
         self.elapsed += other.elapsed
+        if self.server_cpu is not None and other.server_cpu is not None:
+            self.server_cpu += other.server_cpu
+        else:
+            self.server_cpu = None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process, from /proc (None where there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+class TargetDown(Exception):
+    """A server stopped accepting connections: every further request would only be refused."""
 
 
 async def _worker(
@@ -115,6 +140,8 @@ async def _worker(
                     complete = True
                 end = perf()
                 status = response.status
+        except aiohttp.ClientConnectorError as exc:
+            raise TargetDown(f"cannot connect to {url}: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             phase.fail(repr(exc))
             continue
@@ -138,26 +165,37 @@ async def _run_phase(
     phase = Phase()
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(
-        *(_worker(session, url, workload, headers, deadline, phase) for _ in range(concurrency))
-    )
+    try:
+        # A TaskGroup, unlike gather, stops the other callers as soon as one fails.
+        async with asyncio.TaskGroup() as group:
+            for _ in range(concurrency):
+                group.create_task(_worker(session, url, workload, headers, deadline, phase))
+    except* TargetDown as failed:
+        raise failed.exceptions[0] from None
     phase.elapsed = time.perf_counter() - started
     return phase
 
 
 async def measure(
-    url: str, workload: Workload, headers: dict[str, str], args: argparse.Namespace
+    url: str, server_pid: int, workload: Workload, headers: dict[str, str], args: argparse.Namespace
 ) -> Phase:
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         # Warm-up opens every connection and fills every cache; its numbers are dropped.
         await _run_phase(session, url, workload, headers, args.concurrency, args.warmup)
-        return await _run_phase(session, url, workload, headers, args.concurrency, args.duration)
+        cpu_before = cpu_seconds(server_pid)
+        phase = await _run_phase(session, url, workload, headers, args.concurrency, args.duration)
+        cpu_after = cpu_seconds(server_pid)
+    if cpu_before is None or cpu_after is None:
+        phase.server_cpu = None
+    else:
+        phase.server_cpu = cpu_after - cpu_before
+    return phase
 
 
 async def run_all(
-    urls: dict[str, str], api_key: str, args: argparse.Namespace
+    children: dict[str, servers.Child], api_key: str, args: argparse.Namespace
 ) -> dict[str, dict[str, Phase]]:
     # Every target gets the same headers; the upstream and the pass-through ignore the key.
     headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
@@ -172,7 +210,9 @@ async def run_all(
                     end="",
                     flush=True,
                 )
-                phase = await measure(urls[target] + PATH, workload, headers, args)
+                child = children[target]
+                url = child.url + PATH
+                phase = await measure(url, child.process.pid, workload, headers, args)
                 rate = len(phase.latencies) / phase.elapsed
                 print(f"  {rate:8.1f} req/s  {phase.errors} errors", flush=True)
                 results[workload.name][target].merge(phase)
@@ -189,6 +229,7 @@ class Summary:
     p99_ms: float
     ttfb_p50_ms: float | None
     ttfb_p99_ms: float | None
+    server_cpu_us_per_request: float | None
 
 
 def _p50_p99_ms(values: list[float]) -> tuple[float, float]:
@@ -211,6 +252,11 @@ def summarize(phase: Phase) -> Summary:
         p99_ms=p99,
         ttfb_p50_ms=ttfb[0],
         ttfb_p99_ms=ttfb[1],
+        server_cpu_us_per_request=(
+            phase.server_cpu / len(phase.latencies) * 1e6
+            if phase.server_cpu is not None and phase.latencies
+            else None
+        ),
     )
 
 
@@ -249,14 +295,14 @@ def checks_for(workload: Workload, s: dict[str, Summary]) -> list[Check]:
         )
     ]
     if workload.stream:
-        assert direct.ttfb_p50_ms is not None and passthrough.ttfb_p50_ms is not None
-        assert warden.ttfb_p50_ms is not None
+        # No stream got through (every answer an error) leaves no TTFB: NaN fails the check.
+        ttfb = {t: math.nan if v.ttfb_p50_ms is None else v.ttfb_p50_ms for t, v in s.items()}
         result.append(
             _added_check(
                 workload.name,
                 "added p50 (TTFB)",
-                warden.ttfb_p50_ms - direct.ttfb_p50_ms,
-                passthrough.ttfb_p50_ms - direct.ttfb_p50_ms,
+                ttfb["warden"] - ttfb["direct"],
+                ttfb["passthrough"] - ttfb["direct"],
             )
         )
     rps_ratio = warden.rps / passthrough.rps if passthrough.rps else None
@@ -296,13 +342,19 @@ def _ms(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def _added(value: float | None, base: float | None) -> str:
-    return "-" if value is None or base is None else f"{value - base:+.2f}"
+    if value is None or base is None or math.isnan(value - base):
+        return "-"
+    return f"{value - base:+.2f}"
 
 
 def print_table(workload: Workload, s: dict[str, Summary]) -> None:
     print(f"\n{workload.title}")
-    head = f"{'target':<12}{'requests':>9}{'errors':>7}{'RPS':>9}"
+    head = f"{'target':<12}{'requests':>9}{'errors':>7}{'RPS':>9}{'cpu us/req':>11}"
     head += f"{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}"
     if workload.stream:
         head += f"{'ttfb p50':>10}{'ttfb p99':>10}{'+ttfb p50':>11}{'+ttfb p99':>11}"
@@ -313,6 +365,7 @@ def print_table(workload: Workload, s: dict[str, Summary]) -> None:
         row = s[target]
         is_base = target == "direct"
         line = f"{target:<12}{row.requests:>9}{row.errors:>7}{row.rps:>9.1f}"
+        line += f"{_us(row.server_cpu_us_per_request):>11}"
         line += f"{_ms(row.p50_ms):>9}{_ms(row.p99_ms):>9}"
         line += f"{'-' if is_base else _added(row.p50_ms, base.p50_ms):>9}"
         line += f"{'-' if is_base else _added(row.p99_ms, base.p99_ms):>9}"
@@ -321,6 +374,13 @@ def print_table(workload: Workload, s: dict[str, Summary]) -> None:
             line += f"{'-' if is_base else _added(row.ttfb_p50_ms, base.ttfb_p50_ms):>11}"
             line += f"{'-' if is_base else _added(row.ttfb_p99_ms, base.ttfb_p99_ms):>11}"
         print(line)
+    warden_cpu = s["warden"].server_cpu_us_per_request
+    passthrough_cpu = s["passthrough"].server_cpu_us_per_request
+    if warden_cpu is not None and passthrough_cpu:
+        print(
+            f"  Warden's own CPU per request beyond the pass-through: "
+            f"{warden_cpu - passthrough_cpu:+.0f} us (x{warden_cpu / passthrough_cpu:.2f})"
+        )
     for target in TARGETS:
         if s[target].first_error:
             print(f"  {target}: {s[target].errors} errors, first: {s[target].first_error}")
@@ -433,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         f" (C parser: {'yes' if env['aiohttp_c_parser'] else 'NO'}), asyncpg {env['asyncpg']},"
         f" orjson {env['orjson']}"
     )
+    # Anything already running competes for the same few cores and shows up as noise.
     print(f"  load avg:    {' '.join(f'{x:.2f}' for x in env['load_average_at_start'])}")
     print(
         f"  parameters:  concurrency {args.concurrency}, warm-up {args.warmup:g} s, measured"
@@ -447,16 +508,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pg.start()
         redis_server.start()
-        upstream = servers.start_child("upstream", servers.upstream_main)
+        upstream = servers.start_child("upstream")
         children.append(upstream)
-        settings = warden_settings(upstream.url, pg.url_for(DATABASE), redis_server.url, tmp)
+        config = warden_config(upstream.url, pg.url_for(DATABASE), redis_server.url, tmp)
+        settings = settings_from_mapping(config, WARDEN_ENV)
         api_key = asyncio.run(prepare_database(pg, settings))
-        children.append(servers.start_child("passthrough", servers.passthrough_main, upstream.url))
-        profile = str(args.profile_warden.resolve()) if args.profile_warden else None
-        children.append(
-            servers.start_child("warden", servers.warden_main, settings, str(warden_log), profile)
-        )
-        urls = {"direct": upstream.url} | {c.name: c.url for c in children[1:]}
+        children.append(servers.start_child("passthrough", upstream.url))
+        warden_args = [orjson.dumps(config).decode(), str(warden_log)]
+        if args.profile_warden:
+            warden_args += ["--profile", str(args.profile_warden.resolve())]
+        children.append(servers.start_child("warden", *warden_args, env=WARDEN_ENV))
+        # "direct" is served by the upstream itself; the others by their proxy process.
+        targets = dict(zip(TARGETS, children, strict=True))
         print(
             "  processes:   load generator (this, pid "
             f"{os.getpid()}), "
@@ -466,11 +529,18 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "  warden:      no policies; request log at info, one JSON line per request,"
             " written to a file; key cache TTL"
-            f" {settings.keys.cache_ttl_seconds:g} s" + ("; UNDER cProfile" if profile else "")
+            f" {settings.keys.cache_ttl_seconds:g} s"
+            + ("; UNDER cProfile" if args.profile_warden else "")
         )
         print()
-        phases = asyncio.run(run_all(urls, api_key, args))
+        phases = asyncio.run(run_all(targets, api_key, args))
         log_lines = _request_log_lines(warden_log)
+    except TargetDown as exc:
+        print(f"\naborted: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     finally:
         for child in reversed(children):
             servers.stop_child(child.process)
