@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ PREFIX = "wk_"
 Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _ID_LENGTH = 16
+_KEY_PATTERN = re.compile(PREFIX + f"([a-z0-9]{{{_ID_LENGTH}}})_(.{{1,256}})", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +92,8 @@ def format_key(key_id: str, secret: str) -> str:
 
 def parse_key(token: str) -> tuple[str, str] | None:
     """Split `wk_<id>_<secret>`; None when the token is not shaped like a Warden key."""
-    if not token.startswith(PREFIX):
-        return None
-    key_id, sep, secret = token[len(PREFIX) :].partition("_")
-    if not sep or len(key_id) != _ID_LENGTH or not secret or len(secret) > 256:
-        return None
-    if not all(c in _ID_ALPHABET for c in key_id):
-        return None
-    return key_id, secret
+    match = _KEY_PATTERN.fullmatch(token)
+    return (match[1], match[2]) if match else None
 
 
 _COLUMNS = (

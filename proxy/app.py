@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -20,9 +22,11 @@ from proxy.keys import (
     METRICS,
     PROXY_HANDLER,
     REDIS,
+    REQUEST_LOG,
     ROUTES,
     SETTINGS,
 )
+from proxy.logs import RequestLog
 from proxy.metrics import Metrics
 from proxy.pipeline import ProxyHandler, Stage
 from proxy.record import Recorder
@@ -30,6 +34,8 @@ from proxy.routing import ResolveRoute, RouteTable
 from proxy.upstream import Forwarder, create_client_session
 
 log = logging.getLogger(__name__)
+
+REQUEST_LOG_FLUSH_SECONDS = 0.5
 
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
@@ -44,6 +50,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(postgres_pool)
     app.cleanup_ctx.append(redis_client)
     app.cleanup_ctx.append(http_session)
+    app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(proxy_handler)
     app.router.add_route("*", "/{tail:.*}", handle_proxy_request)
     return app
@@ -95,9 +102,31 @@ async def http_session(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
+async def request_log(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].logging
+    if not settings.requests or settings.level not in ("debug", "info"):
+        yield
+        return
+    writer = RequestLog()
+    app[REQUEST_LOG] = writer
+
+    async def flush_periodically() -> None:
+        while True:
+            await asyncio.sleep(REQUEST_LOG_FLUSH_SECONDS)
+            writer.flush()
+
+    task = asyncio.create_task(flush_periodically(), name="request-log-flush")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        writer.flush()
+
+
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    recorder = Recorder(app[METRICS], log_requests=settings.logging.requests)
+    recorder = Recorder(app[METRICS], app.get(REQUEST_LOG))
     app[PROXY_HANDLER] = ProxyHandler(build_stages(app), Forwarder(app[HTTP_SESSION]), recorder)
     yield
 

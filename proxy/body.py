@@ -30,12 +30,16 @@ class ReadBody:
         limit = route.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             return _too_large(limit)
-        body = bytearray()
-        async for chunk in request.content.iter_chunked(65536):
-            body += chunk
-            if len(body) > limit:
-                return _too_large(limit)
-        exchange.body = bytes(body)
+        if request.content_length is not None:
+            exchange.body = await request.read()
+        else:
+            # Chunked upload: no length up front, so count while reading.
+            body = bytearray()
+            async for chunk in request.content.iter_chunked(65536):
+                body += chunk
+                if len(body) > limit:
+                    return _too_large(limit)
+            exchange.body = bytes(body)
 
         if not exchange.body and request.method in _BODYLESS_METHODS:
             payload = None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,4 +56,4 @@ def request_id_for(request: web.Request) -> str:
     given = request.headers.get("x-request-id", "")
     if 0 < len(given) <= _MAX_REQUEST_ID and given.isprintable() and given.isascii():
         return given
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from proxy.auth import KeyStore
 from proxy.config import Settings
+from proxy.logs import RequestLog
 from proxy.metrics import Metrics
 from proxy.pipeline import ProxyHandler
 from proxy.routing import RouteTable
@@ -21,5 +22,6 @@ REDIS = web.AppKey("redis", redis.Redis)
 KEY_STORE = web.AppKey("key_store", KeyStore)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 PROXY_HANDLER = web.AppKey("proxy_handler", ProxyHandler)
+REQUEST_LOG = web.AppKey("request_log", RequestLog)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import time
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Histogram
 
 from proxy.exchange import Exchange
-from proxy.logs import REQUEST_LOGGER, request_fields
+from proxy.logs import RequestLog, request_fields
 from proxy.metrics import Metrics
 
 _NO_ROUTE = "none"
@@ -23,26 +25,55 @@ def outcome_of(exchange: Exchange) -> str:
     return "forwarded"
 
 
+@dataclass(frozen=True, slots=True)
+class _RouteSeries:
+    """A route's labelled children, looked up once: `.labels()` takes a lock on every call."""
+
+    duration: Histogram
+    overhead: Histogram
+    upstream: Histogram
+
+
 class Recorder:
-    def __init__(self, metrics: Metrics, log_requests: bool = True) -> None:
+    def __init__(self, metrics: Metrics, request_log: RequestLog | None) -> None:
         self.metrics = metrics
-        self.log_requests = log_requests
-        self.log = logging.getLogger(REQUEST_LOGGER)
+        self.request_log = request_log
+        self._routes: dict[str, _RouteSeries] = {}
+        self._requests: dict[tuple[str, str, int], Counter] = {}
+
+    def _series(self, route: str) -> _RouteSeries:
+        series = self._routes.get(route)
+        if series is None:
+            m = self.metrics
+            series = _RouteSeries(
+                m.request_duration.labels(route),
+                m.overhead.labels(route),
+                m.upstream_duration.labels(route),
+            )
+            self._routes[route] = series
+        return series
+
+    def _requests_counter(self, route: str, outcome: str, status: int) -> Counter:
+        key = (route, outcome, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self.metrics.requests.labels(route, outcome, str(status))
+            self._requests[key] = counter
+        return counter
 
     def record(self, exchange: Exchange) -> None:
         """Runs in the handler's finally: must not raise and must not await."""
         now = time.perf_counter()
         route = exchange.route.prefix if exchange.route else _NO_ROUTE
-        m = self.metrics
-        m.requests.labels(route, outcome_of(exchange), str(exchange.status)).inc()
-        m.request_duration.labels(route).observe(now - exchange.started)
+        series = self._series(route)
+        self._requests_counter(route, outcome_of(exchange), exchange.status).inc()
+        series.duration.observe(now - exchange.started)
         if exchange.upstream_started is not None:
-            m.overhead.labels(route).observe(exchange.upstream_started - exchange.started)
+            series.overhead.observe(exchange.upstream_started - exchange.started)
             if exchange.upstream_finished is not None:
-                m.upstream_duration.labels(route).observe(
-                    exchange.upstream_finished - exchange.upstream_started
-                )
+                series.upstream.observe(exchange.upstream_finished - exchange.upstream_started)
         if exchange.error is not None and exchange.error.startswith("upstream_"):
-            m.upstream_errors.labels(route, exchange.error.removeprefix("upstream_")).inc()
-        if self.log_requests:
-            self.log.info("request", extra={"fields": request_fields(exchange, now)})
+            kind = exchange.error.removeprefix("upstream_")
+            self.metrics.upstream_errors.labels(route, kind).inc()
+        if self.request_log is not None:
+            self.request_log.write(request_fields(exchange, now))

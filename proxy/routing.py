@@ -88,6 +88,8 @@ def client_timeout(timeouts: Timeouts) -> ClientTimeout:
 def has_dot_segment(raw_path: str) -> bool:
     # aiohttp does not normalise paths, and an upstream would resolve "/ml/../v1" to "/v1":
     # a way out of a route's rewrite prefix and around rules scoped to the route.
+    if "." not in raw_path and "%" not in raw_path:
+        return False
     return any(unquote(segment) in (".", "..") for segment in raw_path.split("/"))
 
 

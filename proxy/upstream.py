@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from proxy.exchange import Exchange
@@ -55,17 +54,17 @@ def create_client_session() -> aiohttp.ClientSession:
     )
 
 
-def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
-    tokens: set[str] = set()
-    for name, value in headers:
-        if name.lower() == "connection":
-            tokens.update(t.strip().lower() for t in value.split(","))
-    return tokens
+def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> frozenset[str]:
+    """Header names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1)."""
+    values = headers.getall("connection", ())
+    if not values:
+        return frozenset()
+    return frozenset(t.strip().lower() for v in values for t in v.split(","))
 
 
 def upstream_request_headers(exchange: Exchange, route: Route) -> CIMultiDict[str]:
     incoming = exchange.request.headers
-    also_drop = _connection_tokens(incoming.items())
+    also_drop = _connection_tokens(incoming)
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in incoming.items():
         lower = name.lower()
@@ -82,7 +81,7 @@ def upstream_request_headers(exchange: Exchange, route: Route) -> CIMultiDict[st
 
 
 def client_response_headers(upstream: aiohttp.ClientResponse, request_id: str) -> CIMultiDict[str]:
-    also_drop = _connection_tokens(upstream.headers.items())
+    also_drop = _connection_tokens(upstream.headers)
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in upstream.headers.items():
         lower = name.lower()

@@ -6,14 +6,14 @@ from typing import Any
 
 from proxy.formats.call import Call, Invalid, read_model_and_stream
 
-# Path suffix -> operation; the longest matching suffix wins, so order does not matter.
-_OPERATIONS = {
-    "/chat/completions": "chat",
-    "/completions": "completions",
-    "/embeddings": "embeddings",
-    "/responses": "responses",
-    "/moderations": "moderations",
-}
+# Path suffix -> operation, checked in order: "/chat/completions" before "/completions".
+_OPERATIONS = (
+    ("/chat/completions", "chat"),
+    ("/completions", "completions"),
+    ("/embeddings", "embeddings"),
+    ("/responses", "responses"),
+    ("/moderations", "moderations"),
+)
 _MODEL_REQUIRED = {"chat", "completions", "embeddings", "moderations"}
 
 
@@ -29,8 +29,7 @@ def describe(method: str, path: str, payload: Any) -> Call | Invalid:
 
 
 def _operation_for(path: str) -> str | None:
-    best: tuple[int, str] | None = None
-    for suffix, operation in _OPERATIONS.items():
-        if path.endswith(suffix) and (best is None or len(suffix) > best[0]):
-            best = (len(suffix), operation)
-    return best[1] if best else None
+    for suffix, operation in _OPERATIONS:
+        if path.endswith(suffix):
+            return operation
+    return None
