@@ -14,23 +14,11 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-# Per-hop headers (RFC 9110 §7.6.1) plus the ones aiohttp recomputes for each hop itself;
+from proxy.upstream import HOP_BY_HOP
+
+# The same per-hop list as Warden, plus what aiohttp recomputes for each hop itself;
 # forwarding a stale Content-Length or Transfer-Encoding would corrupt the framing.
-_PER_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
+_PER_HOP = HOP_BY_HOP | {"host", "content-length"}
 
 _SESSION = web.AppKey("passthrough_session", aiohttp.ClientSession)
 _UPSTREAM = web.AppKey("passthrough_upstream", str)

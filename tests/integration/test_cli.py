@@ -175,9 +175,10 @@ async def wait_until_up(url: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"{url} did not come up")
 
 
-async def test_serve_with_two_workers_shares_one_port(
-    services: Services, upstream: SimulatedUpstream, db: asyncpg.Pool, tmp_path: Path
-):
+async def serve_two_workers(
+    services: Services, upstream: SimulatedUpstream, tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`warden serve --workers 2` on fixed free ports, migrating on start; waits until up."""
     proxy_port, admin_port = free_port(), free_port()
     raw = base_config(upstream.url, services.database_url, services.redis_url)
     raw["listen"] = {
@@ -194,6 +195,18 @@ async def test_serve_with_two_workers_shares_one_port(
     )
     try:
         await wait_until_up(f"http://127.0.0.1:{admin_port}/healthz")
+    except AssertionError:
+        process.kill()
+        process.wait()
+        raise
+    return process, proxy_port, admin_port
+
+
+async def test_serve_with_two_workers_shares_one_port(
+    services: Services, upstream: SimulatedUpstream, db: asyncpg.Pool, tmp_path: Path
+):
+    process, proxy_port, admin_port = await serve_two_workers(services, upstream, tmp_path)
+    try:
         pids = set()
         for _ in range(60):
             # A new connection each time, so the kernel can pick either worker.
@@ -240,21 +253,8 @@ async def test_a_dying_worker_takes_the_set_down(
     services: Services, upstream: SimulatedUpstream, db: asyncpg.Pool, tmp_path: Path
 ):
     """A half-dead worker set would serve some connections and refuse others: stop all."""
-    proxy_port, admin_port = free_port(), free_port()
-    raw = base_config(upstream.url, services.database_url, services.redis_url)
-    raw["listen"] = {
-        "proxy": {"host": "127.0.0.1", "port": proxy_port},
-        "admin": {"host": "127.0.0.1", "port": admin_port},
-    }
-    config = write_config(tmp_path / "config.yaml", raw)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--workers", "2"],
-        env={**os.environ, **TEST_ENV},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process, _, admin_port = await serve_two_workers(services, upstream, tmp_path)
     try:
-        await wait_until_up(f"http://127.0.0.1:{admin_port}/healthz")
         async with aiohttp.ClientSession() as s:
             async with s.get(f"http://127.0.0.1:{admin_port}/healthz") as r:
                 victim = (await r.json())["pid"]
@@ -264,4 +264,6 @@ async def test_a_dying_worker_takes_the_set_down(
         if process.poll() is None:
             process.kill()
             process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
     assert code == 1
