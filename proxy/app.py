@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any
 
 import redis.asyncio as redis
 from aiohttp import web
@@ -15,11 +17,14 @@ from proxy.auth import Authenticate, KeyStore
 from proxy.body import ReadBody
 from proxy.config import Settings
 from proxy.db import create_pool, migrate
+from proxy.enforce import CheckAccess, add_decision_headers
+from proxy.errors import StartupError
 from proxy.keys import (
     DB_POOL,
     HTTP_SESSION,
     KEY_STORE,
     METRICS,
+    POLICIES,
     PROXY_HANDLER,
     REDIS,
     REQUEST_LOG,
@@ -29,6 +34,8 @@ from proxy.keys import (
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics
 from proxy.pipeline import ProxyHandler, Stage
+from proxy.policy import PolicyDefaults, PolicyError
+from proxy.policy_store import PolicyStore, ReloadResult
 from proxy.record import Recorder
 from proxy.routing import ResolveRoute, RouteTable
 from proxy.upstream import Forwarder, create_client_session
@@ -47,12 +54,14 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app[ROUTES] = routes
     app[METRICS] = metrics or Metrics()
     # Dependency order: later contexts use what earlier ones made; teardown runs in reverse.
+    app.cleanup_ctx.append(policies)
     app.cleanup_ctx.append(postgres_pool)
     app.cleanup_ctx.append(redis_client)
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(proxy_handler)
     app.router.add_route("*", "/{tail:.*}", handle_proxy_request)
+    app.on_response_prepare.append(add_decision_headers)
     return app
 
 
@@ -62,11 +71,62 @@ def build_stages(app: web.Application) -> list[Stage]:
         Authenticate(app[KEY_STORE]),
         ResolveRoute(app[ROUTES]),
         ReadBody(),
+        CheckAccess(app[POLICIES]),
     ]
 
 
 async def handle_proxy_request(request: web.Request) -> web.StreamResponse:
     return await request.app[PROXY_HANDLER](request)
+
+
+@contextlib.asynccontextmanager
+async def background(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """A task that lives exactly as long as the app: cancelled and awaited at cleanup."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def policy_directory(settings: Settings) -> Path:
+    return Path(settings.base_dir) / settings.policies.dir
+
+
+def policy_compile_options(settings: Settings) -> dict[str, Any]:
+    config = settings.policies
+    return {
+        "defaults": PolicyDefaults(
+            config.default_access, config.default_content, config.default_response
+        ),
+    }
+
+
+async def policies(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics = app[SETTINGS], app[METRICS]
+
+    def count(result: ReloadResult) -> None:
+        outcome = "error" if not result.ok else ("ok" if result.changed else "unchanged")
+        metrics.policy_reloads.labels(outcome).inc()
+        show_active(store)
+
+    def show_active(store: PolicyStore) -> None:
+        active = store.active
+        metrics.policy_info.info({"version": active.version, "rules": str(active.rule_count)})
+        metrics.policy_loaded.set(store.loaded_at)
+
+    try:
+        store = PolicyStore(
+            policy_directory(settings), policy_compile_options(settings), on_reload=count
+        )
+    except PolicyError as exc:
+        raise StartupError(str(exc)) from exc
+    show_active(store)
+    app[POLICIES] = store
+    async with background(store.watch(settings.policies.reload_interval_seconds), "policy-watch"):
+        yield
 
 
 async def postgres_pool(app: web.Application) -> AsyncIterator[None]:
@@ -115,13 +175,10 @@ async def request_log(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(REQUEST_LOG_FLUSH_SECONDS)
             writer.flush()
 
-    task = asyncio.create_task(flush_periodically(), name="request-log-flush")
     try:
-        yield
+        async with background(flush_periodically(), "request-log-flush"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         writer.flush()
 
 

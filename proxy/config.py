@@ -98,6 +98,12 @@ class Keys:
 @dataclass(frozen=True, slots=True)
 class Policies:
     dir: str = "policies"
+    # What happens when no enforced rule matches, per phase.
+    default_access: Literal["allow", "block"] = "allow"
+    default_content: Literal["allow", "flag", "block"] = "allow"
+    default_response: Literal["allow", "flag", "block"] = "allow"
+    # Every worker polls the folder this often; edits are live within about this time.
+    reload_interval_seconds: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

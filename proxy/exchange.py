@@ -12,6 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from proxy.apikeys import ApiKey
     from proxy.formats import Call
+    from proxy.policy import Decision, PolicySet
     from proxy.replies import LocalReply
     from proxy.routing import Route
 
@@ -29,6 +30,9 @@ class Exchange:
     upstream_path: str = ""
     body: bytes = b""
     call: Call | None = None
+    # The policy set in force when the request arrived: every phase of it uses the same one.
+    policy: PolicySet | None = None
+    decisions: list[Decision] = field(default_factory=list)
     reply: LocalReply | None = None
     status: int = 0
     # What happened upstream; all None when Warden answered by itself.

@@ -12,6 +12,7 @@ from proxy.config import Settings
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics
 from proxy.pipeline import ProxyHandler
+from proxy.policy_store import PolicyStore
 from proxy.routing import RouteTable
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,5 +24,6 @@ KEY_STORE = web.AppKey("key_store", KeyStore)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 PROXY_HANDLER = web.AppKey("proxy_handler", ProxyHandler)
 REQUEST_LOG = web.AppKey("request_log", RequestLog)
+POLICIES = web.AppKey("policies", PolicyStore)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

@@ -13,6 +13,7 @@ import orjson
 from proxy.exchange import Exchange
 
 REQUEST_LOGGER = "warden.request"
+_ACTION_ORDER = ("allow", "flag", "redact", "block")
 # Writes of at most PIPE_BUF bytes to a pipe are atomic, so lines from several workers
 # sharing one stderr never interleave mid-line.
 _ATOMIC_WRITE = 4096
@@ -85,6 +86,13 @@ def request_fields(exchange: Exchange, now: float | None = None) -> dict[str, An
     if exchange.upstream_started is not None and exchange.upstream_finished is not None:
         upstream_ms = (exchange.upstream_finished - exchange.upstream_started) * 1000
         fields["upstream_ms"] = round(upstream_ms, 3)
+    if exchange.decisions:
+        fields["decision"] = max((d.action for d in exchange.decisions), key=_ACTION_ORDER.index)
+        fields["rules"] = [rule for d in exchange.decisions for rule in d.rules]
+        monitored = [m.rule_id for d in exchange.decisions for m in d.monitored]
+        if monitored:
+            fields["monitored_rules"] = monitored
+        fields["policy_version"] = exchange.decisions[0].version
     if exchange.stream_cut:
         fields["stream_cut"] = True
     if exchange.client_disconnected:

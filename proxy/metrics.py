@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Seconds: from sub-millisecond local replies to multi-minute streams.
@@ -52,6 +52,28 @@ class Metrics:
             "warden_upstream_errors_total",
             "Upstream failures by kind (connect, timeout, disconnected, invalid).",
             ("route", "kind"),
+            registry=r,
+        )
+
+        self.decisions = Counter(
+            "warden_policy_decisions_total",
+            "Rule matches by phase, action, rule and mode; mode=monitor counts what would "
+            'have happened. Requests no rule matched count under rule="default".',
+            ("phase", "action", "rule", "mode"),
+            registry=r,
+        )
+        self.policy_reloads = Counter(
+            "warden_policy_reloads_total",
+            "Policy reloads by result (ok, unchanged, error).",
+            ("result",),
+            registry=r,
+        )
+        self.policy_info = Info(
+            "warden_policy", "The active policy set: version (SHA-256) and rule count.", registry=r
+        )
+        self.policy_loaded = Gauge(
+            "warden_policy_loaded_timestamp_seconds",
+            "When the active policy set was loaded.",
             registry=r,
         )
 

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from proxy.enforce import EXCHANGE
 from proxy.exchange import Exchange
 from proxy.record import Recorder
 from proxy.replies import LocalReply, internal_error, render_reply
@@ -49,6 +50,7 @@ class ProxyHandler:
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         exchange = Exchange.begin(request)
+        request[EXCHANGE] = exchange
         response: web.StreamResponse | None = None
         try:
             reply = await run_stages(self.stages, exchange)

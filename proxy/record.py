@@ -10,6 +10,7 @@ from prometheus_client import Counter, Histogram
 from proxy.exchange import Exchange
 from proxy.logs import RequestLog, request_fields
 from proxy.metrics import Metrics
+from proxy.policy import Decision
 
 _NO_ROUTE = "none"
 
@@ -61,6 +62,16 @@ class Recorder:
             self._requests[key] = counter
         return counter
 
+    def _count_decision(self, decision: Decision) -> None:
+        decisions = self.metrics.decisions
+        if decision.rule_id is None:
+            decisions.labels(decision.phase, decision.action, "default", "enforce").inc()
+        for rule in decision.rules:
+            # Every enforced match counts under the decision's action, the winner's included.
+            decisions.labels(decision.phase, decision.action, rule, "enforce").inc()
+        for match in decision.monitored:
+            decisions.labels(decision.phase, match.action, match.rule_id, "monitor").inc()
+
     def record(self, exchange: Exchange) -> None:
         """Runs in the handler's finally: must not raise and must not await."""
         now = time.perf_counter()
@@ -75,5 +86,7 @@ class Recorder:
         if exchange.error is not None and exchange.error.startswith("upstream_"):
             kind = exchange.error.removeprefix("upstream_")
             self.metrics.upstream_errors.labels(route, kind).inc()
+        for decision in exchange.decisions:
+            self._count_decision(decision)
         if self.request_log is not None:
             self.request_log.write(request_fields(exchange, now))

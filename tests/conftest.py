@@ -143,11 +143,22 @@ TEST_ENV = {"WARDEN_ADMIN_TOKEN": ADMIN_TOKEN, "UPSTREAM_KEY": UPSTREAM_CREDENTI
 
 
 @pytest.fixture
-def make_settings(services: Services, upstream: SimulatedUpstream) -> Callable[..., Settings]:
+def policy_dir(tmp_path: Path) -> Path:
+    """An empty policy folder per test; tests write the rules they need into it."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def make_settings(
+    services: Services, upstream: SimulatedUpstream, policy_dir: Path
+) -> Callable[..., Settings]:
     """Settings for the test services; `edit` may change the raw config dict first."""
 
     def make(edit: Callable[[dict[str, Any]], None] | None = None) -> Settings:
         raw = copy.deepcopy(base_config(upstream.url, services.database_url, services.redis_url))
+        raw["policies"] = {"dir": str(policy_dir), "reload_interval_seconds": 0.2}
         if edit is not None:
             edit(raw)
         return settings_from_mapping(raw, TEST_ENV)

@@ -1,0 +1,284 @@
+"""compile_policies(): policy files -> an immutable PolicySet, or every problem found."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+
+from proxy.policy.conditions import ACCESS_KEYS, CONTENT_KEYS, compile_condition
+from proxy.policy.model import ACTION_RANK, PHASES, Phase
+from proxy.policy.policy_set import Override, PolicyDefaults, PolicySet, Rule, Scope
+from proxy.policy.source import (
+    JsonPath,
+    PolicyError,
+    PolicyProblem,
+    SourceFile,
+    read_directory,
+    read_source,
+)
+
+# Compiles a rule's `custom` patterns into a scanner; raises ValueError for a bad pattern.
+CustomCompiler = Callable[[str, dict[str, Any]], Any]
+
+
+@functools.cache
+def policy_schema() -> dict[str, Any]:
+    text = resources.files("proxy.policy").joinpath("policy.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _field_of(path: JsonPath) -> tuple[int | None, str | None]:
+    """(rule index, dotted field inside the rule) for a path like ("rules", 2, "when", "risk")."""
+    if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
+        inner = ".".join(str(p) for p in path[2:])
+        return path[1], inner or None
+    return None, ".".join(str(p) for p in path) or None
+
+
+class _Compiler:
+    def __init__(self, known_kinds: frozenset[str], custom_compiler: CustomCompiler | None) -> None:
+        self.known_kinds = known_kinds
+        self.custom_compiler = custom_compiler
+        self.problems: list[PolicyProblem] = []
+        self.validator = jsonschema.Draft202012Validator(policy_schema())
+
+    def problem(
+        self, source: SourceFile, path: JsonPath, message: str, rule_id: str | None = None
+    ) -> None:
+        index, field = _field_of(path)
+        if rule_id is None and index is not None:
+            rules = source.data.get("rules") if isinstance(source.data, dict) else None
+            if isinstance(rules, list) and index < len(rules) and isinstance(rules[index], dict):
+                value = rules[index].get("id")
+                rule_id = value if isinstance(value, str) else None
+        self.problems.append(
+            PolicyProblem(source.name, source.line_of(path), rule_id, field, message)
+        )
+
+    def validate_shape(self, source: SourceFile) -> set[tuple[str, int]] | None:
+        """Schema errors reported; the (section, index) items that failed, or None for the file.
+
+        Items are checked one by one afterwards, so a typo in one rule does not hide the
+        problems of the others.
+        """
+        bad: set[tuple[str, int]] = set()
+        errors = sorted(self.validator.iter_errors(source.data), key=lambda e: list(e.path))
+        for error in errors:
+            path = tuple(error.absolute_path)
+            self.problem(source, path, error.message)
+            if len(path) >= 2 and isinstance(path[1], int):
+                bad.add((str(path[0]), path[1]))
+            else:
+                return None
+        return bad
+
+    def kinds_known(self, patterns: Iterable[str], custom_kinds: set[str]) -> list[str]:
+        every = self.known_kinds | custom_kinds
+        return [p for p in patterns if not fnmatch.filter(every, p)]
+
+    def compile_rule(
+        self, source: SourceFile, index: int, raw: dict[str, Any], custom_kinds: set[str]
+    ) -> tuple[Rule | None, Any]:
+        path: JsonPath = ("rules", index)
+        rule_id, phase = raw["id"], raw["phase"]
+        when: dict[str, Any] = raw.get("when") or {}
+        allowed = ACCESS_KEYS if phase == "access" else CONTENT_KEYS
+        ok = True
+        for key in when:
+            if key not in allowed:
+                other = "content or response" if phase == "access" else "access"
+                self.problem(
+                    source, (*path, "when", key), f"'{key}' is a condition of the {other} phase"
+                )
+                ok = False
+        if "findings" in when:
+            unknown = self.kinds_known(when["findings"]["kinds"], custom_kinds)
+            for pattern in unknown:
+                self.problem(
+                    source,
+                    (*path, "when", "findings", "kinds"),
+                    f"unknown finding kind '{pattern}'",
+                )
+                ok = False
+        if raw["action"] == "redact" and phase == "access":
+            self.problem(source, (*path, "action"), "redact applies to content and response rules")
+            ok = False
+        elif raw["action"] == "redact" and not ({"findings", "custom"} & set(when)):
+            self.problem(
+                source, (*path, "action"), "redact needs `findings` or `custom` to say what to hide"
+            )
+            ok = False
+        custom_kind = f"custom.{rule_id}" if "custom" in when else None
+        scanner = None
+        if custom_kind is not None:
+            spec = when["custom"]
+            if not spec.get("regex") and not spec.get("keywords"):
+                self.problem(source, (*path, "when", "custom"), "give `regex` or `keywords`")
+                ok = False
+            elif self.custom_compiler is not None:
+                try:
+                    scanner = self.custom_compiler(rule_id, spec)
+                except ValueError as exc:
+                    self.problem(source, (*path, "when", "custom", "regex"), str(exc))
+                    ok = False
+        if not ok:
+            return None, None
+        condition = compile_condition(when, custom_kind)
+        rule = Rule(
+            id=rule_id,
+            description=raw["description"],
+            phase=phase,
+            action=raw["action"],
+            severity=raw["severity"],
+            mode=raw.get("mode", "enforce"),
+            may_loosen=raw.get("overrides", "tighten") == "any",
+            scope=Scope.from_spec(raw.get("scope")),
+            condition=condition.predicate,
+            redact_kinds=condition.redact_kinds,
+            source=f"{source.name}:{source.line_of(path)}",
+        )
+        return rule, scanner
+
+    def compile_override(
+        self, source: SourceFile, index: int, raw: dict[str, Any], rules: dict[str, Rule]
+    ) -> Override | None:
+        path: JsonPath = ("overrides", index)
+        rule = rules.get(raw["rule"])
+        if rule is None:
+            self.problem(source, (*path, "rule"), f"no rule with id '{raw['rule']}'")
+            return None
+        override = Override(raw.get("action"), raw.get("mode"), raw.get("enabled", True))
+        loosens = (
+            not override.enabled
+            or (
+                override.action is not None
+                and ACTION_RANK[override.action] < ACTION_RANK[rule.action]
+            )
+            or (override.mode == "monitor" and rule.mode == "enforce")
+        )
+        if loosens and not rule.may_loosen:
+            self.problem(
+                source,
+                path,
+                f"rule '{rule.id}' may only be tightened per tenant (it sets overrides: tighten)",
+            )
+            return None
+        if override.action == "redact" and rule.phase == "access":
+            self.problem(source, (*path, "action"), "redact applies to content and response rules")
+            return None
+        return override
+
+
+def canonical_version(sources: list[SourceFile]) -> str:
+    """SHA-256 of what decides (rules and overrides, not tests), independent of YAML layout."""
+    canonical = [
+        {"file": s.name, "rules": s.data.get("rules", []), "overrides": s.data.get("overrides", [])}
+        for s in sources
+    ]
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def compile_policies(
+    files: list[tuple[str, str]],
+    *,
+    defaults: PolicyDefaults | None = None,
+    known_kinds: frozenset[str] = frozenset(),
+    custom_compiler: CustomCompiler | None = None,
+) -> PolicySet:
+    """Compile (name, text) files in order; raise PolicyError listing every problem."""
+    compiler = _Compiler(known_kinds, custom_compiler)
+    sources: list[SourceFile] = []
+    invalid: set[tuple[str, str, int]] = set()  # (file, section, index) that failed the schema
+    for name, text in files:
+        source, problems = read_source(name, text)
+        compiler.problems.extend(problems)
+        if source is None:
+            continue
+        bad = compiler.validate_shape(source)
+        if bad is not None:
+            sources.append(source)
+            invalid.update((name, section, index) for section, index in bad)
+
+    def items(source: SourceFile, section: str) -> list[tuple[int, dict[str, Any]]]:
+        return [
+            (index, raw)
+            for index, raw in enumerate(source.data.get(section, []))
+            if (source.name, section, index) not in invalid
+        ]
+
+    custom_kinds = {
+        f"custom.{raw['id']}"
+        for source in sources
+        for _, raw in items(source, "rules")
+        if "custom" in (raw.get("when") or {})
+    }
+    rules: dict[str, Rule] = {}
+    scanners: list[Any] = []
+    for source in sources:
+        for index, raw in items(source, "rules"):
+            if raw["id"] in rules:
+                first = rules[raw["id"]].source
+                compiler.problem(
+                    source, ("rules", index, "id"), f"duplicate rule id (first at {first})"
+                )
+                continue
+            rule, scanner = compiler.compile_rule(source, index, raw, custom_kinds)
+            if rule is not None:
+                rules[rule.id] = rule
+            if scanner is not None:
+                scanners.append(scanner)
+    overrides: dict[tuple[str, str], Override] = {}
+    for source in sources:
+        for index, raw in items(source, "overrides"):
+            key = (raw["tenant"], raw["rule"])
+            if key in overrides:
+                compiler.problem(
+                    source, ("overrides", index), "duplicate override for this tenant and rule"
+                )
+                continue
+            override = compiler.compile_override(source, index, raw, rules)
+            if override is not None:
+                overrides[key] = override
+    tests = []
+    for source in sources:
+        for index, raw in items(source, "tests"):
+            expected = raw["expect"].get("rule")
+            if expected is not None and expected not in rules:
+                compiler.problem(
+                    source, ("tests", index, "expect", "rule"), f"no rule with id '{expected}'"
+                )
+            tests.append((source.name, source.line_of(("tests", index)), raw))
+    if compiler.problems:
+        raise PolicyError(compiler.problems)
+    by_phase: dict[Phase, tuple[Rule, ...]] = {
+        phase: tuple(r for r in rules.values() if r.phase == phase) for phase in PHASES
+    }
+    return PolicySet(
+        version=canonical_version(sources),
+        rules=by_phase,
+        overrides=overrides,
+        defaults=defaults or PolicyDefaults(),
+        files=tuple(s.name for s in sources),
+        custom_scanners=tuple(scanners),
+        tests=tuple(tests),
+    )
+
+
+def compile_directory(directory: Path, **options: Any) -> PolicySet:
+    try:
+        files = read_directory(directory)
+    except OSError as exc:
+        raise PolicyError(
+            [PolicyProblem(str(directory), None, None, None, f"cannot read: {exc}")]
+        ) from exc
+    return compile_policies(files, **options)

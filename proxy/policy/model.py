@@ -1,0 +1,63 @@
+"""The values of policy evaluation: what a decision is asked about, and what it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Action = Literal["allow", "flag", "redact", "block"]
+Phase = Literal["access", "content", "response"]
+Mode = Literal["enforce", "monitor"]
+PHASES: tuple[Phase, ...] = ("access", "content", "response")
+# Most severe wins: the order actions combine in.
+ACTION_RANK: dict[str, int] = {"allow": 0, "flag": 1, "redact": 2, "block": 3}
+SEVERITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+class FindingLike(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInput:
+    """Everything a rule may look at. Built by the enforcement stages or a policy test."""
+
+    tenant: str
+    route: str | None = None
+    model: str | None = None
+    operation: str | None = None
+    payload: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    body_bytes: int = 0
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    findings: Sequence[FindingLike] = ()
+    risk_score: float = 0.0
+    risk_label: str = "normal"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    rule_id: str
+    action: Action
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer for one phase. `rule_id` is the winning rule, None for the default decision."""
+
+    phase: Phase
+    action: Action
+    rule_id: str | None
+    reason: str
+    version: str
+    severity: str | None = None
+    rules: tuple[str, ...] = ()  # every enforced rule that matched, in file order
+    monitored: tuple[RuleMatch, ...] = ()  # monitor-mode matches: what would have happened
+    redact_kinds: tuple[str, ...] = ()  # finding-kind globs that redact rules asked to hide
+
+    @property
+    def blocks(self) -> bool:
+        return self.action == "block"

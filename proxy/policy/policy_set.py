@@ -1,0 +1,138 @@
+"""PolicySet: compiled rules for every phase and the one pure function that decides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.policy.conditions import Predicate, glob_matcher
+from proxy.policy.model import (
+    ACTION_RANK,
+    Action,
+    Decision,
+    Mode,
+    Phase,
+    PolicyInput,
+    RuleMatch,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Globs over tenant, route prefix and model; None means every value (and no model)."""
+
+    tenants: Predicate | None = None
+    routes: Predicate | None = None
+    models: Predicate | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, list[str]] | None) -> Scope:
+        spec = spec or {}
+
+        def field(name: str, attr: str) -> Predicate | None:
+            patterns = spec.get(name)
+            if not patterns or patterns == ["*"]:
+                return None
+            match = glob_matcher(patterns)
+            return lambda i: (value := getattr(i, attr)) is not None and match(value)
+
+        return cls(field("tenants", "tenant"), field("routes", "route"), field("models", "model"))
+
+    def covers(self, inp: PolicyInput) -> bool:
+        return (
+            (self.tenants is None or self.tenants(inp))
+            and (self.routes is None or self.routes(inp))
+            and (self.models is None or self.models(inp))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    description: str
+    phase: Phase
+    action: Action
+    severity: str
+    mode: Mode
+    may_loosen: bool
+    scope: Scope
+    condition: Predicate
+    redact_kinds: tuple[str, ...]
+    source: str  # file:line, for people reading a decision
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A tenant's change to one rule; validated against what the rule allows when compiled."""
+
+    action: Action | None = None
+    mode: Mode | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDefaults:
+    access: Action = "allow"
+    content: Action = "allow"
+    response: Action = "allow"
+
+    def for_phase(self, phase: Phase) -> Action:
+        action: Action = getattr(self, phase)
+        return action
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    version: str
+    rules: Mapping[Phase, tuple[Rule, ...]]
+    overrides: Mapping[tuple[str, str], Override]
+    defaults: PolicyDefaults
+    files: tuple[str, ...] = ()
+    custom_scanners: tuple[Any, ...] = ()  # scanners for rules' own `custom` patterns
+    tests: tuple[Any, ...] = ()
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(rules) for rules in self.rules.values())
+
+    def decide(self, phase: Phase, inp: PolicyInput) -> Decision:
+        """Pure: most severe enforced match wins, ties by file order; monitor rules only count."""
+        winner: Rule | None = None
+        winner_action: Action = "allow"
+        enforced: list[str] = []
+        monitored: list[RuleMatch] = []
+        redact_kinds: list[str] = []
+        for rule in self.rules.get(phase, ()):
+            action, mode = rule.action, rule.mode
+            override = self.overrides.get((inp.tenant, rule.id))
+            if override is not None:
+                if not override.enabled:
+                    continue
+                action = override.action or action
+                mode = override.mode or mode
+            if not rule.scope.covers(inp) or not rule.condition(inp):
+                continue
+            if mode == "monitor":
+                monitored.append(RuleMatch(rule.id, action, rule.severity))
+                continue
+            enforced.append(rule.id)
+            if action == "redact":
+                redact_kinds.extend(rule.redact_kinds)
+            if winner is None or ACTION_RANK[action] > ACTION_RANK[winner_action]:
+                winner, winner_action = rule, action
+        if winner is None:
+            default = self.defaults.for_phase(phase)
+            reason = "no rule matched" if default != "block" else "no policy allows this request"
+            return Decision(phase, default, None, reason, self.version, monitored=tuple(monitored))
+        return Decision(
+            phase,
+            winner_action,
+            winner.id,
+            winner.description,
+            self.version,
+            severity=winner.severity,
+            rules=tuple(enforced),
+            monitored=tuple(monitored),
+            redact_kinds=tuple(redact_kinds) if winner_action == "redact" else (),
+        )
