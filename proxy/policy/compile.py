@@ -75,7 +75,15 @@ class _Compiler:
         errors = sorted(self.validator.iter_errors(source.data), key=lambda e: list(e.path))
         for error in errors:
             path = tuple(error.absolute_path)
-            self.problem(source, path, error.message)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                # Point at each unexpected key's own line, and say what would have been valid.
+                expected = list(error.schema.get("properties", {}))
+                for key in error.instance:
+                    if key not in expected:
+                        message = f"unknown key (expected one of: {', '.join(expected)})"
+                        self.problem(source, (*path, key), message)
+            else:
+                self.problem(source, path, error.message)
             if len(path) >= 2 and isinstance(path[1], int):
                 bad.add((str(path[0]), path[1]))
             else:
