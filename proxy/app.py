@@ -17,7 +17,7 @@ from proxy.auth import Authenticate, KeyStore
 from proxy.body import ReadBody
 from proxy.config import Settings
 from proxy.db import create_pool, migrate
-from proxy.enforce import CheckAccess, add_decision_headers
+from proxy.enforce import CheckAccess, EnforceContent, add_decision_headers
 from proxy.errors import StartupError
 from proxy.keys import (
     DB_POOL,
@@ -25,6 +25,7 @@ from proxy.keys import (
     KEY_STORE,
     METRICS,
     POLICIES,
+    POLICY_SCAN,
     PROXY_HANDLER,
     REDIS,
     REQUEST_LOG,
@@ -38,6 +39,8 @@ from proxy.policy import PolicyDefaults, PolicyError
 from proxy.policy_store import PolicyStore, ReloadResult
 from proxy.record import Recorder
 from proxy.routing import ResolveRoute, RouteTable
+from proxy.scanners import KNOWN_KINDS
+from proxy.scanning import Scanning, ScanPrompt, compile_custom
 from proxy.upstream import Forwarder, create_client_session
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,8 @@ def build_stages(app: web.Application) -> list[Stage]:
         ResolveRoute(app[ROUTES]),
         ReadBody(),
         CheckAccess(app[POLICIES]),
+        ScanPrompt(app[POLICY_SCAN]),
+        EnforceContent(),
     ]
 
 
@@ -101,6 +106,8 @@ def policy_compile_options(settings: Settings) -> dict[str, Any]:
         "defaults": PolicyDefaults(
             config.default_access, config.default_content, config.default_response
         ),
+        "known_kinds": KNOWN_KINDS,
+        "custom_compiler": compile_custom,
     }
 
 
@@ -125,6 +132,7 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
         raise StartupError(str(exc)) from exc
     show_active(store)
     app[POLICIES] = store
+    app[POLICY_SCAN] = Scanning()
     async with background(store.watch(settings.policies.reload_interval_seconds), "policy-watch"):
         yield
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import orjson
 from aiohttp import web
 
 from proxy.exchange import Exchange
+from proxy.formats import Call
+from proxy.formats.rewrite import replace_segments
+from proxy.formats.segments import JsonPath
 from proxy.policy import ACTION_RANK, Decision, PolicyInput
+from proxy.policy.conditions import glob_matcher
 from proxy.policy_store import PolicyStore
+from proxy.redact import Redactor
 from proxy.replies import LocalReply
 
 EXCHANGE = web.RequestKey("warden_exchange", Exchange)
@@ -49,6 +57,47 @@ class CheckAccess:
         if decision.blocks:
             return policy_violation(decision)
         return None
+
+
+class EnforceContent:
+    """Stage 7: content rules over what ScanPrompt found: block, redact the body, or flag."""
+
+    async def __call__(self, exchange: Exchange) -> LocalReply | None:
+        scan, policy = exchange.prompt_scan, exchange.policy
+        if scan is None or policy is None:
+            return None
+        risk = scan.risk
+        inp = replace(
+            access_input(exchange),
+            findings=scan.all_findings,
+            risk_score=risk.score,
+            risk_label=risk.label,
+        )
+        decision = policy.decide("content", inp)
+        exchange.decisions.append(decision)
+        if decision.blocks:
+            return policy_violation(decision)
+        if decision.action == "redact":
+            redact_request(exchange, decision)
+        return None
+
+
+def redact_request(exchange: Exchange, decision: Decision) -> None:
+    """Rewrite the body with placeholders for the findings the redact rules named."""
+    scan, call = exchange.prompt_scan, exchange.call
+    assert scan is not None and call is not None
+    wanted = glob_matcher(decision.redact_kinds)
+    redactor = exchange.redactor = exchange.redactor or Redactor()
+    replacements: dict[JsonPath, str] = {}
+    for segment, findings in zip(scan.segments, scan.findings, strict=True):
+        chosen = [f for f in findings if wanted(f.kind)]
+        if chosen:
+            replacements[segment.path] = redactor.redact(segment.text, chosen)
+    if not replacements:
+        return
+    payload = replace_segments(call.payload, replacements)
+    exchange.call = Call(call.operation, call.model, call.stream, payload)
+    exchange.body = orjson.dumps(payload)
 
 
 def overall_action(decisions: list[Decision]) -> str:

@@ -13,8 +13,10 @@ if TYPE_CHECKING:
     from proxy.apikeys import ApiKey
     from proxy.formats import Call
     from proxy.policy import Decision, PolicySet
+    from proxy.redact import Redactor
     from proxy.replies import LocalReply
     from proxy.routing import Route
+    from proxy.scanning import TextScan
 
 _MAX_REQUEST_ID = 128
 
@@ -33,6 +35,9 @@ class Exchange:
     # The policy set in force when the request arrived: every phase of it uses the same one.
     policy: PolicySet | None = None
     decisions: list[Decision] = field(default_factory=list)
+    prompt_scan: TextScan | None = None
+    # Placeholders given in this request; never logged, never stored.
+    redactor: Redactor | None = None
     reply: LocalReply | None = None
     status: int = 0
     # What happened upstream; all None when Warden answered by itself.

@@ -14,6 +14,7 @@ from proxy.metrics import Metrics
 from proxy.pipeline import ProxyHandler
 from proxy.policy_store import PolicyStore
 from proxy.routing import RouteTable
+from proxy.scanning import Scanning
 
 SETTINGS = web.AppKey("settings", Settings)
 ROUTES = web.AppKey("routes", RouteTable)
@@ -25,5 +26,6 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 PROXY_HANDLER = web.AppKey("proxy_handler", ProxyHandler)
 REQUEST_LOG = web.AppKey("request_log", RequestLog)
 POLICIES = web.AppKey("policies", PolicyStore)
+POLICY_SCAN = web.AppKey("policy_scan", Scanning)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.formats.call import Call, Invalid
+from proxy.formats.segments import Segment, Usage, walk_strings
 
 
 def describe(method: str, path: str, payload: Any) -> Call | Invalid:
@@ -17,3 +18,20 @@ def describe(method: str, path: str, payload: Any) -> Call | Invalid:
         payload.get("stream") is True,
         payload,
     )
+
+
+def request_segments(operation: str, payload: Any) -> list[Segment]:
+    """Every string value at any depth; keys are field names, not text, and are left out."""
+    out: list[Segment] = []
+    walk_strings(out, payload, (), None)
+    return out
+
+
+def response_segments(operation: str, payload: Any) -> list[Segment]:
+    """Every string value at any depth, as for requests."""
+    return request_segments(operation, payload)
+
+
+def usage(operation: str, payload: Any) -> Usage | None:
+    """An unknown API's token counts cannot be read."""
+    return None

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from proxy.formats.call import Call, Invalid
+from proxy.formats.segments import Segment, Usage, walk_strings
 
 _V1 = re.compile(r"/v1/models/(?P<model>[^/:]+):(?P<verb>predict|explain)$")
 _V2 = re.compile(r"/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<rest>/.*)?$")
@@ -64,3 +65,43 @@ def _describe_v2(model: str, payload: Any) -> Call | Invalid:
         if "data" not in tensor:
             return Invalid("'data' is required", f"{where}.data")
     return Call("infer", model, payload=payload)
+
+
+# --- Text. v1 bodies are free-form JSON: every string is an input. v2 tensors carry text only
+# as BYTES; numeric tensors are not walked (a large one would cost time and hold no text).
+
+
+def request_segments(operation: str, payload: Any) -> list[Segment]:
+    """String inputs: v1 `instances`/`inputs` (any depth), v2 `inputs[].data` of BYTES tensors."""
+    out: list[Segment] = []
+    if operation == "infer" and isinstance(payload, dict):
+        _bytes_tensors(out, payload.get("inputs"), "inputs")
+    else:
+        walk_strings(out, payload, (), None)
+    return out
+
+
+def response_segments(operation: str, payload: Any) -> list[Segment]:
+    """String outputs: v1 `predictions`/`explanations`/`outputs`, v2 BYTES `outputs[].data`."""
+    out: list[Segment] = []
+    if not isinstance(payload, dict):
+        walk_strings(out, payload, (), None)
+    elif operation == "infer":
+        _bytes_tensors(out, payload.get("outputs"), "outputs")
+    elif operation in ("predict", "explain"):
+        for key in ("predictions", "explanations", "outputs"):
+            walk_strings(out, payload.get(key), (key,), None)
+    return out
+
+
+def _bytes_tensors(out: list[Segment], tensors: Any, key: str) -> None:
+    if not isinstance(tensors, list):
+        return
+    for index, tensor in enumerate(tensors):
+        if isinstance(tensor, dict) and tensor.get("datatype") == "BYTES":
+            walk_strings(out, tensor.get("data"), (key, index, "data"), None)
+
+
+def usage(operation: str, payload: Any) -> Usage | None:
+    """KServe reports no token counts."""
+    return None

@@ -129,7 +129,8 @@ def _metadata(spec: dict[str, Any]) -> Predicate:
 def _findings(spec: dict[str, Any]) -> Predicate:
     match = glob_matcher(spec["kinds"])
     least = int(spec.get("min_count", 1))
-    return lambda inp: sum(1 for f in inp.findings if match(f.kind)) >= least
+    floor = float(spec.get("min_score", 0.0))
+    return lambda inp: sum(1 for f in inp.findings if match(f.kind) and f.score >= floor) >= least
 
 
 def _risk(spec: dict[str, Any]) -> Predicate:

@@ -88,11 +88,11 @@ def evaluate(
     if evaluation.decisions["access"].blocks:
         return evaluation
     texts = list(request_texts(spec.get("format") or "json", call)) if request_texts else []
-    if spec.get("text"):
-        texts.append(spec["text"])
+    if text := _joined(spec.get("text")):
+        texts.append(text)
     phases: list[tuple[Phase, list[str]]] = [("content", texts)]
-    if spec.get("response_text"):
-        phases.append(("response", [spec["response_text"]]))
+    if response_text := _joined(spec.get("response_text")):
+        phases.append(("response", [response_text]))
     for phase, phase_texts in phases:
         scanned = scan(policy, phase_texts)
         evaluation.scans[phase] = scanned
@@ -101,6 +101,10 @@ def evaluate(
         if decision.blocks:
             break
     return evaluation
+
+
+def _joined(value: str | list[str] | None) -> str:
+    return "".join(value) if isinstance(value, list) else (value or "")
 
 
 def _with_scan(base: PolicyInput, scanned: Scanned) -> PolicyInput:

@@ -19,6 +19,9 @@ class FindingLike(Protocol):
     @property
     def kind(self) -> str: ...
 
+    @property
+    def score(self) -> float: ...
+
 
 @dataclass(frozen=True, slots=True)
 class PolicyInput:

@@ -16,6 +16,7 @@ KINDS = frozenset({"pii.email", "pii.phone", "secret.aws_access_key", "injection
 @dataclass(frozen=True)
 class F:
     kind: str
+    score: float = 0.9
 
 
 def compile_yaml(*files: str, **options: Any) -> PolicySet:

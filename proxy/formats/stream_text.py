@@ -1,0 +1,116 @@
+"""Text and usage in streamed (SSE) events, per wire format, and events rebuilt with other text.
+
+A channel key names one growing text: a chat choice's content, one tool call's arguments, a
+Responses output part, an Anthropic content block. The guard accumulates texts per channel, so
+that a match split across events is still one match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from proxy.formats import stream_anthropic, stream_openai
+from proxy.formats.rewrite import replace_segments
+from proxy.formats.segments import JsonPath, Segment, Usage, walk_strings
+from proxy.formats.stream_common import ChannelKey, Located
+from proxy.sse import SseEvent, make_event
+
+__all__ = ["RAW_DATA", "ChannelKey", "StreamDelta", "rewrite_delta", "stream_deltas"]
+
+# The channel of an event whose data is not JSON: the whole data is the text.
+RAW_DATA: Final[ChannelKey] = ("<raw data>",)
+_NOT_JSON: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDelta:
+    """What one event adds.
+
+    `texts`: (channel, text) appended to each channel. `snapshots`: (channel, text) that repeat
+    a channel's whole text so far (`response.output_text.done`, `response.completed`, ...).
+    A guard must scan snapshots too, since nothing forces them to equal the deltas, and when it
+    changed a channel's text it must rewrite the snapshots (`rewrite_delta` does both kinds).
+    `usage`: token counts this event reports (merge them: later wins). `done`: the stream's end.
+    """
+
+    texts: list[tuple[ChannelKey, str]] = field(default_factory=list)
+    usage: Usage | None = None
+    done: bool = False
+    snapshots: list[tuple[ChannelKey, str]] = field(default_factory=list)
+
+
+def _generic(data: Any) -> Located:
+    # An unknown stream: every string is a text, its channel the path to it in the event.
+    segments: list[Segment] = []
+    walk_strings(segments, data, (), None)
+    return Located([(s.path, s.path, False) for s in segments])
+
+
+_LOCATORS: Final[dict[str, Callable[[Any], Located]]] = {
+    "openai": stream_openai.locate,
+    "anthropic": stream_anthropic.locate,
+    "kserve": _generic,
+    "json": _generic,
+}
+
+
+def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDelta:
+    """The texts, usage and end an event carries.
+
+    The event's own shape decides how it is read, not `operation`: what the client receives is
+    what the upstream sent, whatever was asked. Data that is not JSON is one text (`RAW_DATA`).
+    """
+    if not event.has_data:
+        return StreamDelta()
+    if event.data.strip() == "[DONE]":
+        return StreamDelta(done=True)
+    data = _parse(event.data)
+    if data is _NOT_JSON:
+        return StreamDelta([(RAW_DATA, event.data)] if event.data else [])
+    located = _LOCATORS.get(format_name, _generic)(data)
+    texts: list[tuple[ChannelKey, str]] = []
+    snapshots: list[tuple[ChannelKey, str]] = []
+    for channel, path, snapshot in located.texts:
+        text = _string_at(data, path)
+        if text:
+            (snapshots if snapshot else texts).append((channel, text))
+    return StreamDelta(texts, located.usage, located.done, snapshots)
+
+
+def rewrite_delta(
+    format_name: str, event: SseEvent, channel_key: ChannelKey, new_text: str
+) -> SseEvent:
+    """`event` with the text of `channel_key` (delta or snapshot) replaced by `new_text`.
+
+    The data is re-serialised as compact JSON; `event`, `id` and `retry` are kept. Raises
+    LookupError when the event has no text on that channel.
+    """
+    data = _parse(event.data) if event.has_data else _NOT_JSON
+    if data is _NOT_JSON:
+        if channel_key != RAW_DATA or not event.has_data:
+            raise LookupError(f"no channel {channel_key!r} in this event")
+        return make_event(new_text, event.event, event.id, event.retry)
+    located = _LOCATORS.get(format_name, _generic)(data)
+    paths = {path: new_text for channel, path, _ in located.texts if channel == channel_key}
+    if not paths:
+        raise LookupError(f"no channel {channel_key!r} in this event")
+    rewritten = orjson.dumps(replace_segments(data, paths)).decode()
+    return make_event(rewritten, event.event, event.id, event.retry)
+
+
+def _parse(data: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+
+
+def _string_at(data: Any, path: JsonPath) -> str:
+    node = data
+    for step in path:
+        node = node[step]
+    return node if isinstance(node, str) else ""

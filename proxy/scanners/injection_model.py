@@ -1,0 +1,78 @@
+"""The injection classifier: a sparse logistic model over tokens and cues, shipped as JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
+from typing import Any, Final
+
+from proxy.scanners.injection_features import Extracted
+
+MODEL_PATH: Final = Path(__file__).with_name("injection_model.json")
+
+
+@dataclass(frozen=True, slots=True)
+class LinearModel:
+    """`probability = sigmoid(platt_a * z + platt_b)`, z the raw linear score.
+
+    Token and token-bigram weights are summed over every occurrence and divided by
+    `len(tokens) ** norm_power`, so a long document does not drift just by being long.
+    """
+
+    bias: float
+    unigrams: Mapping[str, float]
+    bigrams: Mapping[tuple[str, str], float]
+    dense: Mapping[str, float]
+    norm_power: float
+    platt_a: float
+    platt_b: float
+
+    def raw_score(self, features: Extracted) -> float:
+        tokens = features.tokens
+        # map/zip/dict.get run in C: no per-token Python bytecode on the request path.
+        sparse = sum(map(self.unigrams.get, tokens, repeat(0.0)))
+        sparse += sum(map(self.bigrams.get, zip(tokens, tokens[1:], strict=False), repeat(0.0)))
+        if tokens and self.norm_power:
+            sparse /= max(len(tokens), 8) ** self.norm_power
+        dense = sum(self.dense.get(name, 0.0) * value for name, value in features.dense.items())
+        return self.bias + sparse + dense
+
+    def probability(self, features: Extracted) -> float:
+        z = self.platt_a * self.raw_score(features) + self.platt_b
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bias": self.bias,
+            "norm_power": self.norm_power,
+            "platt": [self.platt_a, self.platt_b],
+            "dense": dict(self.dense),
+            "unigrams": {k: round(v, 5) for k, v in self.unigrams.items()},
+            "bigrams": {f"{a} {b}": round(v, 5) for (a, b), v in self.bigrams.items()},
+        }
+
+
+def model_from_json(data: Mapping[str, Any]) -> LinearModel:
+    bigrams: dict[tuple[str, str], float] = {}
+    for key, weight in data["bigrams"].items():
+        first, _, second = key.partition(" ")
+        bigrams[(first, second)] = float(weight)
+    platt_a, platt_b = data["platt"]
+    return LinearModel(
+        bias=float(data["bias"]),
+        unigrams={str(k): float(v) for k, v in data["unigrams"].items()},
+        bigrams=bigrams,
+        dense={str(k): float(v) for k, v in data["dense"].items()},
+        norm_power=float(data["norm_power"]),
+        platt_a=float(platt_a),
+        platt_b=float(platt_b),
+    )
+
+
+def load_model(path: Path = MODEL_PATH) -> LinearModel:
+    with path.open(encoding="utf-8") as handle:
+        return model_from_json(json.load(handle))

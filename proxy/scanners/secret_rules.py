@@ -1,0 +1,124 @@
+"""The credential rules (gitleaks-style): one provider shape per rule, plus placeholder filters."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRule:
+    """`pattern` is RE2 syntax with exactly one capture group, the secret value itself."""
+
+    kind: str
+    pattern: str
+    score: float = 0.95
+    min_entropy: float = 0.0
+
+
+# Order matters where shapes nest: Anthropic before OpenAI (both start "sk-"), the specific
+# rules before the generic keyword rule, so RE2's leftmost-first pick favours the precise one.
+RULES: Final[tuple[SecretRule, ...]] = (
+    SecretRule(
+        "secret.private_key",
+        r"(-----BEGIN[ A-Z0-9_-]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+        r"-----END[ A-Z0-9_-]{0,40}PRIVATE KEY(?: BLOCK)?-----)",
+        0.99,
+    ),
+    SecretRule("secret.aws_access_key", r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b"),
+    SecretRule(
+        "secret.aws_secret_key",
+        r"(?i:aws_?(?:secret)?_?(?:access)?_?key)[\w.-]{0,20}['\"]?\s*[:=]\s*['\"]?"
+        r"([A-Za-z0-9/+]{40})\b",
+        0.9,
+        3.5,
+    ),
+    SecretRule("secret.gcp_api_key", r"\b(AIza[\w-]{35})(?:[^\w-]|$)"),
+    SecretRule("secret.azure_storage_key", r"(?i:AccountKey)=([A-Za-z0-9+/]{86,88}={0,2})", 0.95),
+    SecretRule(
+        "secret.azure_client_secret",
+        r"(?:^|[^\w~.-])([a-zA-Z0-9_~.]{3}\dQ~[a-zA-Z0-9_~.-]{31,34})(?:[^\w~.-]|$)",
+        0.9,
+    ),
+    SecretRule("secret.github_token", r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255})\b"),
+    SecretRule("secret.github_token", r"\b(github_pat_[A-Za-z0-9_]{82,})\b"),
+    SecretRule("secret.gitlab_token", r"\b((?:glpat|glptt|gldt|glrt)-[\w-]{20,})"),
+    SecretRule("secret.slack_token", r"\b(xox[baprse]-(?:[0-9]+-)*[0-9A-Za-z-]{10,})"),
+    SecretRule(
+        "secret.slack_webhook",
+        r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/]{43,56})",
+    ),
+    SecretRule("secret.stripe_key", r"\b((?:sk|rk|pk)_(?:test|live|prod)_[A-Za-z0-9]{10,247})\b"),
+    SecretRule("secret.anthropic_key", r"\b(sk-ant-(?:api|admin)\d\d-[\w-]{80,120})"),
+    SecretRule("secret.openai_key", r"\b(sk-(?:proj|svcacct|admin)-[\w-]{40,300})"),
+    SecretRule("secret.openai_key", r"\b(sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})\b"),
+    SecretRule("secret.huggingface_token", r"\b((?:hf|api_org)_[A-Za-z]{34})\b"),
+    SecretRule("secret.npm_token", r"\b(npm_[A-Za-z0-9]{36})\b"),
+    SecretRule("secret.pypi_token", r"\b(pypi-AgEIcHlwaS5vcmc[\w-]{50,})"),
+    SecretRule("secret.sendgrid_key", r"\b(SG\.[\w-]{22}\.[\w-]{43})\b"),
+    SecretRule("secret.digitalocean_token", r"\b(do[opr]_v1_[a-f0-9]{64})\b"),
+    SecretRule("secret.shopify_token", r"\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b"),
+    SecretRule("secret.databricks_token", r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b"),
+    SecretRule(
+        "secret.jwt",
+        r"\b(eyJ[A-Za-z0-9_-]{15,}\.eyJ[A-Za-z0-9_-]{15,}\.[A-Za-z0-9_-]{10,}={0,2})",
+        0.9,
+    ),
+    SecretRule(
+        "secret.url_credentials",
+        r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@'\"]{1,64}:([^\s:/@'\"]{3,128})@[\w.-]+",
+        0.85,
+    ),
+    SecretRule("secret.bearer_token", r"(?i:bearer)\s+([A-Za-z0-9_\-.~+/]{24,512}=*)", 0.8, 3.5),
+    SecretRule(
+        "secret.generic",
+        r"(?i:api[_-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|access[_-]?key|"
+        r"credentials?|auth[_-]?key|client[_-]?secret|private[_-]?key)"
+        r"[\w.-]{0,20}['\"]?\s*(?::=|=>|[:=])\s*['\"]?([A-Za-z0-9_\-+/=.~!@#$%^&*]{12,200})",
+        0.75,
+        3.3,
+    ),
+)
+
+# Placeholders that documentation and examples put where a secret goes.
+PLACEHOLDER_MARKERS: Final = (
+    "your", "xxxx", "...", "placeholder", "changeme", "change_me", "redacted", "insert",
+    "replace", "dummy", "<", ">", "${", "{{", "%(", "****",
+)  # fmt: skip
+
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
+
+
+def shannon_entropy(value: str) -> float:
+    length = len(value)
+    return -sum(count / length * math.log2(count / length) for count in Counter(value).values())
+
+
+def looks_like_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    if any(marker in lowered for marker in PLACEHOLDER_MARKERS):
+        return True
+    # A run of one character ("sk-aaaaaaaa…", "AKIA0000…") is a template, not a key.
+    return len(set(value)) <= 3
+
+
+def looks_like_digest(value: str) -> bool:
+    """Git SHAs, sha256 digests and UUIDs are identifiers, not credentials."""
+    stripped = value.removeprefix("sha256:").removeprefix("sha1:")
+    if len(stripped) in (7, 12, 32, 40, 64, 128) and set(stripped) <= _HEX:
+        return True
+    parts = stripped.split("-")
+    return [len(part) for part in parts] == [8, 4, 4, 4, 12] and set("".join(parts)) <= _HEX
+
+
+def generic_value_ok(value: str, min_entropy: float) -> bool:
+    """A keyword-anchored value counts only if it is random-looking, not a word or a path."""
+    if looks_like_digest(value) or value.isalpha() or value.isdigit():
+        return False
+    if not any(char.isdigit() for char in value) or not any(char.isalpha() for char in value):
+        return False
+    if value.count("/") > 2 or value.count(".") > 2:
+        return False
+    return shannon_entropy(value) >= min_entropy

@@ -1,0 +1,157 @@
+"""Server-sent events: an incremental parser that keeps each event's exact bytes, and a writer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+_EOL: Final = re.compile(rb"[\r\n]")
+_DATA_LINES: Final = re.compile(r"\r\n|\r|\n")
+_BOM: Final = b"\xef\xbb\xbf"
+_CR, _LF = 0x0D, 0x0A
+DEFAULT_MAX_EVENT_BYTES: Final = 16 * 1024 * 1024
+
+
+class SseTooLarge(ValueError):
+    """An event grew past the parser's limit without ending (an upstream that never stops)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    """One block of a stream, up to and including the blank line that ends it.
+
+    `event`: the type, None for the default ("message"). `data`: the `data:` lines joined with
+    "\\n". `id`, `retry`: this block's fields, None when absent. `raw`: the exact bytes received,
+    so an unchanged event is relayed byte for byte (after a CR that ended a chunk, the LF that
+    completes the CRLF is the first byte of the next event's raw). `has_data`: False for blocks
+    the spec does not dispatch (comments, keep-alives, stray blank lines); relay them, do not
+    interpret them.
+    """
+
+    event: str | None
+    data: str
+    id: str | None = None
+    raw: bytes = b""
+    retry: int | None = None
+    has_data: bool = True
+
+
+class SseParser:
+    """Feed bytes as they arrive, in chunks split anywhere (even inside a UTF-8 character);
+    get back the events they complete. Lines end in CRLF, LF or CR, per the HTML spec."""
+
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._max_event_bytes = max_event_bytes
+        self._buffer = bytearray()
+        self._scan = 0  # where the next unread line starts in _buffer
+        self._skip_lf = False  # the last chunk ended in CR: an LF next completes that CRLF
+        self._first_line = True  # a UTF-8 BOM may open the stream, and is then ignored
+        self._reset_fields()
+
+    def _reset_fields(self) -> None:
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        events: list[SseEvent] = []
+        if not chunk:
+            return events
+        buf = self._buffer
+        buf += chunk
+        if self._skip_lf:
+            self._skip_lf = False
+            if buf[self._scan] == _LF:
+                self._scan += 1
+        start = 0  # the first byte of the event in progress
+        scan = self._scan
+        while (match := _EOL.search(buf, scan)) is not None:
+            end = match.start()
+            line_start, scan = scan, end + 1
+            if buf[end] == _CR:
+                if scan == len(buf):
+                    self._skip_lf = True  # cannot know yet; the next chunk will tell
+                elif buf[scan] == _LF:
+                    scan += 1
+            if self._first_line:
+                self._first_line = False
+                if buf.startswith(_BOM, line_start):
+                    line_start += len(_BOM)
+            if end > line_start:
+                self._field(bytes(buf[line_start:end]))
+                continue
+            events.append(self._dispatch(bytes(buf[start:scan])))
+            start = scan
+        del buf[:start]
+        self._scan = scan - start
+        if len(buf) > self._max_event_bytes:
+            raise SseTooLarge(f"an event exceeded {self._max_event_bytes} bytes")
+        return events
+
+    def pending(self) -> bytes:
+        """Bytes of an event not yet ended by a blank line. At end of stream the spec discards
+        them; a relay should drop them too rather than forward text nobody scanned."""
+        return bytes(self._buffer)
+
+    def _field(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace")
+        if text.startswith(":"):
+            return  # a comment
+        name, colon, value = text.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value or None
+        elif name == "id":
+            if "\x00" not in value:  # the spec ignores such ids
+                self._id = value
+        elif name == "retry":
+            if value.isascii() and value.isdigit():
+                self._retry = int(value)
+
+    def _dispatch(self, raw: bytes) -> SseEvent:
+        event = SseEvent(
+            self._event, "\n".join(self._data), self._id, raw, self._retry, bool(self._data)
+        )
+        self._reset_fields()
+        return event
+
+
+def serialize(event: SseEvent) -> bytes:
+    """The event in canonical form (`event`, `id`, `retry`, `data` lines, blank line).
+
+    Comments are not kept (`raw` has them). A block with nothing to say becomes a bare comment,
+    so that a keep-alive stays a keep-alive.
+    """
+    lines: list[str] = []
+    if event.event is not None:
+        lines.append(f"event: {_single_line(event.event, 'event')}")
+    if event.id is not None:
+        if "\x00" in event.id:
+            raise ValueError("an SSE id cannot contain NUL")
+        lines.append(f"id: {_single_line(event.id, 'id')}")
+    if event.retry is not None:
+        lines.append(f"retry: {event.retry}")
+    if event.has_data:
+        lines.extend(f"data: {line}" for line in _DATA_LINES.split(event.data))
+    if not lines:
+        lines.append(":")
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def make_event(
+    data: str, event: str | None = None, id: str | None = None, retry: int | None = None
+) -> SseEvent:
+    """A new event whose `raw` is its serialisation."""
+    made = SseEvent(event, data, id, b"", retry)
+    return SseEvent(event, data, id, serialize(made), retry)
+
+
+def _single_line(value: str, field: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"an SSE {field} cannot span lines")
+    return value

@@ -1,0 +1,80 @@
+"""PII scanner: validated positives and the near misses that must stay quiet."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.scanners import SCANNERS, scan_text
+
+PII = SCANNERS["pii"]
+
+POSITIVES = [
+    ("mail jane.doe+tag@example.co.uk today", "pii.email", "jane.doe+tag@example.co.uk"),
+    ("call (415) 555-2671 now", "pii.phone", "(415) 555-2671"),
+    ("call 415-555-2671", "pii.phone", "415-555-2671"),
+    ("text +1 415 555 2671", "pii.phone", "+1 415 555 2671"),
+    ("UK +44 20 7946 0958.", "pii.phone", "+44 20 7946 0958"),
+    ("DE +49 30 901820", "pii.phone", "+49 30 901820"),
+    ("FR +33 1 42 68 53 00", "pii.phone", "+33 1 42 68 53 00"),
+    ("NL +31 6 12345678", "pii.phone", "+31 6 12345678"),
+    ("Telefon: 030 901820", "pii.phone", "030 901820"),
+    ("card 4111 1111 1111 1111 ok", "pii.credit_card", "4111 1111 1111 1111"),
+    ("amex 3782-822463-10005", "pii.credit_card", "3782-822463-10005"),
+    ("mc 5555555555554444.", "pii.credit_card", "5555555555554444"),
+    ("SSN 123-45-6789", "pii.us_ssn", "123-45-6789"),
+    ("social security number 123456789", "pii.us_ssn", "123456789"),
+    ("IBAN DE89 3704 0044 0532 0130 00.", "pii.iban", "DE89 3704 0044 0532 0130 00"),
+    ("iban GB29NWBK60161331926819 thanks", "pii.iban", "GB29NWBK60161331926819"),
+    ("from 203.0.113.9:443", "pii.ip_address", "203.0.113.9"),
+    ("ssh ubuntu@10.1.2.3 'ls'", "pii.ip_address", "10.1.2.3"),
+    ("peer 2001:db8::8a2e:370:7334 up", "pii.ip_address", "2001:db8::8a2e:370:7334"),
+    ("src=fe80::1ff:fe23:4567:890a", "pii.ip_address", "fe80::1ff:fe23:4567:890a"),
+]
+
+NEGATIVES = [
+    "Mention icon@2x.png and logo@3x.webp in the README.",
+    "Use @pytest.fixture and @app.route here.",
+    "npm install left-pad@1.3.0",
+    "Card 4111 1111 1111 1112 fails Luhn.",
+    "Dummy 1234 5678 9012 3456",
+    "Example only: SSN 000-12-3456, 666-12-3456, 900-12-3456, 123-00-4567, 123-45-0000.",
+    "Order 123456789 shipped.",
+    "Transfer to DE89 3704 0044 0532 0130 01 failed (bad check digits).",
+    "Windows build 10.0.22631.3930 and OID 1.3.6.1.4.1.32473.1",
+    "Release 1.2.3.4-rc1 and v1.2.3.4",
+    "127.0.0.1 and 0.0.0.0 and 255.255.255.0",
+    "Last heartbeat at 1733297077801 (unix time), margin 1614578980.",
+    "Ship to postcode 30041-5085.",
+    "Quote 802-4810505-7674222: $73,175.41",
+    "Case No. 2023-401719 filed 21.08.2027 and 12/05/2023.",
+    "ISBN 978-1-4165-6220-7 and ISBN 1-09-902440-4",
+    "Trace c0a69bac-5831-4810-9057-dead4ec5e43d",
+    "sha256:9cd1369bdac71e26ff39ec7d4e752d7218d6987dc3bafca43bd6e9b3d021994c",
+    "std::vector<int> and a::b and 12:30:45",
+    "The price is $1,234,567.89 or 1234567 units.",
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "value"), POSITIVES)
+def test_positive(text: str, kind: str, value: str) -> None:
+    found = [(f.kind, text[f.start : f.end]) for f in PII.scan(text)]
+    assert (kind, value) in found
+
+
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_near_miss_is_not_flagged(text: str) -> None:
+    assert PII.scan(text) == []
+
+
+def test_secret_wins_over_pii_inside_it() -> None:
+    token = "xoxb-" + "4155552671" + "-4111111111111111-" + "aB3dE5gH7jK9mN1p"
+    findings = scan_text(f"SLACK={token}", [PII, SCANNERS["secrets"]])
+    assert [f.kind for f in findings] == ["secret.slack_token"]
+
+
+def test_findings_are_sorted_and_scored() -> None:
+    text = "a@b.io, 10.0.0.7, 123-45-6789"
+    findings = scan_text(text)
+    assert [f.start for f in findings] == sorted(f.start for f in findings)
+    assert all(0 < f.score <= 1 for f in findings)
+    assert all(f.end - f.start <= PII.max_match_len for f in findings)

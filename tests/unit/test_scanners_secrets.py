@@ -1,0 +1,83 @@
+"""Secrets scanner. Fake credentials are assembled at run time: no literal key is committed."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.scanners import SCANNERS
+
+SECRETS = SCANNERS["secrets"]
+ALNUM = "aB3dE5gH7jK9mN1pQ2rS4tU6vW8xY0zC"  # 32 mixed characters to build bodies from
+
+
+def body(length: int, alphabet: str = ALNUM) -> str:
+    return (alphabet * (length // len(alphabet) + 1))[:length]
+
+
+PEM = (
+    "-----BEGIN RSA "
+    + "PRIVATE KEY-----\n"
+    + "\n".join(body(64, ALNUM + "+/") for _ in range(4))
+    + "\n-----END RSA "
+    + "PRIVATE KEY-----"
+)
+JWT = "eyJ" + "hbGciOiJIUzI1NiJ9" + ".eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0" + "." + body(43)
+
+POSITIVES = [
+    ("aws_access_key_id = {}", "AKIA" + "IOSFODNN7" + "EXAMPLE", "secret.aws_access_key"),
+    ("aws_secret_access_key={}", body(40, ALNUM + "/+"), "secret.aws_secret_key"),
+    ('const KEY = "{}";', "AIza" + body(35), "secret.gcp_api_key"),
+    ("token {}", "ghp" + "_" + body(36), "secret.github_token"),
+    ("GITHUB_TOKEN={}", "github_pat_" + body(82), "secret.github_token"),
+    ("token: {}", "glpat" + "-" + body(20), "secret.gitlab_token"),
+    ("SLACK={}", "xoxb" + "-123456789012-1234567890123-" + body(24), "secret.slack_token"),
+    ("stripe.api_key = '{}'", "sk" + "_live_" + body(24), "secret.stripe_key"),
+    (
+        'OpenAI(api_key="{}")',
+        "sk-" + "proj-" + body(60) + "T3Blbk" + "FJ" + body(60),
+        "secret.openai_key",
+    ),
+    ("key={}", "sk-" + "ant-api03-" + body(93), "secret.anthropic_key"),
+    (
+        "HF_TOKEN={}",
+        "hf" + "_" + body(34, "abcdefghijklmnopqrstuvwxyzABCDEFGH"),
+        "secret.huggingface_token",
+    ),
+    ("Authorization: Bearer {}", JWT, "secret.jwt"),
+    ("{}", PEM, "secret.private_key"),
+    ("postgres://app:{}@db.internal/prod", "s3cr3t-" + body(10), "secret.url_credentials"),
+    ("client_secret = '{}'", body(32, "Zq8Lm2Xv9Tn4Rb7Wk1Hs"), "secret.generic"),
+]
+
+NEGATIVES = [
+    "OpenAI keys start with sk-... and Slack bot tokens with xoxb-your-token.",
+    "Configure the client with ${OPENAI_API_KEY} from your secrets manager.",
+    "Use <your-key> or {{ secrets.GITHUB_TOKEN }} or $STRIPE_KEY in examples, or ghp_XXXX.",
+    "api_key = 'your-api-key-here-please'",
+    "Reverted 91c6bc9601fe7bb7800656d56d6d3e45fc2cf3e6; digest sha256:" + "ab12" * 16,
+    "password = 'correcthorsebattery'",
+    "token = 550e8400-e29b-41d4-a716-446655440000",
+    "-----BEGIN RSA " + "PRIVATE KEY-----\n...\n-----END RSA " + "PRIVATE KEY-----",
+    "AKIA" + "0000000000000000",
+]
+
+
+@pytest.mark.parametrize(("template", "secret", "kind"), POSITIVES, ids=[p[2] for p in POSITIVES])
+def test_positive(template: str, secret: str, kind: str) -> None:
+    text = template.format(secret)
+    found = [(f.kind, text[f.start : f.end]) for f in SECRETS.scan(text)]
+    assert (kind, secret) in found
+    assert kind in SECRETS.kinds
+
+
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_placeholder_or_identifier_is_not_a_secret(text: str) -> None:
+    assert SECRETS.scan(text) == []
+
+
+def test_private_key_block_is_one_span() -> None:
+    text = f"here:\n{PEM}\nthanks"
+    findings = SECRETS.scan(text)
+    assert len(findings) == 1
+    assert text[findings[0].start : findings[0].end] == PEM
+    assert len(PEM) <= SECRETS.max_match_len
