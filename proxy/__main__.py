@@ -126,6 +126,75 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     return asyncio.run(_with_connection(args, rotate))
 
 
+def _compile_policy_folder(args: argparse.Namespace) -> Any:
+    """The folder's PolicySet, compiled as `warden serve` would; PolicyError if it does not."""
+    from proxy.app import policy_compile_options
+
+    config_path = Path(args.config)
+    if config_path.exists():
+        settings = _load(args, require_secrets=False)
+        folder = Path(args.dir) if args.dir else Path(settings.base_dir) / settings.policies.dir
+        options = policy_compile_options(settings)
+    else:
+        from proxy.scanners import KNOWN_KINDS
+        from proxy.scanning import compile_custom
+
+        folder = Path(args.dir or "policies")
+        options = {"known_kinds": KNOWN_KINDS, "custom_compiler": compile_custom}
+    from proxy.policy import compile_directory
+
+    return compile_directory(folder, **options)
+
+
+def _report_policy_problems(exc: Exception) -> int:
+    from proxy.policy import PolicyError
+
+    assert isinstance(exc, PolicyError)
+    for problem in exc.problems:
+        sys.stderr.write(f"{problem}\n")
+    sys.stderr.write(f"{len(exc.problems)} problem(s); nothing was loaded\n")
+    return 1
+
+
+def cmd_policies_check(args: argparse.Namespace) -> int:
+    from proxy.policy import PolicyError
+
+    try:
+        policy = _compile_policy_folder(args)
+    except PolicyError as exc:
+        return _report_policy_problems(exc)
+    sys.stdout.write(
+        f"ok: {policy.rule_count} rules in {len(policy.files)} files, "
+        f"{len(policy.tests)} tests, version {policy.version}\n"
+    )
+    return 0
+
+
+def cmd_policies_test(args: argparse.Namespace) -> int:
+    from proxy.policy import PolicyError
+    from proxy.policy.evaluate import run_policy_tests
+    from proxy.scanning import Scanning
+
+    try:
+        policy = _compile_policy_folder(args)
+    except PolicyError as exc:
+        return _report_policy_problems(exc)
+    scanning = Scanning()
+    outcomes = run_policy_tests(policy, scan=scanning.scan, request_texts=scanning.request_texts)
+    for outcome in outcomes:
+        where = f"{outcome.file}:{outcome.line}"
+        if outcome.passed:
+            sys.stdout.write(f"PASS {where} {outcome.name}\n")
+        else:
+            sys.stdout.write(
+                f"FAIL {where} {outcome.name}\n     expected {outcome.expected}\n"
+                f"     got      {outcome.got}\n"
+            )
+    failed = sum(not o.passed for o in outcomes)
+    sys.stdout.write(f"policy tests: {len(outcomes) - failed} passed, {failed} failed\n")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warden", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = with_config(commands.add_parser("migrate", help="apply database migrations"))
     migrate.set_defaults(func=cmd_migrate)
+
+    policies = commands.add_parser("policies", help="check and test policy files")
+    policy_commands = policies.add_subparsers(dest="policies_command", required=True)
+    for name, func, help_text in (
+        ("check", cmd_policies_check, "compile the folder; exit 1 listing every problem"),
+        ("test", cmd_policies_test, "run the tests kept beside the rules"),
+    ):
+        sub = with_config(policy_commands.add_parser(name, help=help_text))
+        sub.add_argument("dir", nargs="?", help="policy folder (default: the config's)")
+        sub.set_defaults(func=func)
 
     keys = commands.add_parser("keys", help="manage Warden API keys").add_subparsers(
         dest="keys_command", required=True

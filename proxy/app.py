@@ -17,9 +17,11 @@ from proxy.auth import Authenticate, KeyStore
 from proxy.body import ReadBody
 from proxy.config import Settings
 from proxy.db import create_pool, migrate
+from proxy.decision_api import CHECK_PATH, AnswerCheck, ReadCheckRequest
 from proxy.enforce import CheckAccess, EnforceContent, add_decision_headers
 from proxy.errors import StartupError
 from proxy.keys import (
+    CHECK_HANDLER,
     DB_POOL,
     HTTP_SESSION,
     KEY_STORE,
@@ -63,6 +65,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(proxy_handler)
+    # The decision API answers here itself; every other path is proxied.
+    app.router.add_post(CHECK_PATH, handle_check_request)
     app.router.add_route("*", "/{tail:.*}", handle_proxy_request)
     app.on_response_prepare.append(add_decision_headers)
     return app
@@ -82,6 +86,10 @@ def build_stages(app: web.Application) -> list[Stage]:
 
 async def handle_proxy_request(request: web.Request) -> web.StreamResponse:
     return await request.app[PROXY_HANDLER](request)
+
+
+async def handle_check_request(request: web.Request) -> web.StreamResponse:
+    return await request.app[CHECK_HANDLER](request)
 
 
 @contextlib.asynccontextmanager
@@ -192,7 +200,13 @@ async def request_log(app: web.Application) -> AsyncIterator[None]:
 
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
     recorder = Recorder(app[METRICS], app.get(REQUEST_LOG))
-    app[PROXY_HANDLER] = ProxyHandler(build_stages(app), Forwarder(app[HTTP_SESSION]), recorder)
+    forwarder = Forwarder(app[HTTP_SESSION])
+    app[PROXY_HANDLER] = ProxyHandler(build_stages(app), forwarder.forward, recorder)
+    app[CHECK_HANDLER] = ProxyHandler(
+        [Authenticate(app[KEY_STORE]), ReadCheckRequest()],
+        AnswerCheck(app[POLICIES], app[POLICY_SCAN]),
+        recorder,
+    )
     yield
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from aiohttp import web
@@ -13,7 +13,6 @@ from proxy.enforce import EXCHANGE
 from proxy.exchange import Exchange
 from proxy.record import Recorder
 from proxy.replies import LocalReply, internal_error, render_reply
-from proxy.upstream import Forwarder
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +31,10 @@ class Stage(Protocol):
     async def __call__(self, exchange: Exchange) -> LocalReply | None: ...
 
 
+# What answers once every stage has passed: forwarding upstream, or the decision API's answer.
+Terminal = Callable[[Exchange], Awaitable[web.StreamResponse]]
+
+
 async def run_stages(stages: Sequence[Stage], exchange: Exchange) -> LocalReply | None:
     for stage in stages:
         reply = await stage(exchange)
@@ -41,11 +44,11 @@ async def run_stages(stages: Sequence[Stage], exchange: Exchange) -> LocalReply 
 
 
 class ProxyHandler:
-    """The single aiohttp handler for every proxied path."""
+    """The aiohttp handler: stages, then the terminal or a local reply, then record."""
 
-    def __init__(self, stages: Sequence[Stage], forwarder: Forwarder, recorder: Recorder) -> None:
+    def __init__(self, stages: Sequence[Stage], terminal: Terminal, recorder: Recorder) -> None:
         self.stages = tuple(stages)
-        self.forwarder = forwarder
+        self.terminal = terminal
         self.recorder = recorder
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
@@ -58,7 +61,7 @@ class ProxyHandler:
                 exchange.reply = reply
                 response = render_reply(reply, exchange.request_id)
             else:
-                response = await self.forwarder.forward(exchange)
+                response = await self.terminal(exchange)
             return response
         except asyncio.CancelledError:
             # aiohttp cancels the handler when the caller disconnects; the upstream request

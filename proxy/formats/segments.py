@@ -117,22 +117,24 @@ def walk_strings(
         if value:
             out.append(Segment(path, value, role))
         return
-    if not isinstance(value, dict | list) or _pruned_object(value, prune):
+    if not isinstance(value, dict | list) or _pruned_object(value, prune.types):
         return
+    # Hot on every request: prune's sets in locals, one isinstance chain per child.
+    skip, json_keys, inert, types = prune.keys, prune.json_keys, prune.inert, prune.types
     stack: list[tuple[Iterator[tuple[str | int, Any]], JsonPath]] = [(_children(value), path)]
     while stack:
         children, base = stack[-1]
         for key, child in children:
-            if isinstance(key, str) and key in prune.keys:
-                continue
             if isinstance(child, str):
-                if not child or (key, child) in prune.inert:
+                if not child or key in skip or (inert and (key, child) in inert):
                     continue
-                if isinstance(key, str) and key in prune.json_keys:
+                if key in json_keys:
                     add_json_string(out, child, (*base, key), role)
                 else:
                     out.append(Segment((*base, key), child, role))
-            elif isinstance(child, dict | list) and not _pruned_object(child, prune):
+            elif isinstance(child, dict | list):
+                if key in skip or _pruned_object(child, types):
+                    continue
                 if len(base) >= MAX_DEPTH:
                     raise TooDeeplyNested(f"JSON nested deeper than {MAX_DEPTH} levels")
                 stack.append((_children(child), (*base, key)))
@@ -141,11 +143,11 @@ def walk_strings(
             stack.pop()
 
 
-def _pruned_object(node: dict[str, Any] | list[Any], prune: Prune) -> bool:
-    if not prune.types or not isinstance(node, dict):
+def _pruned_object(node: dict[str, Any] | list[Any], types: frozenset[str]) -> bool:
+    if not types or not isinstance(node, dict):
         return False
     kind = node.get("type")
-    return isinstance(kind, str) and kind in prune.types
+    return isinstance(kind, str) and kind in types
 
 
 def add_text(out: list[Segment], value: Any, path: JsonPath, role: str | None) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from proxy.formats import FORMATS, Call
-from proxy.policy.model import ACTION_RANK, Decision, FindingLike, Phase, PolicyInput
+from proxy.policy.model import Decision, FindingLike, Phase, PolicyInput, outcome_of
 from proxy.policy.policy_set import PolicySet
 
 
@@ -37,11 +37,7 @@ class Evaluation:
 
     @property
     def outcome(self) -> Decision:
-        """What the caller would get: the first block, else the most severe phase."""
-        for decision in self.decisions.values():
-            if decision.blocks:
-                return decision
-        return max(self.decisions.values(), key=lambda d: ACTION_RANK[d.action])
+        return outcome_of(self.decisions.values())
 
 
 def describe_request(spec: dict[str, Any]) -> Call:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -64,3 +64,12 @@ class Decision:
     @property
     def blocks(self) -> bool:
         return self.action == "block"
+
+
+def outcome_of(decisions: Iterable[Decision]) -> Decision:
+    """What the caller gets from several phases: the first block, else the most severe."""
+    ordered = list(decisions)
+    for decision in ordered:
+        if decision.blocks:
+            return decision
+    return max(ordered, key=lambda d: ACTION_RANK[d.action])

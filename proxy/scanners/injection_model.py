@@ -13,6 +13,9 @@ from typing import Any, Final
 from proxy.scanners.injection_features import Extracted
 
 MODEL_PATH: Final = Path(__file__).with_name("injection_model.json")
+# Texts shorter than this many tokens are normalised as if they had this many, so one or two
+# words of a short prompt ("Write a poem.") cannot carry a confident verdict on their own.
+NORM_FLOOR: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,7 @@ class LinearModel:
         sparse = sum(map(self.unigrams.get, tokens, repeat(0.0)))
         sparse += sum(map(self.bigrams.get, zip(tokens, tokens[1:], strict=False), repeat(0.0)))
         if tokens and self.norm_power:
-            sparse /= max(len(tokens), 8) ** self.norm_power
+            sparse /= max(len(tokens), NORM_FLOOR) ** self.norm_power
         dense = sum(self.dense.get(name, 0.0) * value for name, value in features.dense.items())
         return self.bias + sparse + dense
 

@@ -59,6 +59,7 @@ _PHONE_CONTEXT: Final = (
 )  # fmt: skip
 _SSN_CONTEXT: Final = ("ssn", "social security", "soc. sec", "soc sec")
 _PHONE_REGIONS: Final = ("US", "GB", "DE", "FR", "NL")
+_KEEP_DIGITS: Final = str.maketrans("", "", "()+.- /x")
 MAX_MATCH_LEN: Final = 64
 _MAX_TOKENS_PER_CANDIDATE: Final = 8
 
@@ -94,10 +95,10 @@ def _phone_valid(candidate: str, regions: tuple[str, ...]) -> bool:
     return False
 
 
-def _classify_number(text: str, start: int, end: int) -> Finding | None:
+def _classify_number(text: str, start: int, end: int, digit_count: int) -> Finding | None:
+    if digit_count < 4 or not _bounded(text, start, end):
+        return None  # the shortest value we validate, an IPv4 address, has 4 digits
     candidate = text[start:end]
-    if not _bounded(text, start, end):
-        return None
     if ipv4_ok(candidate):
         return Finding(IP, start, end, 0.7)
     ssn = _SSN_RE.fullmatch(candidate)
@@ -114,13 +115,12 @@ def _classify_number(text: str, start: int, end: int) -> Finding | None:
         ):
             return Finding(SSN, start, end, 0.8)
         return None
+    if not 7 <= digit_count <= 15:
+        return None
     return _classify_phone(text, start, end, candidate)
 
 
 def _classify_phone(text: str, start: int, end: int, candidate: str) -> Finding | None:
-    digit_count = sum(char.isdigit() for char in candidate)
-    if not 7 <= digit_count <= 15:
-        return None
     if candidate[0] == "+":
         if _INTERNATIONAL_RE.fullmatch(candidate) and _phone_valid(candidate, ("US",)):
             return Finding(PHONE, start, end, 0.85)
@@ -144,7 +144,8 @@ def _scan_number_cluster(text: str, start: int, end: int, out: list[Finding]) ->
     the longest space-separated sub-run first at each position.
     """
     tokens = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
-    digits = [sum(c.isdigit() for c in text[a:b]) for a, b in tokens]
+    run = text[start:end]
+    digits = [len(run[a - start : b - start].translate(_KEEP_DIGITS)) for a, b in tokens]
     index = 0
     while index < len(tokens):
         # Multi-token values (grouped cards, spaced phones) have 7-19 digits; bounding the
@@ -158,7 +159,8 @@ def _scan_number_cluster(text: str, start: int, end: int, out: list[Finding]) ->
                 stops.append(stop + 1)
         for stop in reversed(stops):
             token_start, token_end = tokens[index][0], tokens[stop - 1][1]
-            finding = _classify_number(text, token_start, token_end)
+            count = sum(digits[index:stop])
+            finding = _classify_number(text, token_start, token_end, count)
             if finding is not None:
                 out.append(finding)
                 index = stop

@@ -308,3 +308,33 @@ async def test_evaluate_dry_run(governed: RunningWarden, upstream: SimulatedUpst
     ) as r:
         assert r.status == 400
         assert (await r.json())["error"]["param"] == "tenant"
+
+
+async def test_decision_api_for_traffic_that_does_not_pass_through(
+    governed: RunningWarden, upstream: SimulatedUpstream
+):
+    key = await governed.create_key("acme")
+    url = f"{governed.proxy_url}/v1/check"
+    headers = {"authorization": f"Bearer {key}"}
+    allowed = {"model": "echo-batch", "operation": "batch", "metadata": {"rows": 10}}
+    async with governed.http.post(url, json=allowed, headers=headers) as r:
+        answer = await r.json()
+    assert r.status == 200
+    assert answer["allowed"] is True and answer["action"] == "allow"
+    assert answer["request_id"] == r.headers["x-request-id"]
+    denied = {"model": "other-model", "operation": "agent.tool_call", "metadata": {}}
+    async with governed.http.post(url, json=denied, headers=headers) as r:
+        answer = await r.json()
+    assert (answer["allowed"], answer["rules"]) == (False, ["models.allowlist"])
+    with_text = {**allowed, "text": f"deploy with {fake_aws_key()}"}
+    async with governed.http.post(url, json=with_text, headers=headers) as r:
+        answer = await r.json()
+    assert (answer["allowed"], answer["action"]) == (False, "block")
+    assert answer["rules"] == ["secrets.block"]
+    assert answer["risk_score"] > 0 and answer["risk_label"] in ("suspicious", "risky")
+    async with governed.http.post(url, json={"model": "echo-1"}, headers=headers) as r:
+        assert r.status == 400
+        assert (await r.json())["error"]["param"] == "operation"
+    async with governed.http.post(url, json=allowed) as r:
+        assert r.status == 401
+    assert upstream.received == []
