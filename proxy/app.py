@@ -18,7 +18,7 @@ from proxy.body import ReadBody
 from proxy.config import Settings
 from proxy.db import create_pool, migrate
 from proxy.decision_api import CHECK_PATH, AnswerCheck, ReadCheckRequest
-from proxy.enforce import CheckAccess, EnforceContent, add_decision_headers
+from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_decision_headers
 from proxy.errors import StartupError
 from proxy.keys import (
     CHECK_HANDLER,
@@ -200,7 +200,7 @@ async def request_log(app: web.Application) -> AsyncIterator[None]:
 
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
     recorder = Recorder(app[METRICS], app.get(REQUEST_LOG))
-    forwarder = Forwarder(app[HTTP_SESSION])
+    forwarder = Forwarder(app[HTTP_SESSION], EnforceResponse(app[POLICY_SCAN]))
     app[PROXY_HANDLER] = ProxyHandler(build_stages(app), forwarder.forward, recorder)
     app[CHECK_HANDLER] = ProxyHandler(
         [Authenticate(app[KEY_STORE]), ReadCheckRequest()],

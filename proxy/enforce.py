@@ -11,11 +11,13 @@ from proxy.exchange import Exchange
 from proxy.formats import Call
 from proxy.formats.rewrite import replace_segments
 from proxy.formats.segments import JsonPath
+from proxy.formats.texts import TEXT_READERS
 from proxy.policy import ACTION_RANK, Decision, PolicyInput
 from proxy.policy.conditions import glob_matcher
 from proxy.policy_store import PolicyStore
 from proxy.redact import Redactor
 from proxy.replies import LocalReply
+from proxy.scanning import Scanning, TextScan
 
 EXCHANGE = web.RequestKey("warden_exchange", Exchange)
 
@@ -86,6 +88,53 @@ def redact_request(exchange: Exchange, decision: Decision) -> None:
     """Rewrite the body with placeholders for the findings the redact rules named."""
     scan, call = exchange.prompt_scan, exchange.call
     assert scan is not None and call is not None
+    replacements = _redactions(exchange, scan, decision)
+    if not replacements:
+        return
+    payload = replace_segments(call.payload, replacements)
+    exchange.call = Call(call.operation, call.model, call.stream, payload)
+    exchange.body = orjson.dumps(payload)
+
+
+class EnforceResponse:
+    """Response rules over a whole (non-streamed) answer, before a byte of it is sent.
+
+    Returns the body to send (rewritten when redacted) or a 403 LocalReply on block.
+    """
+
+    def __init__(self, scanning: Scanning) -> None:
+        self.scanning = scanning
+
+    def __call__(self, exchange: Exchange, status: int, body: bytes) -> bytes | LocalReply:
+        policy, call, route = exchange.policy, exchange.call, exchange.route
+        if policy is None or call is None or route is None or not 200 <= status < 300 or not body:
+            return body
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body  # not JSON: nothing a format reader can find text in
+        segments = TEXT_READERS[route.format].response_segments(call.operation, payload)
+        scan = self.scanning.scan_segments(policy, segments)
+        exchange.response_scan = scan
+        inp = replace(
+            access_input(exchange),
+            findings=scan.all_findings,
+            risk_score=scan.risk.score,
+            risk_label=scan.risk.label,
+        )
+        decision = policy.decide("response", inp)
+        exchange.decisions.append(decision)
+        if decision.blocks:
+            return policy_violation(decision)
+        if decision.action == "redact":
+            replacements = _redactions(exchange, scan, decision)
+            if replacements:
+                return orjson.dumps(replace_segments(payload, replacements))
+        return body
+
+
+def _redactions(exchange: Exchange, scan: TextScan, decision: Decision) -> dict[JsonPath, str]:
+    """Placeholders for the findings the redact rules named; one mapping per request."""
     wanted = glob_matcher(decision.redact_kinds)
     redactor = exchange.redactor = exchange.redactor or Redactor()
     replacements: dict[JsonPath, str] = {}
@@ -93,11 +142,7 @@ def redact_request(exchange: Exchange, decision: Decision) -> None:
         chosen = [f for f in findings if wanted(f.kind)]
         if chosen:
             replacements[segment.path] = redactor.redact(segment.text, chosen)
-    if not replacements:
-        return
-    payload = replace_segments(call.payload, replacements)
-    exchange.call = Call(call.operation, call.model, call.stream, payload)
-    exchange.body = orjson.dumps(payload)
+    return replacements
 
 
 def overall_action(decisions: list[Decision]) -> str:

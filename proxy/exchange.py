@@ -36,6 +36,7 @@ class Exchange:
     policy: PolicySet | None = None
     decisions: list[Decision] = field(default_factory=list)
     prompt_scan: TextScan | None = None
+    response_scan: TextScan | None = None
     # Placeholders given in this request; never logged, never stored.
     redactor: Redactor | None = None
     reply: LocalReply | None = None

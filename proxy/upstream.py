@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -116,11 +117,18 @@ def _is_event_stream(response: aiohttp.ClientResponse) -> bool:
     return response.content_type == "text/event-stream"
 
 
+# Checks a whole answer before it is sent: the body to send, or a reply that replaces it.
+ResponseCheck = Callable[[Exchange, int, bytes], "bytes | LocalReply"]
+
+
 class Forwarder:
     """Sends the exchange upstream and relays the answer: JSON whole, event streams as they come."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, check_response: ResponseCheck | None = None
+    ) -> None:
         self.session = session
+        self.check_response = check_response
 
     async def forward(self, exchange: Exchange) -> web.StreamResponse:
         route = exchange.route
@@ -149,6 +157,12 @@ class Forwarder:
             return render_reply(reply, exchange.request_id)
         finally:
             exchange.upstream_finished = time.perf_counter()
+        if self.check_response is not None:
+            checked = self.check_response(exchange, upstream.status, body)
+            if isinstance(checked, LocalReply):
+                exchange.reply = checked
+                return render_reply(checked, exchange.request_id)
+            body = checked
         exchange.response_bytes = len(body)
         return web.Response(status=upstream.status, body=body, headers=headers)
 

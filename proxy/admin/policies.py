@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 import jsonschema
@@ -91,6 +92,8 @@ async def show_policies(request: web.Request) -> web.Response:
                 "response": active.defaults.response,
             },
             "last_error": last_error,
+            # With several workers each holds its own copy; this says which one answered.
+            "worker_pid": os.getpid(),
         }
     )
 

@@ -81,25 +81,10 @@ class Prune:
 
 NO_PRUNE: Final = Prune()
 # Tool definitions and response schemas: JSON Schema, whose type names are not worth a scan.
-SCHEMA: Final = Prune(
-    inert=frozenset(
-        ("type", name)
-        for name in (
-            "object",
-            "string",
-            "number",
-            "integer",
-            "boolean",
-            "array",
-            "null",
-            "function",
-            "custom",
-            "json_schema",
-            "json_object",
-            "text",
-        )
-    )
+_SCHEMA_VOCABULARY: Final = (
+    "object string number integer boolean array null function custom json_schema json_object text"
 )
+SCHEMA: Final = Prune(inert=frozenset(("type", name) for name in _SCHEMA_VOCABULARY.split()))
 
 
 def _children(node: dict[str, Any] | list[Any]) -> Iterator[tuple[str | int, Any]]:
@@ -176,15 +161,10 @@ def parse_embedded_json(text: str) -> dict[str, Any] | list[Any] | None:
     text, so `{"a": "<secret>", "a": "x"}` would hide the secret. Refused, the text is scanned raw.
     """
     try:
-        parsed = json.loads(text, object_pairs_hook=_unique_keys)
+        parsed = _EMBEDDED_DECODER.decode(text)
     except (ValueError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict | list) else None
-
-
-def dump_embedded_json(value: Any) -> str:
-    # Compact, as the OpenAI API writes tool-call arguments; non-ASCII kept as is.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -192,6 +172,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(result) != len(pairs):
         raise ValueError("duplicate key")
     return result
+
+
+_EMBEDDED_DECODER: Final = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
+def dump_embedded_json(value: Any) -> str:
+    # Compact, as the OpenAI API writes tool-call arguments; non-ASCII kept as is.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def walk_fields(

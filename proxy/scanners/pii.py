@@ -59,7 +59,7 @@ _PHONE_CONTEXT: Final = (
 )  # fmt: skip
 _SSN_CONTEXT: Final = ("ssn", "social security", "soc. sec", "soc sec")
 _PHONE_REGIONS: Final = ("US", "GB", "DE", "FR", "NL")
-_KEEP_DIGITS: Final = str.maketrans("", "", "()+.- /x")
+_KEEP_DIGITS: Final = str.maketrans("", "", "()+.- /xet")
 MAX_MATCH_LEN: Final = 64
 _MAX_TOKENS_PER_CANDIDATE: Final = 8
 

@@ -186,6 +186,8 @@ async def serve_two_workers(
         "admin": {"host": "127.0.0.1", "port": admin_port},
     }
     raw["postgres"]["migrate_on_start"] = True
+    (tmp_path / "policies").mkdir(exist_ok=True)
+    raw["policies"] = {"dir": str(tmp_path / "policies")}
     config = write_config(tmp_path / "config.yaml", raw)
     process = subprocess.Popen(
         [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--workers", "2"],
@@ -267,3 +269,43 @@ async def test_a_dying_worker_takes_the_set_down(
         if process.stderr is not None:
             process.stderr.close()
     assert code == 1
+
+
+async def test_policy_edits_reach_every_worker_within_two_seconds(
+    services: Services, upstream: SimulatedUpstream, db: asyncpg.Pool, tmp_path: Path
+):
+    process, _, admin_port = await serve_two_workers(services, upstream, tmp_path)
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    url = f"http://127.0.0.1:{admin_port}/admin/policies"
+
+    async def versions_by_worker(wanted: int) -> dict[int, str]:
+        seen: dict[int, str] = {}
+        deadline = time.monotonic() + 10
+        while len(seen) < wanted and time.monotonic() < deadline:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+                async with s.get(url, headers=admin) as r:
+                    body = await r.json()
+            seen[body["worker_pid"]] = body["version"]
+        return seen
+
+    try:
+        before = await versions_by_worker(2)
+        assert len(before) == 2 and len(set(before.values())) == 1
+        (tmp_path / "policies" / "new.yaml").write_text(
+            "rules:\n  - {id: all.flag, description: d, phase: access, action: flag, "
+            "severity: low}\n"
+        )
+        edited_at = time.monotonic()
+        reloaded: dict[int, float] = {}
+        while len(reloaded) < 2 and time.monotonic() - edited_at < 5:
+            for pid, version in (await versions_by_worker(2)).items():
+                if version not in before.values() and pid not in reloaded:
+                    reloaded[pid] = time.monotonic() - edited_at
+            await asyncio.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 20)
+        if process.stderr is not None:
+            process.stderr.close()
+    assert set(reloaded) == set(before), reloaded
+    assert max(reloaded.values()) < 2.0, reloaded

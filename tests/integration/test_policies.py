@@ -338,3 +338,42 @@ async def test_decision_api_for_traffic_that_does_not_pass_through(
     async with governed.http.post(url, json=allowed) as r:
         assert r.status == 401
     assert upstream.received == []
+
+
+RESPONSE_RULES = """
+rules:
+  - id: answers.no-classified
+    description: Answers must not mention classified material.
+    phase: response
+    when: {custom: {keywords: [classified]}}
+    action: block
+    severity: high
+  - id: answers.redact-email
+    description: Email addresses in answers are replaced.
+    phase: response
+    when: {findings: {kinds: [pii.email]}}
+    action: redact
+    severity: medium
+"""
+
+
+async def test_response_rules_act_on_the_answer(
+    start_warden: Callable[..., Any], policy_dir: Path, upstream: SimulatedUpstream
+):
+    write_rules(policy_dir, RESPONSE_RULES)
+    warden = await start_warden()
+    key = await warden.create_key()
+    async with client(warden, key) as c:
+        raw = await c.chat.completions.with_raw_response.create(
+            model="echo-1", messages=[{"role": "user", "content": "reach me at ops@example.com"}]
+        )
+        answer = raw.parse().choices[0].message.content
+        with pytest.raises(openai.PermissionDeniedError) as blocked:
+            await c.chat.completions.create(
+                model="echo-1", messages=[{"role": "user", "content": "the classified plan"}]
+            )
+    assert "ops@example.com" in upstream.received[0].body.decode(), "no request rule applied"
+    assert answer == "reach me at [EMAIL_1]"
+    assert raw.headers["x-warden-decision"] == "redact"
+    assert blocked.value.code == "answers.no-classified"
+    assert len(upstream.received) == 2, "response rules run after the upstream answered"
