@@ -11,7 +11,7 @@ from proxy.scanners.injection_model import LinearModel, load_model
 CLASSIFIER_KIND: Final = "injection.classifier"
 # Below this probability nothing is reported: a lone cue word in a benign prompt ("ignore the
 # noise in this data") is not worth a finding, and risk scoring would only add noise.
-REPORT_FLOOR: Final = 0.2
+REPORT_FLOOR: Final = 0.35
 MAX_CUE_LEN: Final = 256
 
 

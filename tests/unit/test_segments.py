@@ -306,6 +306,30 @@ ANTHROPIC_MESSAGES: dict[str, Any] = {
     "stop_sequences": [c("stop-sequence")],
 }
 
+OPENAI_COMPLETIONS = {"model": "m", "prompt": [c("prompt-0"), c("prompt-1")], "suffix": c("suffix")}
+OPENAI_EMBEDDINGS = {"model": "e", "input": [c("input-0"), [101, 102]], "dimensions": 8}
+OPENAI_MODERATIONS = {
+    "model": "omni-moderation-latest",
+    "input": [
+        {"type": "text", "text": c("moderation-text")},
+        {"type": "image_url", "image_url": {"url": BINARY}},
+    ],
+}
+KSERVE_V1 = {"instances": [{"text": c("instance"), "meta": {"notes": [c("nested")]}}, [0.1, 0.2]]}
+KSERVE_V2 = {
+    "id": "req-1",
+    "inputs": [
+        {
+            "name": "text",
+            "shape": [1, 2],
+            "datatype": "BYTES",
+            "data": [[c("bytes-0"), c("bytes-1")]],
+        },
+        {"name": "x", "shape": [2], "datatype": "FP32", "data": [0.5, 1.5]},
+    ],
+}
+GENERIC = {"query": c("top"), "nested": {"list": [1, {"deep": c("deep")}], "flag": True}}
+
 # (format, operation, request, [(canary name, path, role)]): the fields each format reads.
 CANARY_FIELDS: list[tuple[str, str, dict[str, Any], list[tuple[str, JsonPath, Role]]]] = [
     (
@@ -437,6 +461,47 @@ CANARY_FIELDS: list[tuple[str, str, dict[str, Any], list[tuple[str, JsonPath, Ro
             ("metadata-user", ("metadata", "user_id"), None),
             ("stop-sequence", ("stop_sequences", 0), None),
         ],
+    ),
+    (
+        "openai",
+        "completions",
+        OPENAI_COMPLETIONS,
+        [
+            ("prompt-0", ("prompt", 0), USER),
+            ("prompt-1", ("prompt", 1), USER),
+            ("suffix", ("suffix",), USER),
+        ],
+    ),
+    ("openai", "embeddings", OPENAI_EMBEDDINGS, [("input-0", ("input", 0), USER)]),
+    (
+        "openai",
+        "moderations",
+        OPENAI_MODERATIONS,
+        [("moderation-text", ("input", 0, "text"), USER)],
+    ),
+    (
+        "kserve",
+        "predict",
+        KSERVE_V1,
+        [
+            ("instance", ("instances", 0, "text"), None),
+            ("nested", ("instances", 0, "meta", "notes", 0), None),
+        ],
+    ),
+    (
+        "kserve",
+        "infer",
+        KSERVE_V2,
+        [
+            ("bytes-0", ("inputs", 0, "data", 0, 0), None),
+            ("bytes-1", ("inputs", 0, "data", 0, 1), None),
+        ],
+    ),
+    (
+        "json",
+        "json",
+        GENERIC,
+        [("top", ("query",), None), ("deep", ("nested", "list", 1, "deep"), None)],
     ),
 ]
 

@@ -142,7 +142,7 @@ MSG = {"id": "msg_1", "type": "message", "role": "assistant", "status": "complet
 FC = {"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "weather"}
 RS = {"id": "rs_1", "type": "reasoning", "encrypted_content": "gAAAA"}
 TEXT_PART = {"type": "output_text", "text": "Hi there", "annotations": [], "logprobs": []}
-FINAL = {
+FINAL: Json = {
     "id": "resp_1",
     "object": "response",
     "created_at": 1,
