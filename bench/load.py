@@ -406,9 +406,12 @@ def print_checks(checks: list[Check]) -> None:
 WARDEN_ENV = {"BENCH_UPSTREAM_KEY": "sk-bench-not-a-real-key"}
 
 
-def warden_config(upstream_url: str, database_url: str, redis_url: str, tmp: Path) -> Json:
-    """The shipped config.yaml's values, pointed at the bench services; no policies exist."""
+def warden_config(
+    upstream_url: str, database_url: str, redis_url: str, tmp: Path, policies: Path
+) -> Json:
+    """The shipped config.yaml's values, pointed at the bench services and a policy folder."""
     return {
+        "policies": {"dir": str(policies.resolve())},
         "listen": {
             "proxy": {"host": servers.HOST, "port": 0},
             "admin": {"host": servers.HOST, "port": 0},
@@ -466,6 +469,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--words", type=int, default=16, help="prompt words = streamed chunks")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results as JSON")
     parser.add_argument(
+        "--policies",
+        type=Path,
+        metavar="DIR",
+        help="policy folder for Warden, e.g. policies/ for the shipped set (default: none)",
+    )
+    parser.add_argument(
         "--profile-warden",
         type=Path,
         metavar="PATH",
@@ -510,7 +519,11 @@ def main(argv: list[str] | None = None) -> int:
         redis_server.start()
         upstream = servers.start_child("upstream")
         children.append(upstream)
-        config = warden_config(upstream.url, pg.url_for(DATABASE), redis_server.url, tmp)
+        policies = args.policies
+        if policies is None:
+            policies = tmp / "no-policies"
+            policies.mkdir()
+        config = warden_config(upstream.url, pg.url_for(DATABASE), redis_server.url, tmp, policies)
         settings = settings_from_mapping(config, WARDEN_ENV)
         api_key = asyncio.run(prepare_database(pg, settings))
         children.append(servers.start_child("passthrough", upstream.url))
@@ -527,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
             + ", Postgres, Redis"
         )
         print(
-            "  warden:      no policies; request log at info, one JSON line per request,"
+            f"  warden:      policies: {args.policies or 'none'} (scanners run on every"
+            " request either way); request log at info, one JSON line per request,"
             " written to a file; key cache TTL"
             f" {settings.keys.cache_ttl_seconds:g} s"
             + ("; UNDER cProfile" if args.profile_warden else "")

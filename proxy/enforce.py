@@ -109,6 +109,8 @@ class EnforceResponse:
         policy, call, route = exchange.policy, exchange.call, exchange.route
         if policy is None or call is None or route is None or not 200 <= status < 300 or not body:
             return body
+        if not policy.scans("response"):
+            return body
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:

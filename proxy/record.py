@@ -41,6 +41,7 @@ class Recorder:
         self.request_log = request_log
         self._routes: dict[str, _RouteSeries] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._decisions: dict[tuple[str, str, str, str], Counter] = {}
 
     def _series(self, route: str) -> _RouteSeries:
         series = self._routes.get(route)
@@ -62,15 +63,23 @@ class Recorder:
             self._requests[key] = counter
         return counter
 
+    def _decision_counter(self, phase: str, action: str, rule: str, mode: str) -> Counter:
+        key = (phase, action, rule, mode)
+        counter = self._decisions.get(key)
+        if counter is None:
+            counter = self.metrics.decisions.labels(phase, action, rule, mode)
+            self._decisions[key] = counter
+        return counter
+
     def _count_decision(self, decision: Decision) -> None:
-        decisions = self.metrics.decisions
+        count = self._decision_counter
         if decision.rule_id is None:
-            decisions.labels(decision.phase, decision.action, "default", "enforce").inc()
+            count(decision.phase, decision.action, "default", "enforce").inc()
         for rule in decision.rules:
             # Every enforced match counts under the decision's action, the winner's included.
-            decisions.labels(decision.phase, decision.action, rule, "enforce").inc()
+            count(decision.phase, decision.action, rule, "enforce").inc()
         for match in decision.monitored:
-            decisions.labels(decision.phase, match.action, match.rule_id, "monitor").inc()
+            count(decision.phase, match.action, match.rule_id, "monitor").inc()
 
     def record(self, exchange: Exchange) -> None:
         """Runs in the handler's finally: must not raise and must not await."""

@@ -89,8 +89,10 @@ class ScanPrompt:
         self.scanning = scanning
 
     async def __call__(self, exchange: Exchange) -> LocalReply | None:
-        call, route = exchange.call, exchange.route
+        call, route, policy = exchange.call, exchange.route, exchange.policy
         if call is None or route is None or call.payload is None:
+            return None
+        if policy is not None and not policy.scans("content"):
             return None
         reader = TEXT_READERS[route.format]
         try:

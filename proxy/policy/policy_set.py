@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from proxy.policy.conditions import Predicate, glob_matcher
@@ -96,8 +97,22 @@ class PolicySet:
     def rule_count(self) -> int:
         return sum(len(rules) for rules in self.rules.values())
 
+    def default_decision(self, phase: Phase) -> Decision:
+        """The decision when no enforced rule matches: a frozen value, made once per set."""
+        return _default_decision(self.version, self.defaults.for_phase(phase), phase)
+
+    def scans(self, phase: Phase) -> bool:
+        """Whether any rule of the phase looks at findings: if none does, nobody scans for it.
+
+        Scanning is most of Warden's CPU per request; a set with no content or response rules
+        costs no more than authentication and routing.
+        """
+        return bool(self.rules.get(phase))
+
     def decide(self, phase: Phase, inp: PolicyInput) -> Decision:
         """Pure: most severe enforced match wins, ties by file order; monitor rules only count."""
+        if not self.rules.get(phase):
+            return self.default_decision(phase)
         winner: Rule | None = None
         winner_action: Action = "allow"
         enforced: list[str] = []
@@ -122,9 +137,9 @@ class PolicySet:
             if winner is None or ACTION_RANK[action] > ACTION_RANK[winner_action]:
                 winner, winner_action = rule, action
         if winner is None:
-            default = self.defaults.for_phase(phase)
-            reason = "no rule matched" if default != "block" else "no policy allows this request"
-            return Decision(phase, default, None, reason, self.version, monitored=tuple(monitored))
+            if not monitored:
+                return self.default_decision(phase)
+            return replace(self.default_decision(phase), monitored=tuple(monitored))
         return Decision(
             phase,
             winner_action,
@@ -136,3 +151,9 @@ class PolicySet:
             monitored=tuple(monitored),
             redact_kinds=tuple(redact_kinds) if winner_action == "redact" else (),
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _default_decision(version: str, action: Action, phase: Phase) -> Decision:
+    reason = "no rule matched" if action != "block" else "no policy allows this request"
+    return Decision(phase, action, None, reason, version)
