@@ -40,6 +40,7 @@ from proxy.pipeline import ProxyHandler, Stage
 from proxy.policy import PolicyDefaults, PolicyError
 from proxy.policy_store import PolicyStore, ReloadResult
 from proxy.record import Recorder
+from proxy.response_guard import StreamGuards
 from proxy.routing import ResolveRoute, RouteTable
 from proxy.scanners import KNOWN_KINDS
 from proxy.scanning import Scanning, ScanPrompt, compile_custom
@@ -200,7 +201,9 @@ async def request_log(app: web.Application) -> AsyncIterator[None]:
 
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
     recorder = Recorder(app[METRICS], app.get(REQUEST_LOG))
-    forwarder = Forwarder(app[HTTP_SESSION], EnforceResponse(app[POLICY_SCAN]))
+    forwarder = Forwarder(
+        app[HTTP_SESSION], EnforceResponse(app[POLICY_SCAN]), StreamGuards(app[POLICY_SCAN])
+    )
     app[PROXY_HANDLER] = ProxyHandler(build_stages(app), forwarder.forward, recorder)
     app[CHECK_HANDLER] = ProxyHandler(
         [Authenticate(app[KEY_STORE]), ReadCheckRequest()],

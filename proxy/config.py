@@ -67,6 +67,11 @@ class RouteConfig:
     max_body_bytes: int | None = None
     # A body the route's format cannot parse is refused, or read as generic JSON.
     on_unparsable: Literal["reject", "generic"] = "reject"
+    # Streamed answers under response rules: hold back a window of text (default), hold the
+    # whole answer (a block is still a clean 403), only record (observe), or skip (off).
+    stream_guard: Literal["window", "buffer", "observe", "off"] = "window"
+    # Characters held back per text channel: matches up to this long are caught whole.
+    stream_hold_back: int = 256
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from proxy.apikeys import ApiKey
     from proxy.formats import Call
+    from proxy.formats.segments import Usage
     from proxy.policy import Decision, PolicySet
     from proxy.redact import Redactor
     from proxy.replies import LocalReply
@@ -37,6 +38,8 @@ class Exchange:
     decisions: list[Decision] = field(default_factory=list)
     prompt_scan: TextScan | None = None
     response_scan: TextScan | None = None
+    # Token counts the upstream reported in a streamed answer (usage events, merged).
+    stream_usage: Usage | None = None
     # Placeholders given in this request; never logged, never stored.
     redactor: Redactor | None = None
     reply: LocalReply | None = None

@@ -25,6 +25,8 @@ class Route:
     timeout: ClientTimeout
     max_body_bytes: int
     reject_unparsable: bool
+    stream_guard: str = "window"
+    stream_hold_back: int = 256
 
     def matches(self, path: str) -> bool:
         if self.prefix.endswith("/"):
@@ -63,6 +65,8 @@ class RouteTable:
                     timeout=client_timeout(timeouts),
                     max_body_bytes=rc.max_body_bytes or settings.limits.max_body_bytes,
                     reject_unparsable=rc.on_unparsable == "reject",
+                    stream_guard=rc.stream_guard,
+                    stream_hold_back=rc.stream_hold_back,
                 )
             )
         return cls(routes)

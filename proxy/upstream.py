@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -121,14 +122,34 @@ def _is_event_stream(response: aiohttp.ClientResponse) -> bool:
 ResponseCheck = Callable[[Exchange, int, bytes], "bytes | LocalReply"]
 
 
+class GuardStep(Protocol):
+    data: bytes  # what to send now (ends with an error event when blocked mid-stream)
+    blocked: LocalReply | None  # set when the stream must end here
+
+
+class StreamGuard(Protocol):
+    """Response rules over a stream (proxy.response_guard); the relay only moves bytes."""
+
+    def feed(self, chunk: bytes) -> GuardStep: ...
+
+    def finish(self) -> GuardStep: ...
+
+
+StreamGuardFactory = Callable[[Exchange], "StreamGuard | None"]
+
+
 class Forwarder:
     """Sends the exchange upstream and relays the answer: JSON whole, event streams as they come."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, check_response: ResponseCheck | None = None
+        self,
+        session: aiohttp.ClientSession,
+        check_response: ResponseCheck | None = None,
+        stream_guard: StreamGuardFactory | None = None,
     ) -> None:
         self.session = session
         self.check_response = check_response
+        self.stream_guard = stream_guard
 
     async def forward(self, exchange: Exchange) -> web.StreamResponse:
         route = exchange.route
@@ -169,10 +190,22 @@ class Forwarder:
     async def _relay_stream(
         self, exchange: Exchange, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str]
     ) -> web.StreamResponse:
-        """Pass events through chunk by chunk; once headers are out, errors become an SSE event."""
+        """Relay events as they come; a guard may hold, rewrite or cut them.
+
+        Once headers are out, an upstream failure or a block becomes a final SSE error event.
+        In buffer mode nothing is sent before the whole answer passed the guard, so a block is
+        still a clean 403.
+        """
+        guard = self.stream_guard(exchange) if self.stream_guard is not None else None
+        route = exchange.route
+        assert route is not None
+        buffering = guard is not None and route.stream_guard == "buffer"
+        observing = guard is not None and route.stream_guard == "observe"
+        held: list[bytes] = []
         response = web.StreamResponse(status=upstream.status, headers=headers)
-        await response.prepare(exchange.request)
         exchange.streamed = True
+        if not buffering:
+            await response.prepare(exchange.request)
         chunks = upstream.content.iter_any()
         while True:
             try:
@@ -180,16 +213,50 @@ class Forwarder:
             except StopAsyncIteration:
                 break
             except (aiohttp.ClientError, TimeoutError) as exc:
-                reply, kind = reply_for_upstream_error(exc, exchange.route.upstream_name)  # type: ignore[union-attr]
+                reply, kind = reply_for_upstream_error(exc, route.upstream_name)
                 exchange.error = f"upstream_{kind}"
                 exchange.stream_cut = True
+                if buffering:
+                    exchange.reply = reply
+                    return render_reply(reply, exchange.request_id)
                 await self._write_quietly(exchange, response, sse_error_event(reply))
                 return response
-            if not await self._write_quietly(exchange, response, chunk):
-                return response
             exchange.response_bytes += len(chunk)
+            data = chunk
+            if guard is not None:
+                checked = guard.feed(chunk)
+                if checked.blocked is not None and buffering:
+                    return self._blocked_before_sending(exchange, checked.blocked)
+                if not observing:
+                    data = checked.data
+                if checked.blocked is not None and not observing:
+                    await self._write_quietly(exchange, response, data)
+                    return response
+            if buffering:
+                held.append(data)
+            elif data and not await self._write_quietly(exchange, response, data):
+                return response
+        if guard is not None:
+            checked = guard.finish()
+            if checked.blocked is not None and buffering:
+                return self._blocked_before_sending(exchange, checked.blocked)
+            if not observing and checked.data:
+                if buffering:
+                    held.append(checked.data)
+                elif not await self._write_quietly(exchange, response, checked.data):
+                    return response
+        if buffering:
+            await response.prepare(exchange.request)
+            if not await self._write_quietly(exchange, response, b"".join(held)):
+                return response
         await response.write_eof()
         return response
+
+    @staticmethod
+    def _blocked_before_sending(exchange: Exchange, reply: LocalReply) -> web.Response:
+        exchange.streamed = False
+        exchange.reply = reply
+        return render_reply(reply, exchange.request_id)
 
     @staticmethod
     async def _write_quietly(exchange: Exchange, response: web.StreamResponse, data: bytes) -> bool:
