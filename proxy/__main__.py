@@ -195,6 +195,37 @@ def cmd_policies_test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    """JSON Lines in ({"text": ...}), findings and risk out: try the scanners on your data."""
+    from proxy.risk import assess
+    from proxy.scanners import scan_text
+
+    status = 0
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = orjson.loads(line)
+            text = item["text"]
+            if not isinstance(text, str):
+                raise TypeError
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            sys.stderr.write(f"line {number}: expected a JSON object with a string 'text'\n")
+            status = 1
+            continue
+        findings = scan_text(text)
+        risk = assess(findings)
+        result = {
+            "findings": [
+                {"kind": f.kind, "start": f.start, "end": f.end, "score": f.score} for f in findings
+            ],
+            "risk_score": risk.score,
+            "risk_label": risk.label,
+        }
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warden", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = with_config(commands.add_parser("migrate", help="apply database migrations"))
     migrate.set_defaults(func=cmd_migrate)
+
+    scan = commands.add_parser("scan", help='scan JSON Lines {"text"} from stdin')
+    scan.set_defaults(func=cmd_scan)
 
     policies = commands.add_parser("policies", help="check and test policy files")
     policy_commands = policies.add_subparsers(dest="policies_command", required=True)

@@ -28,7 +28,7 @@ class WindowLimits:
     tokens_per_day: int | None = None
     max_concurrent: int | None = None
 
-    def windows(self) -> list[tuple[str, str, int, int]]:
+    def windows(self) -> list[tuple[str, Literal["requests", "tokens"], int, int]]:
         """(name, "requests" | "tokens", period ms, limit) for every window that is set."""
         out = []
         for name, unit, period in _WINDOWS:
@@ -42,7 +42,7 @@ class WindowLimits:
         return _overlay(self, over)
 
 
-_WINDOWS: Final = (
+_WINDOWS: Final[tuple[tuple[str, Literal["requests", "tokens"], int], ...]] = (
     ("requests_per_second", "requests", SECOND_MS),
     ("requests_per_minute", "requests", MINUTE_MS),
     ("requests_per_day", "requests", DAY_MS),

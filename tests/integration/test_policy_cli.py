@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import orjson
 import pytest
 
 
@@ -89,3 +90,26 @@ def test_test_reports_failures(tmp_path: Path, expected_action: str):
         assert "FAIL p.yaml:10 codename is blocked" in result.stdout
         assert "expected action=allow, rule=codename" in result.stdout
         assert "got      action=block, rule=codename" in result.stdout
+
+
+def test_scan_reads_json_lines_and_reports_findings(tmp_path: Path):
+    lines = [
+        '{"text": "mail jane.doe@example.com today"}',
+        '{"text": "nothing here"}',
+        "not json",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "proxy", "scan"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, "a bad line is reported and makes the exit status non-zero"
+    assert "line 3: expected a JSON object" in result.stderr
+    first, second = (orjson.loads(line) for line in result.stdout.splitlines())
+    emails = [f for f in first["findings"] if f["kind"] == "pii.email"]
+    assert [(f["start"], f["end"]) for f in emails] == [(5, 25)]
+    assert set(first) == {"findings", "risk_score", "risk_label"}
+    assert second == {"findings": [], "risk_score": 0.0, "risk_label": "normal"}

@@ -1,0 +1,351 @@
+"""RateLimiter: reserve() in one Redis round trip on the request path, settle() after it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from proxy.formats.segments import Usage
+from proxy.ratelimit.lua import RESERVE, SETTLE
+from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
+from proxy.ratelimit.settings import (
+    MICRO_USD_PER_USD,
+    RateLimitSettings,
+    cost_micro_usd,
+)
+from proxy.ratelimit.wording import denial_message
+
+log = logging.getLogger(__name__)
+
+# A settled marker outlives any retry of settle() by far; it is a few bytes per request.
+SETTLED_MARKER_MS: Final = 86_400_000
+# Settling is off the request path, so it may wait longer than reserve() does.
+SETTLE_TIMEOUT_FACTOR: Final = 10
+_FITS, _OVER, _NEVER = 0, 1, 2
+
+DenialType = Literal["rate_limit_exceeded", "budget_exceeded", "rate_limit_unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """One limit as OpenAI's x-ratelimit-* headers show it: reset = seconds until full."""
+
+    limit: int
+    remaining: int
+    reset_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """Why a request was refused: which scope and limit, and when to come back."""
+
+    type: DenialType
+    scope: str
+    name: str
+    retry_after: float
+    resets_at: float
+    message: str
+
+    @property
+    def code(self) -> str:
+        return f"{self.scope}_{self.name}" if self.scope else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What reserve() took, so that settle() can put it right; `plans` are the slots written."""
+
+    id: str
+    plans: tuple[SlotPlan, ...]
+    prompt_tokens: int
+    max_output_tokens: int
+    cost_micro_usd: int
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """reserve()'s answer. `degraded`: Redis could not be asked, `failure_mode` decided."""
+
+    allowed: bool
+    reservation: Reservation | None = None
+    requests: LimitState | None = None
+    tokens: LimitState | None = None
+    denial: Denial | None = None
+    degraded: bool = False
+
+    def headers(self) -> dict[str, str]:
+        """OpenAI's x-ratelimit-* headers from the most constraining scope, where known."""
+        out: dict[str, str] = {}
+        for unit, state in (("requests", self.requests), ("tokens", self.tokens)):
+            if state is not None:
+                out[f"x-ratelimit-limit-{unit}"] = str(state.limit)
+                out[f"x-ratelimit-remaining-{unit}"] = str(max(0, state.remaining))
+                out[f"x-ratelimit-reset-{unit}"] = format_duration(state.reset_seconds)
+        if self.denial is not None:
+            # Whole seconds for Retry-After (RFC 9110); the OpenAI SDK prefers retry-after-ms.
+            out["retry-after"] = str(max(1, int(-(-self.denial.retry_after // 1))))
+            out["retry-after-ms"] = str(max(1, round(self.denial.retry_after * 1000)))
+        return out
+
+
+ADMITTED_UNLIMITED: Final = Admission(True)
+
+
+def format_duration(seconds: float) -> str:
+    """Go's time.Duration format, as OpenAI writes resets: 20ms, 1s, 8.64s, 6m0s, 1h2m3s."""
+    ms = max(0, round(seconds * 1000))
+    if ms == 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    whole, frac = divmod(rest, 1000)
+    secs = f"{whole}.{frac:03d}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{secs}"
+    if minutes:
+        return f"{minutes}m{secs}"
+    return secs
+
+
+class RateLimiter:
+    """Exact limits shared by every replica through one Redis; see lua.py for the algorithm.
+
+    `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
+    with skewed clocks still agree. `on_event` receives "admitted", "denied", "failed_open",
+    "failed_closed", "redis_error", "settled", "settle_failed" (wire it to a counter).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: RateLimitSettings,
+        *,
+        clock: Callable[[], float] | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.planner = Planner(settings)
+        self.clock = clock
+        self.on_event = on_event
+        self.events: Counter[str] = Counter()
+        self._retry_at = 0.0
+        self._outage_since: float | None = None
+
+    def _event(self, name: str) -> None:
+        self.events[name] += 1
+        if self.on_event is not None:
+            self.on_event(name)
+
+    async def reserve(self, ctx: RequestContext) -> Admission:
+        """Check every limit that applies to `ctx` and reserve in all of them, or in none."""
+        if not self.settings.enabled:
+            return ADMITTED_UNLIMITED
+        wall = self.clock() if self.clock is not None else time.time()
+        cost = self.planner.reserved_cost(ctx)
+        plans = self.planner.plan(ctx, wall, cost)
+        if not plans:
+            return ADMITTED_UNLIMITED
+        if time.monotonic() < self._retry_at:
+            # Redis failed a moment ago: do not make every request wait out the timeout.
+            return self._degraded()
+        reservation = Reservation(
+            secrets.token_hex(8), tuple(plans), ctx.prompt_tokens, ctx.max_output_tokens, cost,
+            ctx.model,
+        )
+        now_ms = round(wall * 1000) if self.clock is not None else 0
+        calls = [self._reserve_slot(plan, reservation.id, now_ms) for plan in plans]
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                # Usually one slot, so one round trip; a global model limit runs alongside.
+                results = await asyncio.gather(*calls, return_exceptions=True)
+        except TimeoutError as exc:
+            return await self._failed(exc, reservation, [])
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, RedisError | OSError):
+                raise failure  # a bug, not an outage: fail the request closed (500)
+        replies = [r for r in results if not isinstance(r, BaseException)]
+        if failures:
+            written = [p for p, r in zip(plans, results, strict=True) if _wrote(r)]
+            return await self._failed(failures[0], reservation, written)
+        self._recovered()
+        return await self._admission(reservation, plans, replies, wall)
+
+    async def _reserve_slot(self, plan: SlotPlan, member: str, now_ms: int) -> list[int]:
+        args: list[Any] = [now_ms, member]
+        for check in plan.checks:
+            args += (check.kind, check.limit, check.cost, check.span)
+        result: list[int] = await RESERVE.run(self.client, [c.key for c in plan.checks], args)
+        return result
+
+    async def _admission(
+        self, reservation: Reservation, plans: list[SlotPlan], replies: list[list[int]],
+        wall: float,
+    ) -> Admission:
+        outcomes: list[tuple[Check, int, int, int, int]] = []
+        for plan, reply in zip(plans, replies, strict=True):
+            for i, check in enumerate(plan.checks):
+                status, remaining, reset_ms, wait_ms = reply[2 + 4 * i : 6 + 4 * i]
+                outcomes.append((check, status, remaining, reset_ms, wait_ms))
+        requests = _tightest(outcomes, "requests")
+        tokens = _tightest(outcomes, "tokens")
+        denied = [o for o in outcomes if o[1] != _FITS]
+        if not denied:
+            self._event("admitted")
+            return Admission(True, reservation, requests, tokens)
+        # With a global model limit, one slot may have reserved while the other refused.
+        admitted = [p for p, r in zip(plans, replies, strict=True) if r[0] == 1]
+        if admitted:
+            await self._release(reservation, admitted)
+        # Retrying cannot help a request larger than a limit: name that one first; otherwise
+        # the longest wait, since every limit must pass before the request can.
+        check, status, remaining, _, wait_ms = max(denied, key=lambda o: (o[1], o[4]))
+        wait = wait_ms / 1000
+        kind: DenialType = "budget_exceeded" if check.kind == "b" else "rate_limit_exceeded"
+        message = denial_message(check, status == _NEVER, remaining, wait, wall)
+        self._event("denied")
+        return Admission(
+            False, None, requests, tokens, Denial(kind, check.scope, check.name, wait,
+                                                  wall + wait, message)
+        )
+
+    async def _failed(
+        self, exc: BaseException, reservation: Reservation, written: list[SlotPlan]
+    ) -> Admission:
+        self._event("redis_error")
+        self._retry_at = time.monotonic() + self.settings.retry_interval
+        if self._outage_since is None:
+            # Once per outage, not once per request: during an outage every request fails.
+            self._outage_since = time.monotonic()
+            log.warning(
+                "rate limits: Redis unavailable (%s: %s); failing %s until it answers",
+                type(exc).__name__, exc, self.settings.failure_mode,
+            )
+        if self.settings.failure_mode == "open":
+            self._event("failed_open")
+            # Whatever one slot did reserve is settled normally with the rest.
+            return Admission(True, _partial(reservation, written), degraded=True)
+        if written:
+            await self._release(reservation, written)
+        return self._degraded()
+
+    def _degraded(self) -> Admission:
+        if self.settings.failure_mode == "open":
+            self._event("failed_open")
+            return Admission(True, degraded=True)
+        self._event("failed_closed")
+        retry = self.settings.retry_interval
+        message = "Rate limits cannot be checked right now; try again shortly"
+        denial = Denial("rate_limit_unavailable", "", "redis", retry, time.time() + retry, message)
+        return Admission(False, denial=denial, degraded=True)
+
+    def _recovered(self) -> None:
+        if self._outage_since is not None:
+            down = time.monotonic() - self._outage_since
+            self._outage_since = None
+            log.warning("rate limits: Redis answers again after %.1fs", down)
+
+    async def settle(self, admission: Admission, usage: Usage | None) -> bool:
+        """Replace the reservation with what the request used, and free its in-flight slot.
+
+        `usage` None: nothing was consumed (upstream error, client gone before the answer);
+        every reservation, the request itself included, is given back. A field of `usage`
+        that is None counts as reserved. Idempotent: a second call changes nothing. Returns
+        whether this call applied it (False also when Redis failed; leases still expire).
+        """
+        reservation = admission.reservation
+        if reservation is None:
+            return False
+        return await self._settle(reservation, reservation.plans, usage)
+
+    async def _release(self, reservation: Reservation, plans: Sequence[SlotPlan]) -> None:
+        await self._settle(reservation, plans, None)
+
+    async def _settle(
+        self, reservation: Reservation, plans: Sequence[SlotPlan], usage: Usage | None
+    ) -> bool:
+        reserved_tokens = reservation.prompt_tokens + reservation.max_output_tokens
+        if usage is None:
+            request_delta, token_delta, cost_delta = -1, -reserved_tokens, -reservation.cost_micro_usd
+        else:
+            used_in = usage.input_tokens
+            used_out = usage.output_tokens
+            used_in = reservation.prompt_tokens if used_in is None else used_in
+            used_out = reservation.max_output_tokens if used_out is None else used_out
+            price = self.planner.price(reservation.model)
+            request_delta, token_delta = 0, used_in + used_out - reserved_tokens
+            cost_delta = cost_micro_usd(price, used_in, used_out) - reservation.cost_micro_usd
+        now_ms = round(self.clock() * 1000) if self.clock is not None else 0
+        calls = []
+        for plan in plans:
+            keys = [SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)]
+            args: list[Any] = [now_ms, reservation.id, SETTLED_MARKER_MS]
+            for check in plan.checks:
+                delta = {"requests": request_delta, "tokens": token_delta, "usd": cost_delta}.get(
+                    check.unit, 0
+                )
+                keys.append(check.key)
+                args += (check.kind, check.limit, delta, check.span)
+            calls.append(SETTLE.run(self.client, keys, args))
+        try:
+            async with asyncio.timeout(self.settings.timeout * SETTLE_TIMEOUT_FACTOR):
+                results = await asyncio.gather(*calls)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._event("settle_failed")
+            if self._outage_since is None:
+                log.warning("rate limits: settle failed (%s: %s)", type(exc).__name__, exc)
+            return False
+        self._event("settled")
+        return any(r == 1 for r in results)
+
+
+def _wrote(result: object) -> bool:
+    return isinstance(result, list) and bool(result) and result[0] == 1
+
+
+def _partial(reservation: Reservation, written: list[SlotPlan]) -> Reservation | None:
+    if not written:
+        return None
+    return Reservation(
+        reservation.id, tuple(written), reservation.prompt_tokens, reservation.max_output_tokens,
+        reservation.cost_micro_usd, reservation.model,
+    )
+
+
+def _tightest(
+    outcomes: list[tuple[Check, int, int, int, int]], unit: str
+) -> LimitState | None:
+    """The scope with the least left (the longest reset on a tie): what the client hits next."""
+    best: tuple[Check, int, int, int, int] | None = None
+    for outcome in outcomes:
+        if outcome[0].unit == unit and (
+            best is None or (outcome[2], -outcome[3]) < (best[2], -best[3])
+        ):
+            best = outcome
+    if best is None:
+        return None
+    return LimitState(best[0].limit, best[2], best[3] / 1000)
+
+
+__all__ = [
+    "MICRO_USD_PER_USD",
+    "Admission",
+    "Denial",
+    "LimitState",
+    "RateLimiter",
+    "Reservation",
+    "format_duration",
+]

@@ -1,0 +1,171 @@
+"""The two Lua scripts (reserve, settle) and how they run: EVALSHA, falling back to EVAL."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Final
+
+import redis.asyncio as redis
+from redis.exceptions import NoScriptError
+
+# Every check is four ARGVs after the header, and one KEY: kind, limit, cost, span.
+#   g (GCRA window):  limit = count per period, cost = requests or tokens, span = period ms
+#   c (in flight):    limit = max concurrent, cost unused, span = lease ms
+#   b (USD budget):   limit = micro-USD, cost = micro-USD reserved, span = window end (epoch ms)
+# Per check it returns status (0 fits, 1 over the limit now, 2 larger than the limit itself),
+# remaining after this request, ms until the scope is back to full, ms to wait before a retry.
+#
+# GCRA keeps one number per scope, the theoretical arrival time (TAT): the instant at which the
+# scope would be back to full. A cost of n moves it n * period / limit later; a request fits
+# when the new TAT is at most one period ahead of now. So a full burst of `limit` is possible,
+# and after that the allowance comes back continuously: there is no window edge to exploit.
+# All checks run before any write, so a request reserves in every scope or in none.
+RESERVE_LUA: Final = """
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local member = ARGV[2]
+-- Floating point slack: limit * (period / limit) may round just above the period.
+local eps = 0.001
+local out = {1, math.floor(now)}
+local writes = {}
+for i = 1, #KEYS do
+  local base = 2 + (i - 1) * 4
+  local kind = ARGV[base + 1]
+  local limit = tonumber(ARGV[base + 2])
+  local cost = tonumber(ARGV[base + 3])
+  local span = tonumber(ARGV[base + 4])
+  local key = KEYS[i]
+  local status, remaining, reset, wait = 0, 0, 0, 0
+  if kind == 'g' then
+    local interval = span / limit
+    local tat = tonumber(redis.call('GET', key)) or now
+    if tat < now then tat = now end
+    local new_tat = tat + cost * interval
+    if cost > limit then
+      status, wait = 2, span
+    elseif new_tat - now > span + eps then
+      status, wait = 1, math.ceil(new_tat - span - now)
+    end
+    local ahead = new_tat - now
+    if status ~= 0 then ahead = tat - now end
+    remaining = math.floor((span - ahead) / interval + 1e-6)
+    reset = math.ceil(ahead)
+    writes[i] = new_tat
+  elseif kind == 'c' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    local count = redis.call('ZCARD', key)
+    if count >= limit then
+      -- Nobody knows when another request ends; a second is a fair hint to come back.
+      status, wait, remaining = 1, 1000, 0
+    else
+      remaining = limit - count - 1
+    end
+    reset = 0
+  else
+    local spent = tonumber(redis.call('GET', key)) or 0
+    if cost > limit then
+      status, wait = 2, math.ceil(span - now)
+    elseif spent + cost > limit then
+      status, wait = 1, math.ceil(span - now)
+    end
+    remaining = limit - spent - cost
+    reset = math.ceil(span - now)
+  end
+  if status ~= 0 then out[1] = 0 end
+  out[#out + 1] = status
+  out[#out + 1] = remaining
+  out[#out + 1] = reset
+  out[#out + 1] = wait
+end
+if out[1] == 1 then
+  for i = 1, #KEYS do
+    local base = 2 + (i - 1) * 4
+    local kind = ARGV[base + 1]
+    local cost = tonumber(ARGV[base + 3])
+    local span = tonumber(ARGV[base + 4])
+    local key = KEYS[i]
+    if kind == 'g' then
+      if writes[i] > now then
+        -- %.17g round-trips a double exactly, so repeated writes do not drift.
+        redis.call('SET', key, string.format('%.17g', writes[i]),
+                   'PX', math.ceil(writes[i] - now) + 1)
+      end
+    elseif kind == 'c' then
+      redis.call('ZADD', key, now + span, member)
+      redis.call('PEXPIRE', key, math.ceil(span))
+    elseif cost > 0 then
+      redis.call('INCRBY', key, cost)
+      -- Kept an hour past the window so that late settlements still find it.
+      redis.call('PEXPIREAT', key, span + 3600000)
+    end
+  end
+end
+return out
+"""
+
+# KEYS[1] is the "settled" marker, then one KEY per adjustment; ARGV: now, member, marker ttl,
+# then per adjustment kind, limit, delta, span (as in RESERVE_LUA; delta is signed). Returns 1
+# when applied, 0 when this reservation was settled before: settling twice changes nothing.
+SETTLE_LUA: Final = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) == false then
+  return 0
+end
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local member = ARGV[2]
+for i = 2, #KEYS do
+  local base = 3 + (i - 2) * 4
+  local kind = ARGV[base + 1]
+  local limit = tonumber(ARGV[base + 2])
+  local delta = tonumber(ARGV[base + 3])
+  local span = tonumber(ARGV[base + 4])
+  local key = KEYS[i]
+  if kind == 'g' and delta ~= 0 then
+    local tat = tonumber(redis.call('GET', key)) or now
+    if tat < now then tat = now end
+    -- A refund gives back at most what is still owed: a full scope stays full.
+    local new_tat = tat + delta * span / limit
+    if new_tat > now then
+      redis.call('SET', key, string.format('%.17g', new_tat), 'PX', math.ceil(new_tat - now) + 1)
+    else
+      redis.call('DEL', key)
+    end
+  elseif kind == 'c' then
+    redis.call('ZREM', key, member)
+  elseif kind == 'b' and delta ~= 0 then
+    local spent = redis.call('INCRBY', key, delta)
+    if spent <= 0 then
+      redis.call('DEL', key)
+    else
+      redis.call('PEXPIREAT', key, span + 3600000)
+    end
+  end
+end
+return 1
+"""
+
+
+class Script:
+    """A Lua script run by its SHA-1; a server that does not know it (restarted, failed over,
+    flushed) gets the full text once via EVAL, which also caches it there."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+
+    async def run(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+        except NoScriptError:
+            return await client.eval(self.text, len(keys), *keys, *args)  # type: ignore[misc]
+
+
+RESERVE: Final = Script(RESERVE_LUA)
+SETTLE: Final = Script(SETTLE_LUA)

@@ -1,0 +1,52 @@
+"""What a refused client reads: which limit, how far over, and when it resets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from proxy.ratelimit.plan import Check
+from proxy.ratelimit.settings import MICRO_USD_PER_USD
+
+_SCOPE_WORDS = {
+    "key": "this API key",
+    "tenant": "this tenant",
+    "model": "this model (per tenant)",
+    "route": "this route (per tenant)",
+    "global_model": "this model (all tenants)",
+}
+
+
+def denial_message(check: Check, never: bool, remaining: int, wait: float, now: float) -> str:
+    who = _SCOPE_WORDS.get(check.scope, check.scope)
+    name = check.name.replace("_", " ")
+    if check.kind == "b":
+        limit, cost = _usd(check.limit), _usd(check.cost)
+        resets = dt.datetime.fromtimestamp(now + wait, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if never:
+            return (
+                f"Budget exceeded for {who} on {name}: this request may cost up to {cost}, "
+                f"more than the whole budget of {limit}. Lower max_tokens."
+            )
+        spent = _usd(check.limit - remaining - check.cost)
+        return (
+            f"Budget exceeded for {who} on {name}: limit {limit}, spent {spent}, this request "
+            f"may cost up to {cost}. The budget resets at {resets}."
+        )
+    if never:
+        return (
+            f"Request too large for {who} on {name}: it needs {check.cost} {check.unit}, "
+            f"more than the limit of {check.limit}. Lower max_tokens or shorten the prompt."
+        )
+    if check.kind == "c":
+        return (
+            f"Too many requests in flight for {who}: limit {check.limit} at once. "
+            "Please try again when one has finished."
+        )
+    return (
+        f"Rate limit reached for {who} on {name}: limit {check.limit}, requested "
+        f"{check.cost}. Please try again in {wait:.3g}s."
+    )
+
+
+def _usd(micro: int) -> str:
+    return f"${micro / MICRO_USD_PER_USD:.4f}".rstrip("0").rstrip(".")

@@ -1,0 +1,101 @@
+"""ResponseGuard over SSE bytes cut anywhere: the caller always sees the same redacted text."""
+
+from __future__ import annotations
+
+import functools
+
+import orjson
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from proxy.config import settings_from_mapping
+from proxy.exchange import Exchange
+from proxy.formats import Call
+from proxy.policy import PolicySet, compile_policies
+from proxy.response_guard import ResponseGuard
+from proxy.routing import Route, RouteTable
+from proxy.scanners import KNOWN_KINDS, SCANNERS
+from proxy.sse import SseParser
+
+RULES = """
+rules:
+  - id: redact.phone
+    description: phones are hidden
+    phase: response
+    when: {findings: {kinds: [pii.phone]}}
+    action: redact
+    severity: low
+"""
+WORDS = "please call +1 415 555 0132 before noon".split(" ")
+
+
+def chat_stream(words: list[str] = WORDS) -> bytes:
+    def event(delta: dict[str, str], finish: str | None = None) -> bytes:
+        chunk = {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "model": "echo-1",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    body = event({"role": "assistant", "content": ""})
+    for i, word in enumerate(words):
+        body += event({"content": word if i == 0 else " " + word})
+    return body + event({}, "stop") + b"data: [DONE]\n\n"
+
+
+@functools.cache
+def compiled() -> tuple[Route, PolicySet]:
+    settings = settings_from_mapping(
+        {
+            "upstreams": {"u": {"url": "http://u"}},
+            "routes": [{"prefix": "/v1", "upstream": "u", "format": "openai"}],
+        },
+        {},
+    )
+    route = RouteTable.from_settings(settings).match("/v1/chat/completions")
+    assert route is not None
+    return route, compile_policies([("r.yaml", RULES)], known_kinds=KNOWN_KINDS)
+
+
+def guard(hold_back: int) -> tuple[ResponseGuard, Exchange]:
+    route, policy = compiled()
+    exchange = Exchange(make_mocked_request("POST", "/v1/chat/completions"), "req")
+    exchange.route = route
+    exchange.call = Call("chat", "echo-1", True, {})
+    exchange.policy = policy
+    return ResponseGuard(exchange, policy, tuple(SCANNERS.values()), hold_back), exchange
+
+
+def shown_text(data: bytes) -> tuple[str, bool]:
+    text, done = "", False
+    for event in SseParser().feed(data):
+        if event.data == "[DONE]":
+            done = True
+            continue
+        for choice in orjson.loads(event.data)["choices"]:
+            text += choice["delta"].get("content") or ""
+    return text, done
+
+
+@pytest.mark.parametrize("hold_back", [16, 64])
+def test_every_cut_gives_the_same_redacted_answer(hold_back: int):
+    stream = chat_stream()
+    expected = "please call [PHONE_1] before noon"
+    # Every byte around the phone number's events, every seventh byte elsewhere.
+    first, last = stream.index(b' +1"'), stream.index(b' 0132"')
+    cuts = sorted({*range(0, len(stream) + 1, 7), *range(first - 80, last + 80), len(stream)})
+    for cut in cuts:
+        g, exchange = guard(hold_back)
+        out = g.feed(stream[:cut]).data + g.feed(stream[cut:]).data + g.finish().data
+        assert shown_text(out) == (expected, True), cut
+        assert exchange.decisions[-1].rule_id == "redact.phone"
+
+
+def test_unredacted_events_pass_byte_for_byte():
+    g, _ = guard(16)
+    stream = chat_stream("please call the office before noon".split(" "))
+    out = g.feed(stream).data + g.finish().data
+    assert shown_text(out) == ("please call the office before noon", True)
+    assert out.startswith(stream.split(b"\n\n")[0]), "the first event is relayed as received"
