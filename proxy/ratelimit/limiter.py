@@ -22,7 +22,7 @@ from proxy.ratelimit.settings import (
     RateLimitSettings,
     cost_micro_usd,
 )
-from proxy.ratelimit.wording import denial_message
+from proxy.ratelimit.wording import denial_message, format_duration
 
 log = logging.getLogger(__name__)
 
@@ -99,24 +99,6 @@ class Admission:
 
 
 ADMITTED_UNLIMITED: Final = Admission(True)
-
-
-def format_duration(seconds: float) -> str:
-    """Go's time.Duration format, as OpenAI writes resets: 20ms, 1s, 8.64s, 6m0s, 1h2m3s."""
-    ms = max(0, round(seconds * 1000))
-    if ms == 0:
-        return "0s"
-    if ms < 1000:
-        return f"{ms}ms"
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    whole, frac = divmod(rest, 1000)
-    secs = f"{whole}.{frac:03d}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{secs}"
-    if minutes:
-        return f"{minutes}m{secs}"
-    return secs
 
 
 class RateLimiter:

@@ -44,9 +44,27 @@ def denial_message(check: Check, never: bool, remaining: int, wait: float, now: 
         )
     return (
         f"Rate limit reached for {who} on {name}: limit {check.limit}, requested "
-        f"{check.cost}. Please try again in {wait:.3g}s."
+        f"{check.cost}. Please try again in {format_duration(wait)}."
     )
 
 
 def _usd(micro: int) -> str:
     return f"${micro / MICRO_USD_PER_USD:.4f}".rstrip("0").rstrip(".")
+
+
+def format_duration(seconds: float) -> str:
+    """Go's time.Duration format, as OpenAI writes resets: 20ms, 1s, 8.64s, 6m0s, 1h2m3s."""
+    ms = max(0, round(seconds * 1000))
+    if ms == 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    whole, frac = divmod(rest, 1000)
+    secs = f"{whole}.{frac:03d}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{secs}"
+    if minutes:
+        return f"{minutes}m{secs}"
+    return secs
