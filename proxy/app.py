@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as redis
 from aiohttp import web
 
 from proxy import admin
@@ -29,21 +28,26 @@ from proxy.keys import (
     POLICIES,
     POLICY_SCAN,
     PROXY_HANDLER,
+    RATE_LIMITER,
     REDIS,
     REQUEST_LOG,
     ROUTES,
     SETTINGS,
+    SETTLEMENTS,
 )
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics
 from proxy.pipeline import ProxyHandler, Stage
 from proxy.policy import PolicyDefaults, PolicyError
 from proxy.policy_store import PolicyStore, ReloadResult
+from proxy.ratelimit import RateLimit, RateLimiter, ratelimit_headers
+from proxy.ratelimit.lua import create_client as create_redis_client
 from proxy.record import Recorder
 from proxy.response_guard import StreamGuards
 from proxy.routing import ResolveRoute, RouteTable
 from proxy.scanners import KNOWN_KINDS
 from proxy.scanning import Scanning, ScanPrompt, compile_custom
+from proxy.settlement import Settlements
 from proxy.upstream import Forwarder, create_client_session
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(policies)
     app.cleanup_ctx.append(postgres_pool)
     app.cleanup_ctx.append(redis_client)
+    app.cleanup_ctx.append(rate_limiter)
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(proxy_handler)
@@ -70,7 +75,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_post(CHECK_PATH, handle_check_request)
     app.router.add_route("*", "/{tail:.*}", handle_proxy_request)
     app.on_response_prepare.append(add_decision_headers)
+    app.on_response_prepare.append(add_ratelimit_headers)
     return app
+
+
+async def add_ratelimit_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """OpenAI's x-ratelimit-* on every proxied response, from the limit that binds first."""
+    response.headers.update(ratelimit_headers(request))
 
 
 def build_stages(app: web.Application) -> list[Stage]:
@@ -80,6 +91,7 @@ def build_stages(app: web.Application) -> list[Stage]:
         ResolveRoute(app[ROUTES]),
         ReadBody(),
         CheckAccess(app[POLICIES]),
+        RateLimit(app[RATE_LIMITER]),
         ScanPrompt(app[POLICY_SCAN]),
         EnforceContent(),
     ]
@@ -164,12 +176,28 @@ async def postgres_pool(app: web.Application) -> AsyncIterator[None]:
 async def redis_client(app: web.Application) -> AsyncIterator[None]:
     config = app[SETTINGS].redis
     # Connections open lazily, so Warden starts even while Redis is down (limits fail open).
-    client = redis.Redis.from_url(
-        config.url, socket_timeout=config.timeout, socket_connect_timeout=config.timeout
-    )
+    client = create_redis_client(config.url, config.timeout)
     app[REDIS] = client
     yield
     await client.aclose()
+
+
+async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics = app[SETTINGS], app[METRICS]
+    limiter = RateLimiter(
+        app[REDIS],
+        settings.rate_limit,
+        on_event=lambda event: metrics.ratelimit_events.labels(event).inc(),
+    )
+    # Opening connections takes round trips a request's short Redis timeout cannot afford.
+    await limiter.warm_up()
+    app[RATE_LIMITER] = limiter
+    settlements = app[SETTLEMENTS] = Settlements(limiter)
+    try:
+        async with background(settlements.run(), "ratelimit-settle"):
+            yield
+    finally:
+        await settlements.drain()
 
 
 async def http_session(app: web.Application) -> AsyncIterator[None]:
@@ -200,7 +228,7 @@ async def request_log(app: web.Application) -> AsyncIterator[None]:
 
 
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
-    recorder = Recorder(app[METRICS], app.get(REQUEST_LOG))
+    recorder = Recorder(app[METRICS], app.get(REQUEST_LOG), app[SETTLEMENTS])
     forwarder = Forwarder(
         app[HTTP_SESSION], EnforceResponse(app[POLICY_SCAN]), StreamGuards(app[POLICY_SCAN])
     )

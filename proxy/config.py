@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from proxy.ratelimit.settings import RateLimitSettings, settings_problems
 from proxy.typed_yaml import SECRET, Problem, read_typed
 
 Format = Literal["openai", "anthropic", "kserve", "json"]
@@ -142,6 +143,7 @@ class Settings:
     audit: Audit = Audit()
     limits: Limits = Limits()
     logging: Logging = Logging()
+    rate_limit: RateLimitSettings = RateLimitSettings()
     # Where relative paths (policies dir, spool dir) are resolved from: the config file's folder.
     base_dir: str = "."
 
@@ -221,4 +223,7 @@ def _cross_check(settings: Settings) -> list[Problem]:
             problems.append(Problem(label, f"expected a URL with scheme {' or '.join(schemes)}"))
     if settings.postgres.pool_min > settings.postgres.pool_max:
         problems.append(Problem("postgres.pool_min", "must not exceed postgres.pool_max"))
+    problems.extend(
+        Problem(path, message) for path, message in settings_problems(settings.rate_limit)
+    )
     return problems

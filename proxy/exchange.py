@@ -40,6 +40,8 @@ class Exchange:
     response_scan: TextScan | None = None
     # Token counts the upstream reported in a streamed answer (usage events, merged).
     stream_usage: Usage | None = None
+    # The whole (non-streamed) answer as sent, kept only until usage is read off the hot path.
+    response_body: bytes = b""
     # Placeholders given in this request; never logged, never stored.
     redactor: Redactor | None = None
     reply: LocalReply | None = None

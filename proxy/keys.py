@@ -13,8 +13,10 @@ from proxy.logs import RequestLog
 from proxy.metrics import Metrics
 from proxy.pipeline import ProxyHandler
 from proxy.policy_store import PolicyStore
+from proxy.ratelimit import RateLimiter
 from proxy.routing import RouteTable
 from proxy.scanning import Scanning
+from proxy.settlement import Settlements
 
 SETTINGS = web.AppKey("settings", Settings)
 ROUTES = web.AppKey("routes", RouteTable)
@@ -28,5 +30,7 @@ CHECK_HANDLER = web.AppKey("check_handler", ProxyHandler)
 REQUEST_LOG = web.AppKey("request_log", RequestLog)
 POLICIES = web.AppKey("policies", PolicyStore)
 POLICY_SCAN = web.AppKey("policy_scan", Scanning)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+SETTLEMENTS = web.AppKey("settlements", Settlements)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

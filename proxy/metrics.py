@@ -77,5 +77,19 @@ class Metrics:
             registry=r,
         )
 
+        self.ratelimit_events = Counter(
+            "warden_ratelimit_events_total",
+            "Rate limiter outcomes: admitted, denied, failed_open, failed_closed, redis_error, "
+            "pool_exhausted, settled, settle_failed.",
+            ("event",),
+            registry=r,
+        )
+        self.ratelimited = Counter(
+            "warden_ratelimited_requests_total",
+            "Requests refused by a rate limit or budget, by scope and limit.",
+            ("type", "scope", "limit"),
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

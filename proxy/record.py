@@ -11,6 +11,8 @@ from proxy.exchange import Exchange
 from proxy.logs import RequestLog, request_fields
 from proxy.metrics import Metrics
 from proxy.policy import Decision
+from proxy.ratelimit import ADMISSION
+from proxy.settlement import Settlements
 
 _NO_ROUTE = "none"
 
@@ -36,9 +38,15 @@ class _RouteSeries:
 
 
 class Recorder:
-    def __init__(self, metrics: Metrics, request_log: RequestLog | None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        request_log: RequestLog | None,
+        settlements: Settlements | None = None,
+    ) -> None:
         self.metrics = metrics
         self.request_log = request_log
+        self.settlements = settlements
         self._routes: dict[str, _RouteSeries] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._decisions: dict[tuple[str, str, str, str], Counter] = {}
@@ -81,6 +89,12 @@ class Recorder:
         for match in decision.monitored:
             count(decision.phase, match.action, match.rule_id, "monitor").inc()
 
+    def _count_refusal(self, exchange: Exchange) -> None:
+        admission = exchange.request.get(ADMISSION)
+        denial = admission.denial if admission is not None else None
+        if denial is not None:
+            self.metrics.ratelimited.labels(denial.type, denial.scope, denial.name).inc()
+
     def record(self, exchange: Exchange) -> None:
         """Runs in the handler's finally: must not raise and must not await."""
         now = time.perf_counter()
@@ -97,5 +111,9 @@ class Recorder:
             self.metrics.upstream_errors.labels(route, kind).inc()
         for decision in exchange.decisions:
             self._count_decision(decision)
+        if self.settlements is not None:
+            self.settlements.submit(exchange)
+        if exchange.reply is not None and exchange.reply.status == 429:
+            self._count_refusal(exchange)
         if self.request_log is not None:
             self.request_log.write(request_fields(exchange, now))

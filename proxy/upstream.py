@@ -185,6 +185,7 @@ class Forwarder:
                 return render_reply(checked, exchange.request_id)
             body = checked
         exchange.response_bytes = len(body)
+        exchange.response_body = body
         return web.Response(status=upstream.status, body=body, headers=headers)
 
     async def _relay_stream(

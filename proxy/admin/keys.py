@@ -17,6 +17,7 @@ from proxy.admin.common import (
     read_json_object,
 )
 from proxy.keys import DB_POOL, KEY_STORE
+from proxy.ratelimit import parse_key_limits
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _CREATE_FIELDS = frozenset({"tenant", "name", "expires_at", "rate_limit", "metadata"})
@@ -64,12 +65,18 @@ async def create_key(request: web.Request) -> web.Response:
         raise AdminInputError(
             "'tenant' is required: letters, digits and _ . : - (at most 128)", "tenant"
         )
+    rate_limit = _optional_object(data, "rate_limit")
+    if rate_limit is not None:
+        parsed = parse_key_limits(rate_limit)
+        if isinstance(parsed, list):
+            field, _, message = parsed[0].partition(": ")
+            raise AdminInputError(message or parsed[0], field or "rate_limit")
     key, secret = await apikeys.create_key(
         proxy_app(request)[DB_POOL],
         tenant,
         _optional_string(data, "name"),
         expires_at=_parse_expiry(data),
-        rate_limit=_optional_object(data, "rate_limit"),
+        rate_limit=rate_limit,
         metadata=_optional_object(data, "metadata"),
     )
     return json_response(

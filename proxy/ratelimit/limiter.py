@@ -8,21 +8,27 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 from proxy.formats.segments import Usage
-from proxy.ratelimit.lua import RESERVE, SETTLE
+from proxy.ratelimit.admission import (
+    ADMITTED_UNLIMITED,
+    Admission,
+    Denial,
+    DenialType,
+    LimitState,
+    Reservation,
+)
+from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA
 from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
 from proxy.ratelimit.settings import (
-    MICRO_USD_PER_USD,
     RateLimitSettings,
     cost_micro_usd,
 )
-from proxy.ratelimit.wording import denial_message, format_duration
+from proxy.ratelimit.wording import denial_message
 
 log = logging.getLogger(__name__)
 
@@ -32,81 +38,14 @@ SETTLED_MARKER_MS: Final = 86_400_000
 SETTLE_TIMEOUT_FACTOR: Final = 10
 _FITS, _OVER, _NEVER = 0, 1, 2
 
-DenialType = Literal["rate_limit_exceeded", "budget_exceeded", "rate_limit_unavailable"]
-
-
-@dataclass(frozen=True, slots=True)
-class LimitState:
-    """One limit as OpenAI's x-ratelimit-* headers show it: reset = seconds until full."""
-
-    limit: int
-    remaining: int
-    reset_seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Denial:
-    """Why a request was refused: which scope and limit, and when to come back."""
-
-    type: DenialType
-    scope: str
-    name: str
-    retry_after: float
-    resets_at: float
-    message: str
-
-    @property
-    def code(self) -> str:
-        return f"{self.scope}_{self.name}" if self.scope else self.name
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    """What reserve() took, so that settle() can put it right; `plans` are the slots written."""
-
-    id: str
-    plans: tuple[SlotPlan, ...]
-    prompt_tokens: int
-    max_output_tokens: int
-    cost_micro_usd: int
-    model: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """reserve()'s answer. `degraded`: Redis could not be asked, `failure_mode` decided."""
-
-    allowed: bool
-    reservation: Reservation | None = None
-    requests: LimitState | None = None
-    tokens: LimitState | None = None
-    denial: Denial | None = None
-    degraded: bool = False
-
-    def headers(self) -> dict[str, str]:
-        """OpenAI's x-ratelimit-* headers from the most constraining scope, where known."""
-        out: dict[str, str] = {}
-        for unit, state in (("requests", self.requests), ("tokens", self.tokens)):
-            if state is not None:
-                out[f"x-ratelimit-limit-{unit}"] = str(state.limit)
-                out[f"x-ratelimit-remaining-{unit}"] = str(max(0, state.remaining))
-                out[f"x-ratelimit-reset-{unit}"] = format_duration(state.reset_seconds)
-        if self.denial is not None:
-            # Whole seconds for Retry-After (RFC 9110); the OpenAI SDK prefers retry-after-ms.
-            out["retry-after"] = str(max(1, int(-(-self.denial.retry_after // 1))))
-            out["retry-after-ms"] = str(max(1, round(self.denial.retry_after * 1000)))
-        return out
-
-
-ADMITTED_UNLIMITED: Final = Admission(True)
-
 
 class RateLimiter:
     """Exact limits shared by every replica through one Redis; see lua.py for the algorithm.
 
     `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
     with skewed clocks still agree. `on_event` receives "admitted", "denied", "failed_open",
-    "failed_closed", "redis_error", "settled", "settle_failed" (wire it to a counter).
+    "failed_closed", "redis_error", "pool_exhausted", "settled", "settle_failed" (wire
+    it to a counter).
     """
 
     def __init__(
@@ -131,6 +70,20 @@ class RateLimiter:
         if self.on_event is not None:
             self.on_event(name)
 
+    async def warm_up(self, connections: int = 16) -> bool:
+        """Open pool connections and load both scripts before traffic arrives (call it at
+        startup): opening a connection costs several round trips, and a cold burst would
+        otherwise spend its Redis timeout on them and fail open."""
+        try:
+            async with asyncio.timeout(max(1.0, self.settings.timeout * SETTLE_TIMEOUT_FACTOR)):
+                await asyncio.gather(*(self.client.ping() for _ in range(connections)))
+                await self.client.script_load(RESERVE_LUA)
+                await self.client.script_load(SETTLE_LUA)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("rate limits: Redis warm-up failed (%s: %s)", type(exc).__name__, exc)
+            return False
+        return True
+
     async def reserve(self, ctx: RequestContext) -> Admission:
         """Check every limit that applies to `ctx` and reserve in all of them, or in none."""
         if not self.settings.enabled:
@@ -144,15 +97,17 @@ class RateLimiter:
             # Redis failed a moment ago: do not make every request wait out the timeout.
             return self._degraded()
         reservation = Reservation(
-            secrets.token_hex(8), tuple(plans), ctx.prompt_tokens, ctx.max_output_tokens, cost,
+            secrets.token_hex(8),
+            tuple(plans),
+            ctx.prompt_tokens,
+            ctx.max_output_tokens,
+            cost,
             ctx.model,
         )
         now_ms = round(wall * 1000) if self.clock is not None else 0
-        calls = [self._reserve_slot(plan, reservation.id, now_ms) for plan in plans]
         try:
             async with asyncio.timeout(self.settings.timeout):
-                # Usually one slot, so one round trip; a global model limit runs alongside.
-                results = await asyncio.gather(*calls, return_exceptions=True)
+                results = await self._reserve_slots(plans, reservation.id, now_ms)
         except TimeoutError as exc:
             return await self._failed(exc, reservation, [])
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -166,6 +121,19 @@ class RateLimiter:
         self._recovered()
         return await self._admission(reservation, plans, replies, wall)
 
+    async def _reserve_slots(
+        self, plans: list[SlotPlan], member: str, now_ms: int
+    ) -> list[list[int] | BaseException]:
+        if len(plans) == 1:
+            # The usual case: one slot, one round trip, and no task to schedule for it.
+            try:
+                return [await self._reserve_slot(plans[0], member, now_ms)]
+            except (RedisError, OSError) as exc:
+                return [exc]
+        # A global model limit: its slot is asked alongside, still one round trip of latency.
+        calls = [self._reserve_slot(plan, member, now_ms) for plan in plans]
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
     async def _reserve_slot(self, plan: SlotPlan, member: str, now_ms: int) -> list[int]:
         args: list[Any] = [now_ms, member]
         for check in plan.checks:
@@ -174,7 +142,10 @@ class RateLimiter:
         return result
 
     async def _admission(
-        self, reservation: Reservation, plans: list[SlotPlan], replies: list[list[int]],
+        self,
+        reservation: Reservation,
+        plans: list[SlotPlan],
+        replies: list[list[int]],
         wall: float,
     ) -> Admission:
         outcomes: list[tuple[Check, int, int, int, int]] = []
@@ -200,13 +171,25 @@ class RateLimiter:
         message = denial_message(check, status == _NEVER, remaining, wait, wall)
         self._event("denied")
         return Admission(
-            False, None, requests, tokens, Denial(kind, check.scope, check.name, wait,
-                                                  wall + wait, message)
+            False,
+            None,
+            requests,
+            tokens,
+            Denial(kind, check.scope, check.name, wait, wall + wait, message),
         )
 
     async def _failed(
         self, exc: BaseException, reservation: Reservation, written: list[SlotPlan]
     ) -> Admission:
+        if isinstance(exc, MaxConnectionsError):
+            # Our own pool is full, Redis itself is fine: no outage, just this request.
+            self._event("pool_exhausted")
+            if self.settings.failure_mode == "open":
+                self._event("failed_open")
+                return Admission(True, _partial(reservation, written), degraded=True)
+            if written:
+                await self._release(reservation, written)
+            return self._degraded()
         self._event("redis_error")
         self._retry_at = time.monotonic() + self.settings.retry_interval
         if self._outage_since is None:
@@ -214,7 +197,9 @@ class RateLimiter:
             self._outage_since = time.monotonic()
             log.warning(
                 "rate limits: Redis unavailable (%s: %s); failing %s until it answers",
-                type(exc).__name__, exc, self.settings.failure_mode,
+                type(exc).__name__,
+                exc,
+                self.settings.failure_mode,
             )
         if self.settings.failure_mode == "open":
             self._event("failed_open")
@@ -261,7 +246,11 @@ class RateLimiter:
     ) -> bool:
         reserved_tokens = reservation.prompt_tokens + reservation.max_output_tokens
         if usage is None:
-            request_delta, token_delta, cost_delta = -1, -reserved_tokens, -reservation.cost_micro_usd
+            request_delta, token_delta, cost_delta = (
+                -1,
+                -reserved_tokens,
+                -reservation.cost_micro_usd,
+            )
         else:
             used_in = usage.input_tokens
             used_out = usage.output_tokens
@@ -302,14 +291,16 @@ def _partial(reservation: Reservation, written: list[SlotPlan]) -> Reservation |
     if not written:
         return None
     return Reservation(
-        reservation.id, tuple(written), reservation.prompt_tokens, reservation.max_output_tokens,
-        reservation.cost_micro_usd, reservation.model,
+        reservation.id,
+        tuple(written),
+        reservation.prompt_tokens,
+        reservation.max_output_tokens,
+        reservation.cost_micro_usd,
+        reservation.model,
     )
 
 
-def _tightest(
-    outcomes: list[tuple[Check, int, int, int, int]], unit: str
-) -> LimitState | None:
+def _tightest(outcomes: list[tuple[Check, int, int, int, int]], unit: str) -> LimitState | None:
     """The scope with the least left (the longest reset on a tie): what the client hits next."""
     best: tuple[Check, int, int, int, int] | None = None
     for outcome in outcomes:
@@ -320,14 +311,3 @@ def _tightest(
     if best is None:
         return None
     return LimitState(best[0].limit, best[2], best[3] / 1000)
-
-
-__all__ = [
-    "MICRO_USD_PER_USD",
-    "Admission",
-    "Denial",
-    "LimitState",
-    "RateLimiter",
-    "Reservation",
-    "format_duration",
-]

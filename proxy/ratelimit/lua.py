@@ -100,7 +100,7 @@ if out[1] == 1 then
     elseif cost > 0 then
       redis.call('INCRBY', key, cost)
       -- Kept an hour past the window so that late settlements still find it.
-      redis.call('PEXPIREAT', key, span + 3600000)
+      redis.call('PEXPIRE', key, math.ceil(span - now) + 3600000)
     end
   end
 end
@@ -144,7 +144,7 @@ for i = 2, #KEYS do
     if spent <= 0 then
       redis.call('DEL', key)
     else
-      redis.call('PEXPIREAT', key, span + 3600000)
+      redis.call('PEXPIRE', key, math.ceil(span - now) + 3600000)
     end
   end
 end
@@ -162,10 +162,27 @@ class Script:
 
     async def run(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return await client.eval(self.text, len(keys), *keys, *args)  # type: ignore[misc]
+            return await client.eval(self.text, len(keys), *keys, *args)
 
 
 RESERVE: Final = Script(RESERVE_LUA)
 SETTLE: Final = Script(SETTLE_LUA)
+
+
+def create_client(url: str, timeout: float, max_connections: int = 64) -> redis.Redis:
+    """A client whose pool makes callers queue for a connection when all are busy.
+
+    redis-py's default pool raises MaxConnectionsError past 100 connections in use, which a
+    burst of requests reaches easily; a limiter must not fail open because of its own pool.
+    Connections open lazily, so this works while Redis is down.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    return redis.Redis.from_pool(pool)

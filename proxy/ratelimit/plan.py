@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import quote
+from urllib.parse import quote as _quote
 
 from proxy.ratelimit.settings import (
     MICRO_USD_PER_USD,
@@ -74,6 +75,40 @@ class RequestContext:
         return self.prompt_tokens + self.max_output_tokens
 
 
+@functools.lru_cache(maxsize=65536)
+def quote(name: str, safe: str = "") -> str:
+    """Percent-encoded, so no tenant, key or pattern can add a brace or a colon to a key."""
+    return _quote(name, safe=safe)
+
+
+@functools.lru_cache(maxsize=4096)
+def _windows_of(limits: WindowLimits) -> list[tuple[str, Literal["requests", "tokens"], int, int]]:
+    return limits.windows()
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """The UTC day and month a time falls in: key suffixes and ends (epoch ms)."""
+
+    day: str
+    day_end: int
+    month: str
+    month_end: int
+
+
+@functools.lru_cache(maxsize=8)
+def calendar_of(day_number: int) -> Calendar:
+    day_start = dt.datetime.fromtimestamp(day_number * 86_400, dt.UTC)
+    month_start = day_start.replace(day=1)
+    next_month = (month_start + dt.timedelta(days=32)).replace(day=1)
+    return Calendar(
+        f"d{day_start:%Y%m%d}",
+        _epoch_ms(day_start + dt.timedelta(days=1)),
+        f"m{month_start:%Y%m}",
+        _epoch_ms(next_month),
+    )
+
+
 class Planner:
     """Resolves settings for a request; tenant overrides merged once per tenant, then cached."""
 
@@ -120,7 +155,7 @@ class Planner:
         for scope, scope_id, windows in scopes:
             if windows is not None:
                 checks.extend(self._window_checks(slot, scope, scope_id, windows, ctx))
-        when = dt.datetime.fromtimestamp(now, dt.UTC)
+        when = calendar_of(int(now // 86_400))
         for scope, scope_id, budget in (
             ("key", quote(ctx.key_id, safe=""), key_budget),
             ("tenant", WHOLE, limits.tenant_budget),
@@ -141,35 +176,40 @@ class Planner:
         self, slot: str, scope: str, scope_id: str, windows: WindowLimits, ctx: RequestContext
     ) -> list[Check]:
         checks = []
-        for name, unit, period, limit in windows.windows():
+        for name, unit, period, limit in _windows_of(windows):
             cost = 1 if unit == "requests" else ctx.reserved_tokens
             key = WINDOW_KEY.format(slot=slot, scope=scope, id=scope_id, name=name)
             checks.append(Check("g", key, scope, name, unit, limit, cost, period))
         if windows.max_concurrent is not None:
             key = INFLIGHT_KEY.format(slot=slot, scope=scope, id=scope_id)
             checks.append(
-                Check("c", key, scope, "max_concurrent", "concurrent", windows.max_concurrent, 1,
-                      self.lease_ms)
+                Check(
+                    "c",
+                    key,
+                    scope,
+                    "max_concurrent",
+                    "concurrent",
+                    windows.max_concurrent,
+                    1,
+                    self.lease_ms,
+                )
             )
         return checks
 
 
 def _budget_checks(
-    slot: str, scope: str, scope_id: str, budget: Budget, cost: int, when: dt.datetime
+    slot: str, scope: str, scope_id: str, budget: Budget, cost: int, when: Calendar
 ) -> list[Check]:
     checks = []
-    day_start = when.replace(hour=0, minute=0, second=0, microsecond=0)
-    month_start = day_start.replace(day=1)
-    next_month = (month_start + dt.timedelta(days=32)).replace(day=1)
     for name, usd, window, end in (
-        ("daily_usd", budget.daily_usd, f"d{day_start:%Y%m%d}", day_start + dt.timedelta(days=1)),
-        ("monthly_usd", budget.monthly_usd, f"m{month_start:%Y%m}", next_month),
+        ("daily_usd", budget.daily_usd, when.day, when.day_end),
+        ("monthly_usd", budget.monthly_usd, when.month, when.month_end),
     ):
         if usd is None:
             continue
         key = SPEND_KEY.format(slot=slot, scope=scope, id=scope_id, window=window)
         limit = round(usd * MICRO_USD_PER_USD)
-        checks.append(Check("b", key, scope, name, "usd", limit, cost, _epoch_ms(end)))
+        checks.append(Check("b", key, scope, name, "usd", limit, cost, end))
     return checks
 
 
@@ -185,8 +225,10 @@ def _merge(defaults: ScopeLimits, override: ScopeLimits | None) -> ScopeLimits:
     return ScopeLimits(
         key=_overlay_windows(defaults.key, override.key),
         tenant=_overlay_windows(defaults.tenant, override.tenant),
-        model={**override.model, **{k: v for k, v in defaults.model.items()
-                                    if k not in override.model}},
+        model={
+            **override.model,
+            **{k: v for k, v in defaults.model.items() if k not in override.model},
+        },
         route={**defaults.route, **override.route},
         key_budget=_overlay_budget(defaults.key_budget, override.key_budget),
         tenant_budget=_overlay_budget(defaults.tenant_budget, override.tenant_budget),

@@ -1,0 +1,77 @@
+"""What reserve() answers: admitted or refused, the reservation, OpenAI's header values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from proxy.ratelimit.plan import SlotPlan
+from proxy.ratelimit.wording import format_duration
+
+DenialType = Literal["rate_limit_exceeded", "budget_exceeded", "rate_limit_unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """One limit as OpenAI's x-ratelimit-* headers show it: reset = seconds until full."""
+
+    limit: int
+    remaining: int
+    reset_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """Why a request was refused: which scope and limit, and when to come back."""
+
+    type: DenialType
+    scope: str
+    name: str
+    retry_after: float
+    resets_at: float
+    message: str
+
+    @property
+    def code(self) -> str:
+        return f"{self.scope}_{self.name}" if self.scope else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What reserve() took, so that settle() can put it right; `plans` are the slots written."""
+
+    id: str
+    plans: tuple[SlotPlan, ...]
+    prompt_tokens: int
+    max_output_tokens: int
+    cost_micro_usd: int
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """reserve()'s answer. `degraded`: Redis could not be asked, `failure_mode` decided."""
+
+    allowed: bool
+    reservation: Reservation | None = None
+    requests: LimitState | None = None
+    tokens: LimitState | None = None
+    denial: Denial | None = None
+    degraded: bool = False
+
+    def headers(self) -> dict[str, str]:
+        """OpenAI's x-ratelimit-* headers from the most constraining scope, where known."""
+        out: dict[str, str] = {}
+        for unit, state in (("requests", self.requests), ("tokens", self.tokens)):
+            if state is not None:
+                out[f"x-ratelimit-limit-{unit}"] = str(state.limit)
+                out[f"x-ratelimit-remaining-{unit}"] = str(max(0, state.remaining))
+                out[f"x-ratelimit-reset-{unit}"] = format_duration(state.reset_seconds)
+        if self.denial is not None:
+            # Whole seconds for Retry-After (RFC 9110); the OpenAI SDK prefers retry-after-ms.
+            out["retry-after"] = str(max(1, int(-(-self.denial.retry_after // 1))))
+            out["retry-after-ms"] = str(max(1, round(self.denial.retry_after * 1000)))
+        return out
+
+
+ADMITTED_UNLIMITED: Final = Admission(True)

@@ -1,0 +1,95 @@
+"""Rate limits through the proxy: SDK errors and headers, exact across replicas, budgets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import RunningWarden
+
+CHAT = {"model": "echo-1", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def key_with_limits(warden: RunningWarden, limits: dict[str, Any]) -> str:
+    async with warden.http.post(
+        f"{warden.admin_url}/admin/keys",
+        json={"tenant": "acme", "rate_limit": limits},
+        headers=warden.admin_headers(),
+    ) as r:
+        assert r.status == 201, await r.text()
+        key: str = (await r.json())["key"]
+    return key
+
+
+async def test_limited_key_gets_429_with_headers(warden: RunningWarden):
+    key = await key_with_limits(warden, {"requests_per_minute": 3})
+    async with openai.AsyncOpenAI(
+        base_url=f"{warden.proxy_url}/v1", api_key=key, max_retries=0
+    ) as client:
+        for remaining in ("2", "1", "0"):
+            raw = await client.chat.completions.with_raw_response.create(**CHAT)  # type: ignore[arg-type]
+            assert raw.headers["x-ratelimit-limit-requests"] == "3"
+            assert raw.headers["x-ratelimit-remaining-requests"] == remaining
+            assert raw.headers["x-ratelimit-reset-requests"]
+        with pytest.raises(openai.RateLimitError) as limited:
+            await client.chat.completions.create(**CHAT)  # type: ignore[arg-type]
+    error = limited.value
+    assert error.status_code == 429
+    assert error.type == "rate_limit_exceeded"
+    assert error.code == "key_requests_per_minute"
+    assert 0 < float(error.response.headers["retry-after"]) <= 60
+
+
+async def test_limits_hold_exactly_across_two_replicas(start_warden: Callable[..., Any]):
+    replica_a = await start_warden()
+    replica_b = await start_warden()
+    key = await key_with_limits(replica_a, {"requests_per_minute": 10})
+    headers = {"authorization": f"Bearer {key}"}
+
+    async def call(replica: RunningWarden) -> int:
+        async with replica.http.post(
+            f"{replica.proxy_url}/v1/chat/completions", json=CHAT, headers=headers
+        ) as r:
+            await r.read()
+            return r.status
+
+    statuses = await asyncio.gather(*(call((replica_a, replica_b)[i % 2]) for i in range(40)))
+    assert statuses.count(200) == 10
+    assert statuses.count(429) == 30
+
+
+async def test_budget_is_charged_actual_usage_and_then_refused(start_warden: Callable[..., Any]):
+    def priced(raw: dict[str, Any]) -> None:
+        # $1 per token either way; a request reserves its estimate + 1 output token.
+        raw["rate_limit"] = {
+            "default_max_tokens": 1,
+            "prices": {"echo-*": {"input": 1_000_000, "output": 1_000_000}},
+        }
+
+    warden = await start_warden(priced)
+    key = await key_with_limits(warden, {"daily_usd": 2.5})
+    async with openai.AsyncOpenAI(
+        base_url=f"{warden.proxy_url}/v1", api_key=key, max_retries=0
+    ) as client:
+        first = await client.chat.completions.create(**CHAT)  # type: ignore[arg-type]
+        assert first.usage is not None and first.usage.total_tokens == 2  # $2 actually spent
+        await asyncio.sleep(0.2)  # settlement runs after the response, off the request path
+        with pytest.raises(openai.RateLimitError) as over:
+            await client.chat.completions.create(**CHAT)  # type: ignore[arg-type]
+    assert over.value.type == "budget_exceeded"
+    assert over.value.code == "key_daily_usd"
+
+
+async def test_bad_key_limits_name_the_field(warden: RunningWarden):
+    async with warden.http.post(
+        f"{warden.admin_url}/admin/keys",
+        json={"tenant": "acme", "rate_limit": {"requests_per_minute": -1}},
+        headers=warden.admin_headers(),
+    ) as r:
+        assert r.status == 400
+        error = (await r.json())["error"]
+    assert error["param"] == "rate_limit.requests_per_minute"
