@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from proxy import admin
+from proxy.audit import AuditWriter
 from proxy.auth import Authenticate, KeyStore
 from proxy.body import ReadBody
 from proxy.config import Settings
@@ -20,6 +21,7 @@ from proxy.decision_api import CHECK_PATH, AnswerCheck, ReadCheckRequest
 from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_decision_headers
 from proxy.errors import StartupError
 from proxy.keys import (
+    AUDIT_WRITER,
     CHECK_HANDLER,
     DB_POOL,
     HTTP_SESSION,
@@ -70,6 +72,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(rate_limiter)
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(request_log)
+    app.cleanup_ctx.append(audit_writer)
     app.cleanup_ctx.append(proxy_handler)
     # The decision API answers here itself; every other path is proxied.
     app.router.add_post(CHECK_PATH, handle_check_request)
@@ -227,8 +230,21 @@ async def request_log(app: web.Application) -> AsyncIterator[None]:
         writer.flush()
 
 
+async def audit_writer(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics = app[SETTINGS], app[METRICS]
+    if not settings.audit.enabled:
+        yield
+        return
+    async with AuditWriter(
+        settings.audit, settings.postgres.url, base_dir=settings.base_dir
+    ) as writer:
+        app[AUDIT_WRITER] = writer
+        metrics.watch_audit(writer)
+        yield
+
+
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
-    recorder = Recorder(app[METRICS], app.get(REQUEST_LOG), app[SETTLEMENTS])
+    recorder = Recorder(app[METRICS], app.get(REQUEST_LOG), app[SETTLEMENTS], app.get(AUDIT_WRITER))
     forwarder = Forwarder(
         app[HTTP_SESSION], EnforceResponse(app[POLICY_SCAN]), StreamGuards(app[POLICY_SCAN])
     )

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from proxy.audit.settings import AuditSettings
 from proxy.ratelimit.settings import RateLimitSettings, settings_problems
 from proxy.typed_yaml import SECRET, Problem, read_typed
 
@@ -113,13 +114,6 @@ class Policies:
 
 
 @dataclass(frozen=True, slots=True)
-class Audit:
-    enabled: bool = True
-    failure_mode: Literal["spool", "fail_closed"] = "spool"
-    spool_dir: str = ".warden/spool"
-
-
-@dataclass(frozen=True, slots=True)
 class Limits:
     max_body_bytes: int = 10 * 1024 * 1024
 
@@ -140,7 +134,7 @@ class Settings:
     admin: Admin = Admin()
     keys: Keys = Keys()
     policies: Policies = Policies()
-    audit: Audit = Audit()
+    audit: AuditSettings = AuditSettings()
     limits: Limits = Limits()
     logging: Logging = Logging()
     rate_limit: RateLimitSettings = RateLimitSettings()

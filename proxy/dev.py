@@ -137,6 +137,8 @@ async def run_dev(options: DevOptions) -> None:
         settings = load_settings(options.config, env)
         settings = dataclasses.replace(
             settings,
+            # The dev stack's audit journal lives with its database, in the state dir.
+            audit=dataclasses.replace(settings.audit, spool_dir=str(state_dir / "spool")),
             listen=dataclasses.replace(
                 settings.listen,
                 proxy=Listener(settings.listen.proxy.host, options.port),

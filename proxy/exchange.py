@@ -40,8 +40,10 @@ class Exchange:
     response_scan: TextScan | None = None
     # Token counts the upstream reported in a streamed answer (usage events, merged).
     stream_usage: Usage | None = None
-    # The whole (non-streamed) answer as sent, kept only until usage is read off the hot path.
+    # The whole (non-streamed) answer as sent, for its hash and usage; never logged or stored.
     response_body: bytes = b""
+    # Read once by the recorder, for the audit row and the rate-limit settlement.
+    usage: Usage | None = None
     # Placeholders given in this request; never logged, never stored.
     redactor: Redactor | None = None
     reply: LocalReply | None = None

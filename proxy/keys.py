@@ -7,6 +7,7 @@ import asyncpg
 import redis.asyncio as redis
 from aiohttp import web
 
+from proxy.audit import AuditWriter
 from proxy.auth import KeyStore
 from proxy.config import Settings
 from proxy.logs import RequestLog
@@ -32,5 +33,6 @@ POLICIES = web.AppKey("policies", PolicyStore)
 POLICY_SCAN = web.AppKey("policy_scan", Scanning)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 SETTLEMENTS = web.AppKey("settlements", Settlements)
+AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -90,6 +92,30 @@ class Metrics:
             ("type", "scope", "limit"),
             registry=r,
         )
+
+        self.audit_queue_depth = Gauge(
+            "warden_audit_queue_depth", "Audit rows waiting in memory.", registry=r
+        )
+        self.audit_spooled_rows = Gauge(
+            "warden_audit_spooled_rows",
+            "Audit rows in the local journal not yet stored in Postgres.",
+            registry=r,
+        )
+        self.audit_write_seconds = Gauge(
+            "warden_audit_last_write_seconds", "Duration of the last audit batch write.", registry=r
+        )
+        self.audit_rows_dropped = Gauge(
+            "warden_audit_rows_dropped",
+            "Audit rows that could be neither stored nor journaled.",
+            registry=r,
+        )
+
+    def watch_audit(self, writer: Any) -> None:
+        """Read the writer's counters at scrape time instead of updating gauges per row."""
+        self.audit_queue_depth.set_function(lambda: writer.queue_depth)
+        self.audit_spooled_rows.set_function(lambda: writer.spooled_rows)
+        self.audit_write_seconds.set_function(lambda: writer.last_write_seconds or 0.0)
+        self.audit_rows_dropped.set_function(lambda: writer.rows_dropped)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
+from proxy.audit import AuditWriter
+from proxy.audit_row import audit_record
 from proxy.exchange import Exchange
 from proxy.logs import RequestLog, request_fields
 from proxy.metrics import Metrics
 from proxy.policy import Decision
 from proxy.ratelimit import ADMISSION
 from proxy.settlement import Settlements
+from proxy.usage import reported_usage
 
 _NO_ROUTE = "none"
 
@@ -43,10 +46,12 @@ class Recorder:
         metrics: Metrics,
         request_log: RequestLog | None,
         settlements: Settlements | None = None,
+        audit: AuditWriter | None = None,
     ) -> None:
         self.metrics = metrics
         self.request_log = request_log
         self.settlements = settlements
+        self.audit = audit
         self._routes: dict[str, _RouteSeries] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._decisions: dict[tuple[str, str, str, str], Counter] = {}
@@ -111,6 +116,9 @@ class Recorder:
             self.metrics.upstream_errors.labels(route, kind).inc()
         for decision in exchange.decisions:
             self._count_decision(decision)
+        exchange.usage = reported_usage(exchange)
+        if self.audit is not None:
+            self.audit.submit(audit_record(exchange, now))
         if self.settlements is not None:
             self.settlements.submit(exchange)
         if exchange.reply is not None and exchange.reply.status == 429:

@@ -6,11 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-import orjson
-
 from proxy.exchange import Exchange
-from proxy.formats.segments import Usage
-from proxy.formats.texts import TEXT_READERS
 from proxy.ratelimit import ADMISSION, Admission, RateLimiter, usage_of
 
 log = logging.getLogger(__name__)
@@ -53,22 +49,7 @@ class Settlements:
 
     async def _settle(self, pending: _Pending) -> None:
         try:
-            await self.limiter.settle(
-                pending.admission, usage_of(pending.exchange, _usage(pending.exchange))
-            )
+            usage = usage_of(pending.exchange, pending.exchange.usage)
+            await self.limiter.settle(pending.admission, usage)
         except Exception:
             log.exception("settling a reservation failed")
-
-
-def _usage(exchange: Exchange) -> Usage | None:
-    """Token counts the upstream reported: streamed usage events, or the JSON answer's usage."""
-    if exchange.stream_usage is not None:
-        return exchange.stream_usage
-    body, route, call = exchange.response_body, exchange.route, exchange.call
-    if not body or route is None or call is None:
-        return None
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return TEXT_READERS[route.format].usage(call.operation, payload)

@@ -69,7 +69,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
 
 # Tables the tests may write; emptied before each test so tests do not see each other.
-_TABLES = ("api_keys",)
+_TABLES = ("api_keys", "audit_events")
 
 
 @pytest.fixture
@@ -159,6 +159,10 @@ def make_settings(
     def make(edit: Callable[[dict[str, Any]], None] | None = None) -> Settings:
         raw = copy.deepcopy(base_config(upstream.url, services.database_url, services.redis_url))
         raw["policies"] = {"dir": str(policy_dir), "reload_interval_seconds": 0.2}
+        raw["audit"] = {
+            "spool_dir": str(policy_dir.parent / "spool"),
+            "flush_interval_seconds": 0.05,
+        }
         if edit is not None:
             edit(raw)
         return settings_from_mapping(raw, TEST_ENV)

@@ -1,0 +1,118 @@
+"""AuditStore: the writer's one Postgres session; a batch of journal rows in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from proxy.audit.record import COLUMNS, copy_values
+
+log = logging.getLogger(__name__)
+
+# One staging table per session: a batch is copied in, then inserted with ON CONFLICT so
+# rows that a crash left both in Postgres and in the journal are skipped, not duplicated.
+CREATE_STAGING_SQL = (
+    "CREATE TEMP TABLE audit_staging (LIKE audit_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_COLUMN_LIST = ", ".join(COLUMNS)
+INSERT_FROM_STAGING_SQL = (
+    f"INSERT INTO audit_events ({_COLUMN_LIST}) "
+    f"SELECT {_COLUMN_LIST} FROM audit_staging ORDER BY seq ON CONFLICT DO NOTHING"
+)
+ENSURE_PARTITION_SQL = "SELECT audit_ensure_partition($1)"
+
+# Errors a row's content causes: retrying the same batch cannot succeed.
+BAD_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+# Errors meaning Postgres is unreachable, restarting, overloaded or too slow: retry later.
+UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class AuditStore:
+    """A dedicated connection rather than the request pool: the staging table lives in the
+    session, and audit writes neither wait for nor starve request-path queries."""
+
+    def __init__(self, dsn: str, *, connect_timeout: float, write_timeout: float) -> None:
+        self._dsn = dsn
+        self._connect_timeout = connect_timeout
+        self._write_timeout = write_timeout
+        self._conn: Any = None
+        self._months: set[str] = set()  # "YYYY-MM" whose partition is known to exist
+        self.writing = False
+        self.rows_written = 0
+        self.duplicates_skipped = 0
+        self.rows_rejected = 0
+        self.last_write_seconds = 0.0
+        self.last_success_at: float | None = None
+
+    async def connect(self) -> None:
+        if self.writing:
+            # A write was interrupted (cancelled, timed out, failed): the session's state is
+            # unknown, perhaps mid-transaction, so it is replaced rather than reused.
+            self.disconnect()
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+        try:
+            await conn.execute(CREATE_STAGING_SQL)
+        except BaseException:
+            conn.terminate()
+            raise
+        self._conn = conn
+
+    def disconnect(self) -> None:
+        """Immediate, no goodbye: used when the session's state is unknown."""
+        self.writing = False
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
+    async def write(self, rows: list[dict[str, Any]], rejected: Path) -> None:
+        """Store canonical rows; raise one of UNAVAILABLE when Postgres cannot take them.
+
+        A row Postgres refuses on content is not an outage: the others are stored one by
+        one and the refused row goes to `rejected` for an operator (the chain shows the gap).
+        """
+        await self.connect()
+        self.writing = True  # stays True if this is interrupted: see connect()
+        try:
+            await self._write_batch(rows)
+        except BAD_DATA as exc:
+            log.error("audit: a batch was refused (%r); retrying row by row", exc)
+            self._months.clear()  # "no partition of relation found for row" is one of these
+            for row in rows:
+                try:
+                    await self._write_batch([row])
+                except BAD_DATA as row_exc:
+                    self._reject(row, row_exc, rejected)
+        self.writing = False
+
+    async def _write_batch(self, rows: list[dict[str, Any]]) -> None:
+        conn, started = self._conn, time.monotonic()
+        async with asyncio.timeout(self._write_timeout):
+            for month in {row["event_time"][:7] for row in rows} - self._months:
+                mid_month = datetime.fromisoformat(f"{month}-15T00:00:00+00:00")
+                await conn.execute(ENSURE_PARTITION_SQL, mid_month)
+                self._months.add(month)
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "audit_staging", records=[copy_values(r) for r in rows], columns=COLUMNS
+                )
+                status = await conn.execute(INSERT_FROM_STAGING_SQL)
+        inserted = int(status.rsplit(" ", 1)[-1])
+        self.rows_written += inserted
+        self.duplicates_skipped += len(rows) - inserted
+        self.last_write_seconds = time.monotonic() - started
+        self.last_success_at = time.time()
+
+    def _reject(self, row: dict[str, Any], exc: Exception, rejected: Path) -> None:
+        self.rows_rejected += 1
+        log.error("audit: row seq %s refused by postgres: %r", row.get("seq"), exc)
+        with rejected.open("ab") as out:
+            out.write(orjson.dumps(row) + b"\n")

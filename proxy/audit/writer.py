@@ -1,0 +1,284 @@
+"""AuditWriter: rows from the request path to Postgres through the journal, never dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from proxy.audit.journal import Journal, Slot, claim_slot
+from proxy.audit.record import AuditRecord, chained_row
+from proxy.audit.settings import AuditSettings
+from proxy.audit.store import UNAVAILABLE, AuditStore
+
+log = logging.getLogger(__name__)
+
+_FIRST_RETRY = 0.1
+
+
+class AuditWriter:
+    """Takes AuditRecords on the request path and stores them in `audit_events`, in order.
+
+    Flow: `submit()` appends to a bounded in-memory queue. Every `flush_interval_seconds`
+    (or `batch_size` rows) the background task chains the queued rows (seq, prev_hash,
+    row_hash) and appends them to the journal, then sends the journal's unsent rows to
+    Postgres in batches (COPY into a staging table, INSERT … ON CONFLICT DO NOTHING, one
+    transaction per batch). When Postgres is down the rows simply stay in the journal and
+    are sent, oldest first, when it returns; whatever submit() adds meanwhile is journaled
+    behind them. Use as `async with AuditWriter(...) as writer:` in a cleanup context.
+    """
+
+    def __init__(self, settings: AuditSettings, dsn: str, *, base_dir: str | Path = ".") -> None:
+        self.settings = settings
+        self._store = AuditStore(
+            dsn,
+            connect_timeout=settings.connect_timeout_seconds,
+            write_timeout=settings.write_timeout_seconds,
+        )
+        self._spool_dir = Path(base_dir) / settings.spool_dir
+        self._queue: deque[AuditRecord] = deque()
+        self._first_queued_at = 0.0
+        self._wake = asyncio.Event()
+        self._slot: Slot | None = None
+        self._journal: Journal | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = True
+        self._db_ok = False
+        self._retry_at = 0.0
+        self._backoff = _FIRST_RETRY
+        self._last_sync = 0.0
+        self._journal_failing = False
+        # Read by the metrics exporter, with the properties below.
+        self.write_failures = 0
+        self.journal_errors = 0
+        self.rows_dropped = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._slot = claim_slot(self._spool_dir)
+        self._journal = Journal(
+            self._slot.directory, segment_bytes=self.settings.journal_segment_bytes
+        )
+        head = self._journal.open()
+        log.info(
+            "audit writer %s: chain at seq %d, %d row(s) to replay",
+            self._slot.writer_id, head.seq, self._journal.pending_rows,
+        )  # fmt: skip
+        self._closed = False
+        # One attempt now, so `accepting` is right from the first request in fail_closed mode.
+        with contextlib.suppress(*UNAVAILABLE):
+            await self._store.connect()
+            self._db_ok = True
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def stop(self, *, flush: bool = True) -> None:
+        """Journal what is in memory; with flush, send the backlog for up to shutdown_timeout.
+
+        Whatever is not sent stays in the journal and goes first after the next start.
+        """
+        if self._closed or self._journal is None or self._slot is None:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._spool_queue()
+        if flush:
+            deadline = time.monotonic() + self.settings.shutdown_timeout_seconds
+            while self._journal.pending_rows and time.monotonic() < deadline:
+                if not await self._send_backlog():
+                    await asyncio.sleep(min(self._backoff, max(deadline - time.monotonic(), 0)))
+        self._store.disconnect()
+        self._journal.close(compact=flush)
+        self._slot.release()
+        if self._journal.pending_rows:
+            log.warning("audit: %d row(s) left in the journal", self._journal.pending_rows)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- request path -----------------------------------------------------------------------
+
+    def submit(self, record: AuditRecord) -> bool:
+        """Hand over one row. Synchronous, never raises, never waits on I/O except one case.
+
+        The row is kept whenever possible: queued, or, when the queue is full, journaled at
+        once together with everything queued (a local append, no fsync), in order.
+        Returns `accepting` as of now: True means audit is healthy for this failure mode.
+        In fail_closed mode False means "Postgres is down or behind": the row is still kept,
+        and the pipeline should refuse new requests (check `accepting` before admitting
+        one) until this turns True again. False in spool mode means the row could not be
+        kept at all (writer stopped, or queue full and the journal unwritable); it is
+        counted in rows_dropped.
+        """
+        if self._closed:
+            self.rows_dropped += 1
+            return False
+        if len(self._queue) >= self.settings.queue_size:
+            self._spool_queue()
+            if self._queue:
+                self.rows_dropped += 1
+                return False
+        self._queue.append(record)
+        if len(self._queue) == 1:
+            self._first_queued_at = time.monotonic()
+            self._wake.set()
+        elif len(self._queue) >= self.settings.batch_size:
+            self._wake.set()
+        return self.accepting
+
+    @property
+    def accepting(self) -> bool:
+        if self._closed:
+            return False
+        if self.settings.failure_mode == "spool":
+            return True
+        return self._db_ok and len(self._queue) < self.settings.queue_size
+
+    @property
+    def writer_id(self) -> str:
+        return self._slot.writer_id if self._slot is not None else ""
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def rows_written(self) -> int:
+        return self._store.rows_written
+
+    @property
+    def duplicates_skipped(self) -> int:
+        """Rows a replay found already stored: how exactly-once shows in the numbers."""
+        return self._store.duplicates_skipped
+
+    @property
+    def rows_rejected(self) -> int:
+        return self._store.rows_rejected
+
+    @property
+    def last_write_seconds(self) -> float:
+        """How long the last successful batch took (COPY and INSERT, one transaction)."""
+        return self._store.last_write_seconds
+
+    @property
+    def last_success_at(self) -> float | None:
+        return self._store.last_success_at
+
+    @property
+    def spooled_rows(self) -> int:
+        """Rows in the journal not yet confirmed in Postgres."""
+        return self._journal.pending_rows if self._journal is not None else 0
+
+    # -- background task --------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            await self._wait_for_work()
+            try:
+                self._spool_queue()
+                await self._sync_journal()
+                if time.monotonic() >= self._retry_at:
+                    await self._send_backlog()
+            except Exception:
+                # Whatever went wrong, the writer must outlive it: the rows are journaled.
+                log.exception("audit writer: unexpected error; retrying")
+                self._failed_attempt()
+            if self._journal_failing:  # do not spin on a full or broken disk
+                await asyncio.sleep(self.settings.retry_max_seconds)
+
+    async def _wait_for_work(self) -> None:
+        if len(self._queue) >= self.settings.batch_size:
+            return
+        deadlines: list[float] = []
+        if self._queue:
+            deadlines.append(self._first_queued_at + self.settings.flush_interval_seconds)
+        if self.spooled_rows or not self._db_ok:
+            deadlines.append(self._retry_at)
+        self._wake.clear()
+        timeout = max(min(deadlines) - time.monotonic(), 0.0) if deadlines else None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+
+    def _spool_queue(self) -> None:
+        """Chain every queued row and append it to the journal. No await: order is kept."""
+        journal = self._journal
+        if not self._queue or journal is None or self._slot is None:
+            return
+        seq, prev_hash = journal.head.seq, journal.head.row_hash
+        rows = []
+        for record in self._queue:
+            seq += 1
+            row = chained_row(record, self._slot.writer_id, seq, prev_hash)
+            prev_hash = bytes.fromhex(row["row_hash"])
+            rows.append(row)
+        try:
+            journal.append(rows)
+        except OSError:
+            # The rows stay queued, unchained; submit() counts drops once the queue is full.
+            self.journal_errors += 1
+            self._journal_failing = True
+            log.exception("audit: cannot append to the journal in %s", journal.directory)
+            return
+        self._journal_failing = False
+        self._queue.clear()
+
+    async def _sync_journal(self) -> None:
+        mode, now = self.settings.journal_fsync, time.monotonic()
+        interval = self.settings.journal_fsync_interval_seconds
+        if self._journal is None or not self._journal.unsynced or mode == "off":
+            return
+        if mode == "interval" and now < self._last_sync + interval:
+            return
+        await self._journal.sync()
+        self._last_sync = now
+
+    async def _send_backlog(self) -> bool:
+        """Send the journal's unsent rows, oldest first. False when Postgres failed."""
+        journal = self._journal
+        assert journal is not None
+        rejected = journal.directory / "rejected.jsonl"
+        try:
+            await self._store.connect()
+            while journal.pending_rows:
+                rows, position = journal.peek(self.settings.batch_size)
+                if rows:
+                    await self._store.write(rows, rejected)
+                journal.advance(position, rows[-1]["seq"] if rows else journal.head.seq)
+                # A long replay must not leave new rows waiting in memory, nor unsynced.
+                self._spool_queue()
+                await self._sync_journal()
+        except UNAVAILABLE as exc:
+            if self._db_ok:
+                log.warning("audit: postgres unavailable, rows wait in the journal: %r", exc)
+            self._failed_attempt()
+            return False
+        if not self._db_ok:
+            log.info("audit: postgres is back; the journal is replayed")
+        self._db_ok, self._backoff, self._retry_at = True, _FIRST_RETRY, 0.0
+        return True
+
+    def _failed_attempt(self) -> None:
+        self.write_failures += 1
+        self._db_ok = False
+        self._store.disconnect()
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, self.settings.retry_max_seconds)
