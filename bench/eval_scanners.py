@@ -18,19 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from proxy.redact import placeholder_label
 from proxy.scanners import SCANNERS, scan_text
 from proxy.scanners.injection import InjectionScanner
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-
-KIND_TO_TYPE = {
-    "pii.email": "EMAIL",
-    "pii.phone": "PHONE",
-    "pii.credit_card": "CREDIT_CARD",
-    "pii.us_ssn": "US_SSN",
-    "pii.iban": "IBAN",
-    "pii.ip_address": "IP_ADDRESS",
-}
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -40,9 +32,10 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def entity_type(kind: str) -> str | None:
-    if kind.startswith("secret."):
-        return "SECRET"
-    return KIND_TO_TYPE.get(kind)
+    """The data set's entity type: the redaction label, for the PII and secret kinds."""
+    if not kind.startswith(("pii.", "secret.")):
+        return None
+    return placeholder_label(kind)
 
 
 def eval_pii(path: Path, show_errors: int) -> bool:
