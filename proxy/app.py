@@ -13,6 +13,7 @@ from aiohttp import web
 
 from proxy import admin
 from proxy.audit import AuditWriter
+from proxy.audit_gate import RequireAudit
 from proxy.auth import Authenticate, KeyStore
 from proxy.body import ReadBody
 from proxy.config import Settings
@@ -89,7 +90,12 @@ async def add_ratelimit_headers(request: web.Request, response: web.StreamRespon
 
 def build_stages(app: web.Application) -> list[Stage]:
     """The request path, in order. This list is the only place the order is written."""
+    settings = app[SETTINGS]
+    audit_gate: list[Stage] = []
+    if settings.audit.enabled and settings.audit.failure_mode == "fail_closed":
+        audit_gate.append(RequireAudit(app[AUDIT_WRITER]))
     return [
+        *audit_gate,
         Authenticate(app[KEY_STORE]),
         ResolveRoute(app[ROUTES]),
         ReadBody(),

@@ -13,6 +13,7 @@ import asyncpg
 import openai
 import pytest
 
+from proxy.keys import AUDIT_WRITER
 from tests.conftest import RunningWarden
 
 CANARY = "CANARY-" + "7f3a9c"  # assembled, so a grep of the source finds no whole canary
@@ -122,3 +123,29 @@ async def test_every_outcome_gets_one_row_and_no_text(
     out, err = capfd.readouterr()
     assert ids["redact"] in err, "the request log was written"
     assert CANARY not in out + err and CANARY.lower() not in out + err
+
+
+async def test_fail_closed_refuses_requests_it_cannot_record(
+    start_warden: Callable[..., Any], tmp_path: Path
+):
+    def fail_closed(raw: dict[str, Any]) -> None:
+        raw["audit"] = {"failure_mode": "fail_closed", "spool_dir": str(tmp_path / "spool")}
+
+    warden: RunningWarden = await start_warden(fail_closed)
+    key = await warden.create_key()
+    async with warden.http.post(
+        f"{warden.proxy_url}/v1/chat/completions",
+        json={"model": "echo-1", "messages": []},
+        headers={"authorization": f"Bearer {key}"},
+    ) as r:
+        assert r.status == 200, "served while the audit can be written"
+    # The writer no longer accepts rows (the writer-level tests stop Postgres for this; the
+    # gate only reads `accepting`), so new requests are refused rather than served unrecorded.
+    await warden.server.app[AUDIT_WRITER].stop(flush=True)
+    async with warden.http.post(
+        f"{warden.proxy_url}/v1/chat/completions",
+        json={"model": "echo-1", "messages": []},
+        headers={"authorization": f"Bearer {key}"},
+    ) as r:
+        assert r.status == 503
+        assert (await r.json())["error"]["code"] == "audit_unavailable"
