@@ -407,7 +407,7 @@ WARDEN_ENV = {"BENCH_UPSTREAM_KEY": "sk-bench-not-a-real-key"}
 
 
 def warden_config(
-    upstream_url: str, database_url: str, redis_url: str, tmp: Path, policies: Path
+    upstream_url: str, database_url: str, redis_url: str, tmp: Path, policies: Path, audit: bool
 ) -> Json:
     """The shipped config.yaml's values, pointed at the bench services and a policy folder."""
     return {
@@ -430,7 +430,7 @@ def warden_config(
         },
         "routes": [{"prefix": "/v1", "upstream": "openai", "format": "openai"}],
         # Kept out of the checkout: anything Warden spools must vanish with the temp dir.
-        "audit": {"spool_dir": str(tmp / "spool")},
+        "audit": {"enabled": audit, "spool_dir": str(tmp / "spool")},
         # Production's setting: one request line per request at info, so its cost is measured.
         "logging": {"level": "info", "requests": True},
     }
@@ -468,6 +468,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="rounds over all targets")
     parser.add_argument("--words", type=int, default=16, help="prompt words = streamed chunks")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results as JSON")
+    parser.add_argument(
+        "--no-audit",
+        action="store_true",
+        help="turn the audit writer off, to measure the proxy core alone (default: on)",
+    )
     parser.add_argument(
         "--policies",
         type=Path,
@@ -523,7 +528,9 @@ def main(argv: list[str] | None = None) -> int:
         if policies is None:
             policies = tmp / "no-policies"
             policies.mkdir()
-        config = warden_config(upstream.url, pg.url_for(DATABASE), redis_server.url, tmp, policies)
+        config = warden_config(
+            upstream.url, pg.url_for(DATABASE), redis_server.url, tmp, policies, not args.no_audit
+        )
         settings = settings_from_mapping(config, WARDEN_ENV)
         api_key = asyncio.run(prepare_database(pg, settings))
         children.append(servers.start_child("passthrough", upstream.url))
@@ -540,8 +547,8 @@ def main(argv: list[str] | None = None) -> int:
             + ", Postgres, Redis"
         )
         print(
-            f"  warden:      policies: {args.policies or 'none'} (scanners run on every"
-            " request either way); request log at info, one JSON line per request,"
+            f"  warden:      policies: {args.policies or 'none'} (scanning only for phases"
+            f" with rules); audit {'off' if args.no_audit else 'on'}; request log at info,"
             " written to a file; key cache TTL"
             f" {settings.keys.cache_ttl_seconds:g} s"
             + ("; UNDER cProfile" if args.profile_warden else "")

@@ -116,7 +116,9 @@ class Recorder:
             self.metrics.upstream_errors.labels(route, kind).inc()
         for decision in exchange.decisions:
             self._count_decision(decision)
-        exchange.usage = reported_usage(exchange)
+        admission = exchange.request.get(ADMISSION)
+        if self.audit is not None or (admission is not None and admission.reservation is not None):
+            exchange.usage = reported_usage(exchange)
         if self.audit is not None:
             self.audit.submit(audit_record(exchange, now))
         if self.settlements is not None:

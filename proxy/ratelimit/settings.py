@@ -110,6 +110,13 @@ class RateLimitSettings:
     # Model glob -> price; first exact name, then globs in file order. Unpriced models cost 0.
     prices: dict[str, Price] = field(default_factory=dict)
 
+    @property
+    def configured(self) -> bool:
+        """Whether any limit exists besides those a key row may bring itself."""
+        return self.enabled and (
+            self.defaults != ScopeLimits() or bool(self.tenants) or bool(self.global_model)
+        )
+
 
 _L = TypeVar("_L", WindowLimits, Budget)
 _V = TypeVar("_V")

@@ -33,9 +33,14 @@ class RateLimit:
     def __init__(self, limiter: RateLimiter) -> None:
         self.limiter = limiter
         self.settings = limiter.settings
+        # Decided once: with no limits anywhere, only keys with their own limits pay for this.
+        self.configured = limiter.settings.configured
 
     async def __call__(self, exchange: Exchange) -> LocalReply | None:
-        if exchange.api_key is None:
+        key = exchange.api_key
+        if key is None or not self.limiter.settings.enabled:
+            return None
+        if not self.configured and key.rate_limit is None:
             return None
         admission = await self.limiter.reserve(request_context(exchange, self.settings))
         exchange.request[ADMISSION] = admission
