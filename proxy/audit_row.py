@@ -9,7 +9,7 @@ from collections import Counter
 
 from proxy.audit import AuditRecord
 from proxy.exchange import Exchange
-from proxy.policy import ACTION_RANK
+from proxy.policy.model import most_severe
 from proxy.scanners import Finding
 
 # Compliance context callers may send (EU AI Act Art. 12/14 record-keeping); never forwarded,
@@ -33,8 +33,7 @@ def outcome_of(exchange: Exchange) -> str:
         return "error" if reply.status >= 500 else "rejected"
     if exchange.error is not None or exchange.client_disconnected:
         return "error" if exchange.error is not None else "client_closed"
-    actions = [d.action for d in exchange.decisions]
-    return max(actions, key=ACTION_RANK.__getitem__) if actions else "allow"
+    return most_severe(d.action for d in exchange.decisions)
 
 
 def _findings(exchange: Exchange) -> list[Finding]:
@@ -76,9 +75,7 @@ def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
         upstream=route.upstream_name if route else None,
         format=route.format if route else None,
         model=call.model if call else None,
-        monitor_action=(
-            max((m.action for m in monitored), key=ACTION_RANK.__getitem__) if monitored else None
-        ),
+        monitor_action=most_severe(m.action for m in monitored) if monitored else None,
         rule_ids=tuple(dict.fromkeys(r for d in exchange.decisions for r in d.rules)),
         monitored_rule_ids=tuple(dict.fromkeys(m.rule_id for m in monitored)),
         finding_counts=dict(Counter(f.kind for f in _findings(exchange))),

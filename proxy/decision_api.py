@@ -79,20 +79,7 @@ class AnswerCheck:
             exchange.prompt_scan = scan
             risk_score, risk_label = scan.risk.score, scan.risk.label
             content = policy.decide(
-                "content",
-                PolicyInput(
-                    tenant=inp.tenant,
-                    route=inp.route,
-                    model=inp.model,
-                    operation=inp.operation,
-                    payload=inp.payload,
-                    headers=inp.headers,
-                    body_bytes=inp.body_bytes,
-                    metadata=inp.metadata,
-                    findings=scan.all_findings,
-                    risk_score=risk_score,
-                    risk_label=risk_label,
-                ),
+                "content", inp.with_findings(scan.all_findings, risk_score, risk_label)
             )
             exchange.decisions.append(content)
         outcome = outcome_of(exchange.decisions)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import orjson
 from aiohttp import web
 
@@ -12,8 +10,9 @@ from proxy.formats import Call
 from proxy.formats.rewrite import replace_segments
 from proxy.formats.segments import JsonPath
 from proxy.formats.texts import TEXT_READERS
-from proxy.policy import ACTION_RANK, Decision, PolicyInput
+from proxy.policy import Decision, PolicyInput
 from proxy.policy.conditions import glob_matcher
+from proxy.policy.model import most_severe
 from proxy.policy_store import PolicyStore
 from proxy.redact import Redactor
 from proxy.replies import LocalReply
@@ -68,12 +67,8 @@ class EnforceContent:
         scan, policy = exchange.prompt_scan, exchange.policy
         if scan is None or policy is None:
             return None
-        risk = scan.risk
-        inp = replace(
-            access_input(exchange),
-            findings=scan.all_findings,
-            risk_score=risk.score,
-            risk_label=risk.label,
+        inp = access_input(exchange).with_findings(
+            scan.all_findings, scan.risk.score, scan.risk.label
         )
         decision = policy.decide("content", inp)
         exchange.decisions.append(decision)
@@ -118,11 +113,8 @@ class EnforceResponse:
         segments = TEXT_READERS[route.format].response_segments(call.operation, payload)
         scan = self.scanning.scan_segments(policy, segments)
         exchange.response_scan = scan
-        inp = replace(
-            access_input(exchange),
-            findings=scan.all_findings,
-            risk_score=scan.risk.score,
-            risk_label=scan.risk.label,
+        inp = access_input(exchange).with_findings(
+            scan.all_findings, scan.risk.score, scan.risk.label
         )
         decision = policy.decide("response", inp)
         exchange.decisions.append(decision)
@@ -148,9 +140,7 @@ def _redactions(exchange: Exchange, scan: TextScan, decision: Decision) -> dict[
 
 
 def overall_action(decisions: list[Decision]) -> str:
-    if not decisions:
-        return "allow"
-    return max((d.action for d in decisions), key=ACTION_RANK.__getitem__)
+    return most_severe(d.action for d in decisions)
 
 
 async def add_decision_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 
 from proxy.exchange import Exchange
+from proxy.policy.model import most_severe
 
 REQUEST_LOGGER = "warden.request"
-_ACTION_ORDER = ("allow", "flag", "redact", "block")
 # Writes of at most PIPE_BUF bytes to a pipe are atomic, so lines from several workers
 # sharing one stderr never interleave mid-line.
 _ATOMIC_WRITE = 4096
@@ -87,7 +87,7 @@ def request_fields(exchange: Exchange, now: float | None = None) -> dict[str, An
         upstream_ms = (exchange.upstream_finished - exchange.upstream_started) * 1000
         fields["upstream_ms"] = round(upstream_ms, 3)
     if exchange.decisions:
-        fields["decision"] = max((d.action for d in exchange.decisions), key=_ACTION_ORDER.index)
+        fields["decision"] = most_severe(d.action for d in exchange.decisions)
         fields["rules"] = [rule for d in exchange.decisions for rule in d.rules]
         monitored = [m.rule_id for d in exchange.decisions for m in d.monitored]
         if monitored:

@@ -10,7 +10,7 @@ is not taken back; a match longer than the hold-back is reported but not held.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from proxy.enforce import access_input, policy_violation
 from proxy.exchange import Exchange
@@ -174,12 +174,7 @@ class ResponseGuard:
             return None
         self.findings.extend(found)
         risk = assess(self.findings)
-        inp = replace(
-            access_input(self.exchange),
-            findings=self.findings,
-            risk_score=risk.score,
-            risk_label=risk.label,
-        )
+        inp = access_input(self.exchange).with_findings(self.findings, risk.score, risk.label)
         self.decision = self.policy.decide("response", inp)
         if self.decision.blocks and not self.observe:
             self.exchange.stream_cut = True

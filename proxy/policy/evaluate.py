@@ -92,7 +92,8 @@ def evaluate(
     for phase, phase_texts in phases:
         scanned = scan(policy, phase_texts)
         evaluation.scans[phase] = scanned
-        decision = policy.decide(phase, _with_scan(base, scanned))
+        inp = base.with_findings(scanned.findings, scanned.risk_score, scanned.risk_label)
+        decision = policy.decide(phase, inp)
         evaluation.decisions[phase] = decision
         if decision.blocks:
             break
@@ -101,22 +102,6 @@ def evaluate(
 
 def _joined(value: str | list[str] | None) -> str:
     return "".join(value) if isinstance(value, list) else (value or "")
-
-
-def _with_scan(base: PolicyInput, scanned: Scanned) -> PolicyInput:
-    return PolicyInput(
-        tenant=base.tenant,
-        route=base.route,
-        model=base.model,
-        operation=base.operation,
-        payload=base.payload,
-        headers=base.headers,
-        body_bytes=base.body_bytes,
-        metadata=base.metadata,
-        findings=scanned.findings,
-        risk_score=scanned.risk_score,
-        risk_label=scanned.risk_label,
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 Action = Literal["allow", "flag", "redact", "block"]
@@ -39,6 +39,12 @@ class PolicyInput:
     risk_score: float = 0.0
     risk_label: str = "normal"
 
+    def with_findings(
+        self, findings: Sequence[FindingLike], risk_score: float, risk_label: str
+    ) -> PolicyInput:
+        """The same request, as content and response rules see it: with what was found."""
+        return replace(self, findings=findings, risk_score=risk_score, risk_label=risk_label)
+
 
 @dataclass(frozen=True, slots=True)
 class RuleMatch:
@@ -64,6 +70,11 @@ class Decision:
     @property
     def blocks(self) -> bool:
         return self.action == "block"
+
+
+def most_severe(actions: Iterable[str]) -> str:
+    """block > redact > flag > allow: how actions combine, wherever they are summed up."""
+    return max(actions, key=ACTION_RANK.__getitem__, default="allow")
 
 
 def outcome_of(decisions: Iterable[Decision]) -> Decision:
