@@ -13,12 +13,21 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+# promtool (Debian's prometheus package, unpacked, not installed) checks the exposition and
+# the alert rules in the tests.
+$(BIN)/promtool: | $(STAMP)
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	{ apt-get download prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null && apt-get download prometheus >/dev/null; }; } && \
+	dpkg -x prometheus_*.deb unpacked && cp unpacked/usr/bin/promtool $(abspath $(BIN))/promtool; \
+	status=$$?; rm -rf $$tmp; exit $$status
+
+install: $(STAMP) $(BIN)/promtool
 
 run: $(STAMP)
 	$(BIN)/warden dev
 
-test: $(STAMP)
+test: install
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory lint
 

@@ -39,7 +39,7 @@ from proxy.keys import (
     SETTLEMENTS,
 )
 from proxy.logs import RequestLog
-from proxy.metrics import Metrics
+from proxy.metrics import Metrics, scanner_label
 from proxy.pipeline import ProxyHandler, Stage
 from proxy.policy import PolicyDefaults, PolicyError
 from proxy.policy_store import PolicyStore, ReloadResult
@@ -56,6 +56,7 @@ from proxy.upstream import Forwarder, create_client_session
 log = logging.getLogger(__name__)
 
 REQUEST_LOG_FLUSH_SECONDS = 0.5
+METRICS_SAMPLE_SECONDS = 1.0
 
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app[ROUTES] = routes
     app[METRICS] = metrics or Metrics()
     # Dependency order: later contexts use what earlier ones made; teardown runs in reverse.
+    app.cleanup_ctx.append(metrics_sampling)
     app.cleanup_ctx.append(policies)
     app.cleanup_ctx.append(postgres_pool)
     app.cleanup_ctx.append(redis_client)
@@ -126,6 +128,23 @@ async def background(work: Coroutine[Any, Any, None], name: str) -> AsyncIterato
             await task
 
 
+async def metrics_sampling(app: web.Application) -> AsyncIterator[None]:
+    """With several workers a scrape reads the shared files, not this worker's samplers."""
+    metrics = app[METRICS]
+    if not metrics.multiprocess:
+        yield
+        return
+
+    async def refresh_periodically() -> None:
+        while True:
+            await asyncio.sleep(METRICS_SAMPLE_SECONDS)
+            metrics.refresh()
+
+    async with background(refresh_periodically(), "metrics-sample"):
+        yield
+    metrics.refresh()
+
+
 def policy_directory(settings: Settings) -> Path:
     return Path(settings.base_dir) / settings.policies.dir
 
@@ -162,7 +181,10 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
         raise StartupError(str(exc)) from exc
     show_active(store)
     app[POLICIES] = store
-    app[POLICY_SCAN] = Scanning()
+    scanner_seconds = metrics.scanner_duration
+    app[POLICY_SCAN] = Scanning(
+        timer=lambda name, seconds: scanner_seconds.labels(scanner_label(name)).observe(seconds)
+    )
     async with background(store.watch(settings.policies.reload_interval_seconds), "policy-watch"):
         yield
 
@@ -174,8 +196,12 @@ async def postgres_pool(app: web.Application) -> AsyncIterator[None]:
         if settings.postgres.migrate_on_start:
             await migrate(pool)
         app[DB_POOL] = pool
+        failures = app[METRICS].dependency_failures
         app[KEY_STORE] = KeyStore(
-            pool, settings.keys.cache_ttl_seconds, settings.keys.cache_max_entries
+            pool,
+            settings.keys.cache_ttl_seconds,
+            settings.keys.cache_max_entries,
+            on_failure=lambda mode: failures.labels("postgres", mode).inc(),
         )
         yield
     finally:
@@ -193,11 +219,13 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
 
 async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     settings, metrics = app[SETTINGS], app[METRICS]
-    limiter = RateLimiter(
-        app[REDIS],
-        settings.rate_limit,
-        on_event=lambda event: metrics.ratelimit_events.labels(event).inc(),
-    )
+
+    def count(event: str) -> None:
+        metrics.ratelimit_events.labels(event).inc()
+        if event in ("failed_open", "failed_closed"):
+            metrics.dependency_failures.labels("redis", event).inc()
+
+    limiter = RateLimiter(app[REDIS], settings.rate_limit, on_event=count)
     # Opening connections takes round trips a request's short Redis timeout cannot afford.
     await limiter.warm_up()
     app[RATE_LIMITER] = limiter

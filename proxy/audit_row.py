@@ -22,7 +22,7 @@ MODEL_VERSION_HEADER = "x-warden-model-version"
 _TRUE = frozenset({"1", "true", "yes", "required"})
 
 
-def outcome_of(exchange: Exchange) -> str:
+def audit_decision(exchange: Exchange) -> str:
     """The decision column: a policy action, or what Warden answered by itself."""
     reply = exchange.reply
     if reply is not None and reply.kind != "policy_violation":
@@ -66,7 +66,7 @@ def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
     return AuditRecord(
         request_id=exchange.request_id,
         event_time=dt.datetime.fromtimestamp(exchange.received_at, dt.UTC),
-        decision=outcome_of(exchange),
+        decision=audit_decision(exchange),
         status=exchange.status,
         latency_ms=(end - exchange.started) * 1000,
         tenant=key.tenant if key else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import asyncpg
 
@@ -32,10 +33,19 @@ class KeyStore:
     immediate on the replica that served the admin call.
     """
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float, max_entries: int) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        ttl: float,
+        max_entries: int,
+        *,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.pool = pool
         self.ttl = ttl
         self.max_entries = max_entries
+        # Told "stale_cache" or "unavailable" each time Postgres fails a lookup.
+        self.on_failure = on_failure
         self._cache: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
 
     async def get(self, key_id: str) -> ApiKey | None:
@@ -46,7 +56,10 @@ class KeyStore:
         try:
             key = await fetch_key(self.pool, key_id)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            if cached is not None and cached[0] + STALE_IF_ERROR_SECONDS > now:
+            stale = cached is not None and cached[0] + STALE_IF_ERROR_SECONDS > now
+            if self.on_failure is not None:
+                self.on_failure("stale_cache" if stale else "unavailable")
+            if cached is not None and stale:
                 return cached[1]
             raise KeyStoreUnavailable(str(exc)) from exc
         self._cache[key_id] = (now + self.ttl, key)

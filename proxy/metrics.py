@@ -1,32 +1,92 @@
-"""Prometheus metrics, every one named here, in Warden's own registry."""
+"""Prometheus metrics, every one named here, in Warden's own registry.
+
+With several worker processes (`warden serve --workers N`) a scrape reaches one worker at
+random, so every worker writes its values to files in a shared folder (prometheus_client's
+multiprocess mode, switched on by PROMETHEUS_MULTIPROC_DIR before the workers start) and
+whichever worker answers the scrape sums them all.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds: from sub-millisecond local replies to multi-minute streams.
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1, 2.5, 5, 10, 30, 60, 120, 300,
 )  # fmt: skip
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+_SCANNER_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05)
+_WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Model names come from request bodies; past this many distinct ones a worker reports
+# "other", so a client sending random model names cannot grow the series without bound.
+MAX_MODEL_LABELS = 100
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+# A `_created` twin of every counter and histogram doubles the series for nothing dashboards use.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get(MULTIPROCESS_ENV))
+
+
+def scanner_label(name: str) -> str:
+    """Custom scanners are named after their rule; one label covers them all."""
+    return "custom" if name.startswith("custom.") else name
+
+
+class ModelLabels:
+    """The model label of a request: the name while fewer than `limit` are known, else other."""
+
+    def __init__(self, limit: int = MAX_MODEL_LABELS) -> None:
+        self.limit = limit
+        self._known: set[str] = set()
+
+    def __call__(self, model: str | None) -> str:
+        if not model:
+            return "none"
+        if model in self._known:
+            return model
+        if len(self._known) >= self.limit or len(model) > 100:
+            return "other"
+        self._known.add(model)
+        return model
+
 
 class Metrics:
-    """Labels are bounded by construction: route prefixes and status classes, never raw paths."""
+    """Labels are bounded by construction: route prefixes, status codes, rule ids and finding
+    kinds from the policy, at most MAX_MODEL_LABELS models; never raw paths or request ids."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.multiprocess = multiprocess_enabled()
+        # What the worker answering a scrape knows alone (the active policy set is the same in
+        # every worker) stays out of the shared files: prometheus_client cannot share an Info.
+        self._local = CollectorRegistry() if self.multiprocess else self.registry
+        self._samplers: list[Callable[[], None]] = []
+        self.model_label = ModelLabels()
         r = self.registry
         self.requests = Counter(
             "warden_requests_total",
-            "Requests handled, by route, outcome and HTTP status.",
-            ("route", "outcome", "status"),
+            "Requests handled, by route, model, decision (the audit decision) and HTTP status.",
+            ("route", "model", "decision", "status"),
             registry=r,
         )
         self.request_duration = Histogram(
@@ -43,9 +103,16 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.time_to_first_byte = Histogram(
+            "warden_time_to_first_byte_seconds",
+            "Time from request arrival to the first byte of the upstream's answer.",
+            ("route",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.overhead = Histogram(
             "warden_overhead_seconds",
-            "Time Warden adds before forwarding (authentication, routing, reading the body).",
+            "Time Warden adds before forwarding (authentication, policy, limits, scanning).",
             ("route",),
             buckets=_OVERHEAD_BUCKETS,
             registry=r,
@@ -56,12 +123,31 @@ class Metrics:
             ("route", "kind"),
             registry=r,
         )
+        self.tokens = Counter(
+            "warden_tokens_total",
+            "Tokens by direction (prompt, completion) and model, as the upstream reported them.",
+            ("direction", "model"),
+            registry=r,
+        )
 
         self.decisions = Counter(
             "warden_policy_decisions_total",
             "Rule matches by phase, action, rule and mode; mode=monitor counts what would "
             'have happened. Requests no rule matched count under rule="default".',
             ("phase", "action", "rule", "mode"),
+            registry=r,
+        )
+        self.findings = Counter(
+            "warden_findings_total",
+            "Scanner findings by phase (prompt, response) and kind.",
+            ("phase", "kind"),
+            registry=r,
+        )
+        self.scanner_duration = Histogram(
+            "warden_scanner_duration_seconds",
+            "Time one scanner spent on one request's texts, by scanner (custom rules: custom).",
+            ("scanner",),
+            buckets=_SCANNER_BUCKETS,
             registry=r,
         )
         self.policy_reloads = Counter(
@@ -71,11 +157,14 @@ class Metrics:
             registry=r,
         )
         self.policy_info = Info(
-            "warden_policy", "The active policy set: version (SHA-256) and rule count.", registry=r
+            "warden_policy",
+            "The active policy set: version (SHA-256) and rule count.",
+            registry=self._local,
         )
         self.policy_loaded = Gauge(
             "warden_policy_loaded_timestamp_seconds",
             "When the active policy set was loaded.",
+            multiprocess_mode="max",
             registry=r,
         )
 
@@ -92,30 +181,77 @@ class Metrics:
             ("type", "scope", "limit"),
             registry=r,
         )
+        self.dependency_failures = Counter(
+            "warden_dependency_failures_total",
+            "Failed calls to a dependency (postgres, redis) by what Warden did instead: "
+            "failed_open, failed_closed, stale_cache, unavailable, spooled.",
+            ("dependency", "mode"),
+            registry=r,
+        )
 
         self.audit_queue_depth = Gauge(
-            "warden_audit_queue_depth", "Audit rows waiting in memory.", registry=r
+            "warden_audit_queue_depth",
+            "Audit rows waiting in memory.",
+            multiprocess_mode="livesum",
+            registry=r,
         )
         self.audit_spooled_rows = Gauge(
             "warden_audit_spooled_rows",
             "Audit rows in the local journal not yet stored in Postgres.",
+            multiprocess_mode="livesum",
             registry=r,
         )
-        self.audit_write_seconds = Gauge(
-            "warden_audit_last_write_seconds", "Duration of the last audit batch write.", registry=r
-        )
-        self.audit_rows_dropped = Gauge(
-            "warden_audit_rows_dropped",
-            "Audit rows that could be neither stored nor journaled.",
+        self.audit_write_duration = Histogram(
+            "warden_audit_write_duration_seconds",
+            "Duration of one audit batch write to Postgres.",
+            buckets=_WRITE_BUCKETS,
             registry=r,
         )
+        self.audit_rows = Counter(
+            "warden_audit_rows_total",
+            "Audit rows by result: written, duplicate (a replay already stored), rejected "
+            "(refused by a table constraint), dropped (neither stored nor journaled).",
+            ("result",),
+            registry=r,
+        )
+
+    def sample(self, sampler: Callable[[], None]) -> None:
+        """Run `sampler` before every scrape (and periodically with several workers)."""
+        self._samplers.append(sampler)
+
+    def refresh(self) -> None:
+        for sampler in self._samplers:
+            sampler()
 
     def watch_audit(self, writer: Any) -> None:
-        """Read the writer's counters at scrape time instead of updating gauges per row."""
-        self.audit_queue_depth.set_function(lambda: writer.queue_depth)
-        self.audit_spooled_rows.set_function(lambda: writer.spooled_rows)
-        self.audit_write_seconds.set_function(lambda: writer.last_write_seconds or 0.0)
-        self.audit_rows_dropped.set_function(lambda: writer.rows_dropped)
+        """Read the writer's own counters instead of updating metrics on every row."""
+        seen: dict[str, int] = {}
+
+        def since_last(name: str, total: int) -> int:
+            grown = max(total - seen.get(name, 0), 0)
+            seen[name] = total
+            return grown
+
+        def sampler() -> None:
+            recent = writer.recent_writes
+            while recent:
+                self.audit_write_duration.observe(recent.popleft())
+            self.audit_queue_depth.set(writer.queue_depth)
+            self.audit_spooled_rows.set(writer.spooled_rows)
+            rows = self.audit_rows
+            rows.labels("written").inc(since_last("written", writer.rows_written))
+            rows.labels("duplicate").inc(since_last("duplicate", writer.duplicates_skipped))
+            rows.labels("rejected").inc(since_last("rejected", writer.rows_rejected))
+            rows.labels("dropped").inc(since_last("dropped", writer.rows_dropped))
+            failures = since_last("failures", writer.write_failures)
+            self.dependency_failures.labels("postgres", "spooled").inc(failures)
+
+        self.sample(sampler)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        self.refresh()
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        shared = CollectorRegistry()
+        MultiProcessCollector(shared)  # type: ignore[no-untyped-call]
+        return generate_latest(shared) + generate_latest(self._local)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from prometheus_client import Counter, Histogram
 
 from proxy.audit import AuditWriter
-from proxy.audit_row import audit_record
+from proxy.audit_row import audit_decision, audit_record
 from proxy.exchange import Exchange
+from proxy.formats.segments import Usage
 from proxy.logs import RequestLog, request_fields
 from proxy.metrics import Metrics
 from proxy.policy import Decision
@@ -20,17 +21,6 @@ from proxy.usage import reported_usage
 _NO_ROUTE = "none"
 
 
-def outcome_of(exchange: Exchange) -> str:
-    """A small closed set, so it can be a metric label."""
-    if exchange.client_disconnected:
-        return "client_closed"
-    if exchange.error is not None:
-        return "error"
-    if exchange.reply is not None:
-        return "rejected"
-    return "forwarded"
-
-
 @dataclass(frozen=True, slots=True)
 class _RouteSeries:
     """A route's labelled children, looked up once: `.labels()` takes a lock on every call."""
@@ -38,6 +28,7 @@ class _RouteSeries:
     duration: Histogram
     overhead: Histogram
     upstream: Histogram
+    first_byte: Histogram
 
 
 class Recorder:
@@ -53,7 +44,7 @@ class Recorder:
         self.settlements = settlements
         self.audit = audit
         self._routes: dict[str, _RouteSeries] = {}
-        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._requests: dict[tuple[str, str | None, str, int], Counter] = {}
         self._decisions: dict[tuple[str, str, str, str], Counter] = {}
 
     def _series(self, route: str) -> _RouteSeries:
@@ -64,16 +55,21 @@ class Recorder:
                 m.request_duration.labels(route),
                 m.overhead.labels(route),
                 m.upstream_duration.labels(route),
+                m.time_to_first_byte.labels(route),
             )
             self._routes[route] = series
         return series
 
-    def _requests_counter(self, route: str, outcome: str, status: int) -> Counter:
-        key = (route, outcome, status)
+    def _requests_counter(
+        self, route: str, model: str | None, decision: str, status: int
+    ) -> Counter:
+        key = (route, model, decision, status)
         counter = self._requests.get(key)
         if counter is None:
-            counter = self.metrics.requests.labels(route, outcome, str(status))
-            self._requests[key] = counter
+            label = self.metrics.model_label(model)
+            counter = self.metrics.requests.labels(route, label, decision, str(status))
+            if label == model or model is None:  # "other" is not cached per name
+                self._requests[key] = counter
         return counter
 
     def _decision_counter(self, phase: str, action: str, rule: str, mode: str) -> Counter:
@@ -100,25 +96,46 @@ class Recorder:
         if denial is not None:
             self.metrics.ratelimited.labels(denial.type, denial.scope, denial.name).inc()
 
+    def _count_findings(self, exchange: Exchange) -> None:
+        findings = self.metrics.findings
+        for phase, scan in (("prompt", exchange.prompt_scan), ("response", exchange.response_scan)):
+            if scan is not None:
+                for finding in scan.all_findings:
+                    findings.labels(phase, finding.kind).inc()
+
+    def _count_tokens(self, model: str | None, usage: Usage) -> None:
+        label = self.metrics.model_label(model)
+        if usage.input_tokens:
+            self.metrics.tokens.labels("prompt", label).inc(usage.input_tokens)
+        if usage.output_tokens:
+            self.metrics.tokens.labels("completion", label).inc(usage.output_tokens)
+
     def record(self, exchange: Exchange) -> None:
         """Runs in the handler's finally: must not raise and must not await."""
         now = time.perf_counter()
         route = exchange.route.prefix if exchange.route else _NO_ROUTE
+        model = exchange.model
         series = self._series(route)
-        self._requests_counter(route, outcome_of(exchange), exchange.status).inc()
+        decision = audit_decision(exchange)
+        self._requests_counter(route, model, decision, exchange.status).inc()
         series.duration.observe(now - exchange.started)
         if exchange.upstream_started is not None:
             series.overhead.observe(exchange.upstream_started - exchange.started)
+            if exchange.upstream_first_byte is not None:
+                series.first_byte.observe(exchange.upstream_first_byte - exchange.started)
             if exchange.upstream_finished is not None:
                 series.upstream.observe(exchange.upstream_finished - exchange.upstream_started)
+            # Usage is read from the answer only when the upstream gave one.
+            exchange.usage = reported_usage(exchange)
+            if exchange.usage is not None:
+                self._count_tokens(model, exchange.usage)
         if exchange.error is not None and exchange.error.startswith("upstream_"):
             kind = exchange.error.removeprefix("upstream_")
             self.metrics.upstream_errors.labels(route, kind).inc()
-        for decision in exchange.decisions:
-            self._count_decision(decision)
-        admission = exchange.request.get(ADMISSION)
-        if self.audit is not None or (admission is not None and admission.reservation is not None):
-            exchange.usage = reported_usage(exchange)
+        for policy_decision in exchange.decisions:
+            self._count_decision(policy_decision)
+        if exchange.prompt_scan is not None or exchange.response_scan is not None:
+            self._count_findings(exchange)
         if self.audit is not None:
             self.audit.submit(audit_record(exchange, now))
         if self.settlements is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,9 @@ from proxy.replies import LocalReply, bad_request
 from proxy.risk import Risk, RiskThresholds, assess
 from proxy.scanners import SCANNERS, Finding, Scanner, resolve_overlaps
 from proxy.scanners.custom import compile_custom_rule
+
+# Told how long each scanner spent on one request's texts (by scanner name).
+ScannerTimer = Callable[[str, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +55,12 @@ class Scanning:
         self,
         scanners: Sequence[Scanner] | None = None,
         thresholds: RiskThresholds | None = None,
+        *,
+        timer: ScannerTimer | None = None,
     ) -> None:
         self.scanners = tuple(SCANNERS.values()) if scanners is None else tuple(scanners)
         self.thresholds = thresholds or RiskThresholds()
+        self.timer = timer
 
     def scanners_for(self, policy: PolicySet | None) -> tuple[Scanner, ...]:
         if policy is None or not policy.custom_scanners:
@@ -62,12 +69,18 @@ class Scanning:
 
     def scan_segments(self, policy: PolicySet | None, segments: Sequence[Segment]) -> TextScan:
         scanners = self.scanners_for(policy)
+        spent = [0.0] * len(scanners)
         per_segment = []
         for segment in segments:
             found: list[Finding] = []
-            for scanner in scanners:
+            for i, scanner in enumerate(scanners):
+                started = time.perf_counter()
                 found.extend(scanner.scan(segment.text))
+                spent[i] += time.perf_counter() - started
             per_segment.append(resolve_overlaps(found))
+        if self.timer is not None and segments:
+            for scanner, seconds in zip(scanners, spent, strict=True):
+                self.timer(scanner.name, seconds)
         flat = [f for findings in per_segment for f in findings]
         return TextScan(segments, per_segment, assess(flat, self.thresholds))
 

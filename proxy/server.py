@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 
 from aiohttp import web
+from prometheus_client.multiprocess import mark_process_dead
 
 from proxy.app import create_admin_app, create_app
 from proxy.config import Settings
 from proxy.db import create_pool, migrate
+from proxy.metrics import MULTIPROCESS_ENV
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +121,27 @@ def run_workers(settings: Settings, workers: int) -> int:
     if settings.postgres.migrate_on_start:
         asyncio.run(migrate_once(settings))
         settings = replace(settings, postgres=replace(settings.postgres, migrate_on_start=False))
+    with shared_metrics_dir():
+        return _supervise(settings, workers)
+
+
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[None]:
+    """Workers write metric values to files here, so any one of them can answer a scrape
+    with the totals. An operator's own PROMETHEUS_MULTIPROC_DIR is used and kept."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="warden-metrics-")
+    os.environ[MULTIPROCESS_ENV] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _supervise(settings: Settings, workers: int) -> int:
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(
@@ -144,6 +171,9 @@ def run_workers(settings: Settings, workers: int) -> int:
             assert isinstance(sentinel, int)
             process = running.pop(sentinel)
             process.join()
+            if process.pid is not None:
+                # Its gauges stop counting towards the live totals.
+                mark_process_dead(process.pid)  # type: ignore[no-untyped-call]
             if not stopping:
                 log.error(
                     "worker exited unexpectedly; stopping the others",

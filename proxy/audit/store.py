@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ class AuditStore:
         self.duplicates_skipped = 0
         self.rows_rejected = 0
         self.last_write_seconds = 0.0
+        # Batch durations not yet observed by the metrics sampler, which empties it.
+        self.recent_writes: deque[float] = deque(maxlen=1024)
         self.last_success_at: float | None = None
 
     async def connect(self) -> None:
@@ -109,6 +112,7 @@ class AuditStore:
         self.rows_written += inserted
         self.duplicates_skipped += len(rows) - inserted
         self.last_write_seconds = time.monotonic() - started
+        self.recent_writes.append(self.last_write_seconds)
         self.last_success_at = time.time()
 
     def _reject(self, row: dict[str, Any], exc: Exception, rejected: Path) -> None:

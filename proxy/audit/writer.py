@@ -179,6 +179,11 @@ class AuditWriter:
         return self._store.last_write_seconds
 
     @property
+    def recent_writes(self) -> deque[float]:
+        """Durations of batches written since the metrics sampler last emptied this."""
+        return self._store.recent_writes
+
+    @property
     def last_success_at(self) -> float | None:
         return self._store.last_success_at
 

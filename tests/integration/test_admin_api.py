@@ -33,7 +33,10 @@ async def test_health_ready_and_metrics_are_open(warden: RunningWarden, api_key:
     assert {c["name"]: c["ok"] for c in ready["checks"]} == {"postgres": True, "redis": True}
     async with warden.http.get(f"{warden.admin_url}/metrics") as r:
         text = await r.text()
-    assert 'warden_requests_total{outcome="forwarded",route="/v1",status="200"} 1.0' in text
+    assert (
+        'warden_requests_total{decision="allow",model="echo-1",route="/v1",status="200"} 1.0'
+        in text
+    )
 
 
 async def test_admin_is_not_served_on_the_proxy_port(warden: RunningWarden, api_key: str):

@@ -18,6 +18,7 @@ import asyncpg
 import orjson
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.db import load_migrations, migrate, migrations_dir
 from proxy.errors import MigrationError
@@ -204,6 +205,15 @@ async def serve_two_workers(
     return process, proxy_port, admin_port
 
 
+def requests_total(exposition: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "warden_requests_total"
+    )
+
+
 async def test_serve_with_two_workers_shares_one_port(
     services: Services, upstream: SimulatedUpstream, db: asyncpg.Pool, tmp_path: Path
 ):
@@ -236,6 +246,12 @@ async def test_serve_with_two_workers_shares_one_port(
                 headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
             ) as r:
                 assert r.status == 200
+            # Whichever worker answers the scrape reports the totals of both.
+            totals = []
+            for _ in range(8):
+                async with s.get(f"http://127.0.0.1:{admin_port}/metrics") as r:
+                    totals.append(requests_total(await r.text()))
+            assert totals == [10.0] * 8
     finally:
         process.send_signal(signal.SIGTERM)
         try:
