@@ -25,6 +25,7 @@ from proxy.keys import (
     AUDIT_WRITER,
     CHECK_HANDLER,
     DB_POOL,
+    DRAINING,
     HTTP_SESSION,
     KEY_STORE,
     METRICS,
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app[SETTINGS] = settings
     app[ROUTES] = routes
     app[METRICS] = metrics or Metrics()
+    app[DRAINING] = asyncio.Event()
     # Dependency order: later contexts use what earlier ones made; teardown runs in reverse.
     app.cleanup_ctx.append(metrics_sampling)
     app.cleanup_ctx.append(policies)

@@ -29,6 +29,9 @@ class Listener:
 class Listen:
     proxy: Listener = Listener("0.0.0.0", 8080)
     admin: Listener = Listener("127.0.0.1", 8081)
+    # On SIGTERM: stop accepting, let in-flight requests (long streams too) finish for this
+    # long, then cut them; the audit rows of all of them are written before the exit.
+    shutdown_grace_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

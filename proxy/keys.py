@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import asyncpg
 import redis.asyncio as redis
@@ -34,5 +36,7 @@ POLICY_SCAN = web.AppKey("policy_scan", Scanning)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 SETTLEMENTS = web.AppKey("settlements", Settlements)
 AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
+# Set when a stop begins: /readyz answers 503 so load balancers move traffic elsewhere.
+DRAINING = web.AppKey("draining", asyncio.Event)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

@@ -20,16 +20,19 @@ from prometheus_client.multiprocess import mark_process_dead
 from proxy.app import create_admin_app, create_app
 from proxy.config import Settings
 from proxy.db import create_pool, migrate
+from proxy.keys import DRAINING
 from proxy.metrics import MULTIPROCESS_ENV
 
 log = logging.getLogger(__name__)
 
-# How long in-flight requests (long streams included) may run on after a stop signal.
-SHUTDOWN_GRACE_SECONDS = 30.0
-
 
 class WardenServer:
-    """The proxy and admin apps served on their listeners; `port=0` picks free ports."""
+    """The proxy and admin apps served on their listeners; `port=0` picks free ports.
+
+    Stopping drains: /readyz turns 503, the proxy listener stops accepting, requests in
+    flight (streams included) get `listen.shutdown_grace_seconds` to finish, then the admin
+    listener closes and the proxy app's cleanup flushes the audit rows and closes the pools.
+    """
 
     def __init__(self, settings: Settings, *, reuse_port: bool = False) -> None:
         self.settings = settings
@@ -42,9 +45,14 @@ class WardenServer:
             self.app,
             handler_cancellation=True,
             access_log=None,
-            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+            shutdown_timeout=settings.listen.shutdown_grace_seconds,
         )
         self._admin_runner = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=5.0)
+        # The admin listener reads state (pools, key store) that the proxy app's cleanup
+        # closes, so it stops first; cleanup comes after the in-flight requests are done,
+        # which keeps /readyz and /metrics answering through the drain.
+        self.app.on_cleanup.insert(0, self._stop_admin)
+        self._admin_stopped = False
 
     async def start(self) -> None:
         listen = self.settings.listen
@@ -58,9 +66,16 @@ class WardenServer:
         ).start()
 
     async def stop(self) -> None:
-        # Admin first: it reads state that the proxy app's cleanup closes.
-        await self._admin_runner.cleanup()
+        if self.app[DRAINING].is_set():
+            return  # stopping or stopped already
+        self.app[DRAINING].set()
         await self._runner.cleanup()
+        await self._stop_admin(self.app)
+
+    async def _stop_admin(self, _app: web.Application) -> None:
+        if not self._admin_stopped:
+            self._admin_stopped = True
+            await self._admin_runner.cleanup()
 
     @property
     def proxy_url(self) -> str:

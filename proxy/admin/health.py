@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from aiohttp import web
 
 from proxy.admin.common import json_response, proxy_app
-from proxy.keys import DB_POOL, METRICS, REDIS
+from proxy.keys import DB_POOL, DRAINING, METRICS, REDIS
 from proxy.metrics import CONTENT_TYPE
 
 _PROBE_TIMEOUT = 2.0
@@ -32,6 +32,8 @@ async def _probe(name: str, check: Awaitable[object]) -> dict[str, object]:
 
 async def readyz(request: web.Request) -> web.Response:
     app = proxy_app(request)
+    if app[DRAINING].is_set():
+        return json_response({"status": "draining", "checks": []}, status=503)
     checks = await asyncio.gather(
         _probe("postgres", app[DB_POOL].fetchval("SELECT 1")),
         _probe("redis", app[REDIS].ping()),
