@@ -1,0 +1,168 @@
+"""GET /admin/audit: the audit rows, filtered, newest first; a JSON page or a streamed export."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from proxy.admin.common import AdminInputError, json_response, proxy_app
+from proxy.admin.query import (
+    decode_cursor,
+    encode_cursor,
+    parse_choice,
+    parse_int,
+    parse_time_range,
+)
+from proxy.audit.record import COLUMNS, canonical_row_from_db
+from proxy.keys import DB_POOL
+
+_COLUMN_LIST = ", ".join(COLUMNS)
+_ORDER = "ORDER BY event_time DESC, writer_id DESC, seq DESC"
+# Equality filters: query parameter -> column.
+_EQUAL = {
+    "tenant": "tenant",
+    "key_id": "key_id",
+    "route": "route",
+    "upstream": "upstream",
+    "model": "model",
+    "decision": "decision",
+    "risk_label": "risk_label",
+    "request_id": "request_id",
+    "session_id": "session_id",
+    "writer_id": "writer_id",
+}
+_STATUS = re.compile(r"^([1-5])xx$")
+_FORMATS = frozenset({"json", "ndjson", "csv"})
+_MAX_PAGE = 1000
+_EXPORT_BATCH = 500
+
+
+class AuditQuery:
+    """The WHERE clause and its arguments, built from the query string."""
+
+    def __init__(self, query: Mapping[str, str]) -> None:
+        self.conditions: list[str] = []
+        self.args: list[Any] = []
+        for name, column in _EQUAL.items():
+            value = query.get(name)
+            if value:
+                self._add(f"{column} = {{}}", value)
+        rule = query.get("rule")
+        if rule:
+            # Enforced or monitor-only: either way the rule matched this request.
+            self._add("({0} = ANY(rule_ids) OR {0} = ANY(monitored_rule_ids))", rule)
+        status = query.get("status")
+        if status:
+            self._status(status)
+        since, until = parse_time_range(query)
+        if since is not None:
+            self._add("event_time >= {}", since)
+        if until is not None:
+            self._add("event_time < {}", until)
+
+    def _add(self, template: str, value: Any) -> None:
+        self.args.append(value)
+        self.conditions.append(template.format(f"${len(self.args)}"))
+
+    def _status(self, text: str) -> None:
+        status_class = _STATUS.match(text)
+        if status_class:
+            low = int(status_class.group(1)) * 100
+            self._add("status >= {}", low)
+            self._add("status < {}", low + 100)
+            return
+        if not text.isdigit() or not 100 <= int(text) <= 599:
+            raise AdminInputError(
+                "'status' must be an HTTP status (429) or a class (5xx)", "status"
+            )
+        self._add("status = {}", int(text))
+
+    def after(self, position: list[Any]) -> None:
+        """Keyset pagination: rows strictly older than the last one of the previous page."""
+        try:
+            when, writer_id, seq = dt.datetime.fromisoformat(position[0]), position[1], position[2]
+        except (TypeError, ValueError):
+            raise AdminInputError("'cursor' is not one this API handed out", "cursor") from None
+        self.args.extend((when, str(writer_id), int(seq)))
+        n = len(self.args)
+        self.conditions.append(f"(event_time, writer_id, seq) < (${n - 2}, ${n - 1}, ${n})")
+
+    def sql(self, limit: int | None = None) -> str:
+        where = f"WHERE {' AND '.join(self.conditions)} " if self.conditions else ""
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        return f"SELECT {_COLUMN_LIST} FROM audit_events {where}{_ORDER}{tail}"
+
+
+async def list_audit(request: web.Request) -> web.StreamResponse:
+    query = request.query
+    output = parse_choice(query, "format", _FORMATS, "json")
+    audit = AuditQuery(query)
+    if output != "json":
+        return await _export(request, audit, output or "ndjson")
+    limit = parse_int(query, "limit", 100, 1, _MAX_PAGE)
+    position = decode_cursor(query, 3)
+    if position is not None:
+        audit.after(position)
+    rows = await proxy_app(request)[DB_POOL].fetch(audit.sql(limit + 1), *audit.args)
+    page = [canonical_row_from_db(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor([last["event_time"], last["writer_id"], last["seq"]])
+    return json_response({"data": page, "next_cursor": next_cursor})
+
+
+async def _export(request: web.Request, audit: AuditQuery, output: str) -> web.StreamResponse:
+    """Every matching row, streamed from a server-side cursor: memory stays flat."""
+    content_type = "application/x-ndjson" if output == "ndjson" else "text/csv"
+    response = web.StreamResponse(
+        headers={
+            "content-type": f"{content_type}; charset=utf-8",
+            "content-disposition": f'attachment; filename="warden-audit.{output}"',
+        }
+    )
+    await response.prepare(request)
+    if output == "csv":
+        await response.write(_csv_line(list(COLUMNS)))
+    async with proxy_app(request)[DB_POOL].acquire() as conn, conn.transaction():
+        batch: list[bytes] = []
+        async for record in conn.cursor(audit.sql(), *audit.args, prefetch=_EXPORT_BATCH):
+            row = canonical_row_from_db(record)
+            batch.append(orjson.dumps(row) + b"\n" if output == "ndjson" else _csv_row(row))
+            if len(batch) >= _EXPORT_BATCH:
+                await response.write(b"".join(batch))
+                batch.clear()
+        await response.write(b"".join(batch))
+    await response.write_eof()
+    return response
+
+
+def _csv_row(row: Mapping[str, Any]) -> bytes:
+    """Lists and objects as JSON inside the cell, so a spreadsheet round-trips them."""
+    cells = []
+    for name in COLUMNS:
+        value = row[name]
+        if isinstance(value, list | dict):
+            cells.append(orjson.dumps(value).decode())
+        elif value is None:
+            cells.append("")
+        else:
+            cells.append(str(value))
+    return _csv_line(cells)
+
+
+def _csv_line(cells: list[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue().encode()
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/audit", list_audit)
