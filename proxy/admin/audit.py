@@ -47,7 +47,9 @@ _EXPORT_BATCH = 500
 class AuditQuery:
     """The WHERE clause and its arguments, built from the query string."""
 
-    def __init__(self, query: Mapping[str, str]) -> None:
+    def __init__(
+        self, query: Mapping[str, str], default_window: dt.timedelta | None = None
+    ) -> None:
         self.conditions: list[str] = []
         self.args: list[Any] = []
         for name, column in _EQUAL.items():
@@ -61,7 +63,8 @@ class AuditQuery:
         status = query.get("status")
         if status:
             self._status(status)
-        since, until = parse_time_range(query)
+        since, until = parse_time_range(query, default_window)
+        self.since, self.until = since, until
         if since is not None:
             self._add("event_time >= {}", since)
         if until is not None:
@@ -94,8 +97,11 @@ class AuditQuery:
         n = len(self.args)
         self.conditions.append(f"(event_time, writer_id, seq) < (${n - 2}, ${n - 1}, ${n})")
 
+    def where(self) -> str:
+        return f"WHERE {' AND '.join(self.conditions)} " if self.conditions else ""
+
     def sql(self, limit: int | None = None) -> str:
-        where = f"WHERE {' AND '.join(self.conditions)} " if self.conditions else ""
+        where = self.where()
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
         return f"SELECT {_COLUMN_LIST} FROM audit_events {where}{_ORDER}{tail}"
 
