@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as redis
 from aiohttp import web
 
 from proxy import admin
@@ -21,11 +22,13 @@ from proxy.db import create_pool, migrate
 from proxy.decision_api import CHECK_PATH, AnswerCheck, ReadCheckRequest
 from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_decision_headers
 from proxy.errors import StartupError
+from proxy.events import EventFeed
 from proxy.keys import (
     AUDIT_WRITER,
     CHECK_HANDLER,
     DB_POOL,
     DRAINING,
+    EVENT_FEED,
     HTTP_SESSION,
     KEY_STORE,
     METRICS,
@@ -75,6 +78,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(postgres_pool)
     app.cleanup_ctx.append(redis_client)
     app.cleanup_ctx.append(rate_limiter)
+    app.cleanup_ctx.append(event_feed)
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(audit_writer)
@@ -239,6 +243,19 @@ async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
         await settlements.drain()
 
 
+async def event_feed(app: web.Application) -> AsyncIterator[None]:
+    # Its own connections: subscribers block on reads far longer than the limiter's timeout.
+    client = redis.Redis.from_url(
+        app[SETTINGS].redis.url, socket_connect_timeout=2.0, socket_timeout=10.0
+    )
+    feed = app[EVENT_FEED] = EventFeed(client)
+    try:
+        async with background(feed.run(), "event-feed"):
+            yield
+    finally:
+        await client.aclose()
+
+
 async def http_session(app: web.Application) -> AsyncIterator[None]:
     session = create_client_session()
     app[HTTP_SESSION] = session
@@ -280,7 +297,13 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
 
 
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
-    recorder = Recorder(app[METRICS], app.get(REQUEST_LOG), app[SETTLEMENTS], app.get(AUDIT_WRITER))
+    recorder = Recorder(
+        app[METRICS],
+        app.get(REQUEST_LOG),
+        app[SETTLEMENTS],
+        app.get(AUDIT_WRITER),
+        app[EVENT_FEED],
+    )
     forwarder = Forwarder(
         app[HTTP_SESSION], EnforceResponse(app[POLICY_SCAN]), StreamGuards(app[POLICY_SCAN])
     )

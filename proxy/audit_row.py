@@ -10,6 +10,7 @@ from collections import Counter
 from proxy.audit import AuditRecord
 from proxy.exchange import Exchange
 from proxy.policy.model import most_severe
+from proxy.risk import Risk
 from proxy.scanners import Finding
 
 # Compliance context callers may send (EU AI Act Art. 12/14 record-keeping); never forwarded,
@@ -36,6 +37,12 @@ def audit_decision(exchange: Exchange) -> str:
     return most_severe(d.action for d in exchange.decisions)
 
 
+def highest_risk(exchange: Exchange) -> Risk | None:
+    """The riskier of the prompt's and the answer's scan, when either was scanned."""
+    risks = [s.risk for s in (exchange.prompt_scan, exchange.response_scan) if s is not None]
+    return max(risks, key=lambda r: r.score) if risks else None
+
+
 def _findings(exchange: Exchange) -> list[Finding]:
     found: list[Finding] = []
     for scan in (exchange.prompt_scan, exchange.response_scan):
@@ -53,8 +60,7 @@ def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
         exchange.request.headers,
     )
     monitored = [m for d in exchange.decisions for m in d.monitored]
-    risks = [s.risk for s in (exchange.prompt_scan, exchange.response_scan) if s is not None]
-    risk = max(risks, key=lambda r: r.score) if risks else None
+    risk = highest_risk(exchange)
     usage = exchange.usage
     upstream_ms = overhead_ms = None
     if exchange.upstream_started is not None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from proxy.audit import AuditWriter
 from proxy.auth import KeyStore
 from proxy.config import Settings
+from proxy.events import EventFeed
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics
 from proxy.pipeline import ProxyHandler
@@ -36,6 +37,7 @@ POLICY_SCAN = web.AppKey("policy_scan", Scanning)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 SETTLEMENTS = web.AppKey("settlements", Settlements)
 AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
+EVENT_FEED = web.AppKey("event_feed", EventFeed)
 # Set when a stop begins: /readyz answers 503 so load balancers move traffic elsewhere.
 DRAINING = web.AppKey("draining", asyncio.Event)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from proxy.audit import AuditWriter
-from proxy.audit_row import audit_decision, audit_record
+from proxy.audit_row import audit_decision, audit_record, highest_risk
+from proxy.events import EventFeed
 from proxy.exchange import Exchange
 from proxy.formats.segments import Usage
 from proxy.logs import RequestLog, request_fields
@@ -38,11 +40,13 @@ class Recorder:
         request_log: RequestLog | None,
         settlements: Settlements | None = None,
         audit: AuditWriter | None = None,
+        events: EventFeed | None = None,
     ) -> None:
         self.metrics = metrics
         self.request_log = request_log
         self.settlements = settlements
         self.audit = audit
+        self.events = events
         self._routes: dict[str, _RouteSeries] = {}
         self._requests: dict[tuple[str, str | None, str, int], Counter] = {}
         self._decisions: dict[tuple[str, str, str, str], Counter] = {}
@@ -142,5 +146,21 @@ class Recorder:
             self.settlements.submit(exchange)
         if exchange.reply is not None and exchange.reply.status == 429:
             self._count_refusal(exchange)
-        if self.request_log is not None:
-            self.request_log.write(request_fields(exchange, now))
+        log, events = self.request_log, self.events
+        if log is not None or (events is not None and events.listening):
+            fields = request_fields(exchange, now)
+            if log is not None:
+                log.write(fields)
+            if events is not None and events.listening:
+                events.publish("decision", _decision_event(fields, decision, exchange))
+
+
+def _decision_event(fields: dict[str, Any], decision: str, exchange: Exchange) -> dict[str, Any]:
+    """The request line's metadata, with the audit decision and the risk the scans found."""
+    risk = highest_risk(exchange)
+    return {
+        **fields,
+        "decision": decision,
+        "risk_score": risk.score if risk else None,
+        "risk_label": risk.label if risk else None,
+    }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,24 @@ from proxy.config import Settings, settings_from_mapping
 from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
 from proxy.server import WardenServer, migrate_once
 from tests.upstream import SimulatedUpstream, start_simulated_upstream
+
+_OWN_BASETEMP = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A temp folder of this run's own. pytest's default numbered folders are pruned by the
+    next runs, which would delete the embedded Postgres of a run still going beside them."""
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="warden-tests-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Kept after a failure, for its logs; removed after a clean run."""
+    own = session.config.stash.get(_OWN_BASETEMP, None)
+    if own is not None and exitstatus == 0:
+        shutil.rmtree(own, ignore_errors=True)
+
 
 TEST_DATABASE = "warden_test"
 TEST_REDIS_DB = 1

@@ -7,7 +7,7 @@ import hmac
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxy.admin import audit, health, keys, policies, stats
+from proxy.admin import audit, events, health, keys, policies, stats
 from proxy.admin.common import admin_error, input_errors
 from proxy.keys import PROXY_APP, SETTINGS
 
@@ -43,4 +43,5 @@ def create_admin_app(proxy: web.Application) -> web.Application:
     policies.add_routes(app)
     audit.add_routes(app)
     stats.add_routes(app)
+    events.add_routes(app)
     return app
