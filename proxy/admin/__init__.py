@@ -7,12 +7,12 @@ import hmac
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxy.admin import audit, events, health, keys, policies, stats
+from proxy.admin import audit, events, health, keys, openapi, policies, stats
 from proxy.admin.common import admin_error, input_errors
 from proxy.keys import PROXY_APP, SETTINGS
 
 # Open without a token: probes and Prometheus scrape these.
-_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", openapi.PATH})
 
 
 @web.middleware
@@ -44,4 +44,5 @@ def create_admin_app(proxy: web.Application) -> web.Application:
     audit.add_routes(app)
     stats.add_routes(app)
     events.add_routes(app)
+    openapi.add_routes(app)
     return app

@@ -33,11 +33,11 @@ _EQUAL = {
     "upstream": "upstream",
     "model": "model",
     "decision": "decision",
-    "risk_label": "risk_label",
     "request_id": "request_id",
     "session_id": "session_id",
     "writer_id": "writer_id",
 }
+RISK_LABELS = frozenset({"normal", "suspicious", "risky"})
 _STATUS = re.compile(r"^([1-5])xx$")
 _FORMATS = frozenset({"json", "ndjson", "csv"})
 _MAX_PAGE = 1000
@@ -56,6 +56,9 @@ class AuditQuery:
             value = query.get(name)
             if value:
                 self._add(f"{column} = {{}}", value)
+        risk_label = parse_choice(query, "risk_label", RISK_LABELS)
+        if risk_label:
+            self._add("risk_label = {}", risk_label)
         rule = query.get("rule")
         if rule:
             # Enforced or monitor-only: either way the rule matched this request.

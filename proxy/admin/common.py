@@ -55,10 +55,12 @@ def json_response(
     )
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object; an empty body counts as {}."""
+async def read_json_object(request: web.Request, *, required: bool = False) -> dict[str, Any]:
+    """The body as a JSON object; an empty body counts as {} unless one is required."""
     raw = await request.read()
     if not raw.strip():
+        if required:
+            raise AdminInputError("a JSON object body is required")
         return {}
     try:
         data = orjson.loads(raw)
@@ -66,7 +68,29 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise AdminInputError(f"malformed JSON body: {exc}") from exc
     if not isinstance(data, dict):
         raise AdminInputError("the request body must be a JSON object")
+    where = _nul_in(data, "")
+    if where is not None:
+        raise AdminInputError("text may not contain NUL (\\u0000) characters", where or None)
     return data
+
+
+def _nul_in(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) holding a NUL: Postgres text cannot store one."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        inner = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return inner
+        found = _nul_in(item, inner)
+        if found is not None:
+            return found
+    return None
 
 
 def proxy_app(request: web.Request) -> web.Application:
@@ -75,6 +99,9 @@ def proxy_app(request: web.Request) -> web.Application:
 
 @web.middleware
 async def input_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    for name, value in (*request.query.items(), *request.match_info.items()):
+        if "\x00" in value or "\x00" in name:
+            return admin_error(400, f"'{name}' may not contain NUL characters", name)
     try:
         return await handler(request)  # type: ignore[no-any-return]
     except AdminInputError as exc:

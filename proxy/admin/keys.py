@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from proxy import apikeys
@@ -16,12 +17,15 @@ from proxy.admin.common import (
     proxy_app,
     read_json_object,
 )
+from proxy.admin.query import parse_bool
 from proxy.keys import DB_POOL, KEY_STORE
 from proxy.ratelimit import parse_key_limits
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _CREATE_FIELDS = frozenset({"tenant", "name", "expires_at", "rate_limit", "metadata"})
 _MAX_PAGE = 500
+# Labels for people (owner, cost centre, ticket), not a document store.
+MAX_METADATA_BYTES = 8192
 
 
 def _optional_string(data: dict[str, Any], field: str, max_length: int = 200) -> str | None:
@@ -65,6 +69,11 @@ async def create_key(request: web.Request) -> web.Response:
         raise AdminInputError(
             "'tenant' is required: letters, digits and _ . : - (at most 128)", "tenant"
         )
+    metadata = _optional_object(data, "metadata")
+    if metadata is not None and len(orjson.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise AdminInputError(
+            f"'metadata' is limited to {MAX_METADATA_BYTES} bytes of JSON", "metadata"
+        )
     rate_limit = _optional_object(data, "rate_limit")
     if rate_limit is not None:
         parsed = parse_key_limits(rate_limit)
@@ -77,7 +86,7 @@ async def create_key(request: web.Request) -> web.Response:
         _optional_string(data, "name"),
         expires_at=_parse_expiry(data),
         rate_limit=rate_limit,
-        metadata=_optional_object(data, "metadata"),
+        metadata=metadata,
     )
     return json_response(
         {**key.public(), "key": secret},
@@ -94,7 +103,7 @@ async def list_keys(request: web.Request) -> web.Response:
         raise AdminInputError("'limit' must be an integer", "limit") from None
     if not 1 <= limit <= _MAX_PAGE:
         raise AdminInputError(f"'limit' must be between 1 and {_MAX_PAGE}", "limit")
-    include_revoked = query.get("include_revoked", "false").lower() in ("1", "true", "yes")
+    include_revoked = parse_bool(query, "include_revoked", default=False)
     keys = await apikeys.list_keys(
         proxy_app(request)[DB_POOL],
         query.get("tenant"),

@@ -125,7 +125,7 @@ _REQUEST_SCHEMA["$defs"] = policy_schema()["$defs"]
 
 
 async def evaluate_policies(request: web.Request) -> web.Response:
-    spec = await read_json_object(request)
+    spec = await read_json_object(request, required=True)
     errors = sorted(
         jsonschema.Draft202012Validator(_REQUEST_SCHEMA).iter_errors(spec), key=lambda e: e.path
     )

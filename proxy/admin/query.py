@@ -63,6 +63,21 @@ def parse_int(query: Mapping[str, str], name: str, default: int, low: int, high:
     return value
 
 
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def parse_bool(query: Mapping[str, str], name: str, *, default: bool) -> bool:
+    text = query.get(name)
+    if text is None:
+        return default
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise AdminInputError(f"'{name}' must be true or false", name)
+
+
 def parse_choice(
     query: Mapping[str, str], name: str, choices: Collection[str], default: str | None = None
 ) -> str | None:

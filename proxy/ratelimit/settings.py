@@ -185,6 +185,8 @@ def parse_key_limits(obj: Any) -> KeyLimits | list[str]:
         value = obj.get(name)
         if value is None:
             continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON has one number type: 60.0 is the integer 60
         if isinstance(value, bool) or not isinstance(value, int):
             errors.append(f"rate_limit.{name}: expected an integer, got {type(value).__name__}")
         elif not 1 <= value <= _MAX_COUNT:
