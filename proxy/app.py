@@ -43,7 +43,7 @@ from proxy.metrics import Metrics
 from proxy.pipeline import ProxyHandler, Stage
 from proxy.policy import PolicyDefaults, PolicyError
 from proxy.policy_store import PolicyStore, ReloadResult
-from proxy.ratelimit import RateLimit, RateLimiter, ratelimit_headers
+from proxy.ratelimit import RateLimit, RateLimiter, holds_reservation, ratelimit_headers
 from proxy.ratelimit.lua import create_client as create_redis_client
 from proxy.record import Recorder
 from proxy.response_guard import StreamGuards
@@ -51,6 +51,7 @@ from proxy.routing import ResolveRoute, RouteTable
 from proxy.scanners import KNOWN_KINDS
 from proxy.scanning import Scanning, ScanPrompt, compile_custom
 from proxy.settlement import Settlements
+from proxy.stream_meter import StreamMeters
 from proxy.upstream import Forwarder, create_client_session
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,10 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
     recorder = Recorder(app[METRICS], app.get(REQUEST_LOG), app[SETTLEMENTS], app.get(AUDIT_WRITER))
     forwarder = Forwarder(
-        app[HTTP_SESSION], EnforceResponse(app[POLICY_SCAN]), StreamGuards(app[POLICY_SCAN])
+        app[HTTP_SESSION],
+        EnforceResponse(app[POLICY_SCAN]),
+        StreamGuards(app[POLICY_SCAN]),
+        StreamMeters(AUDIT_WRITER in app, holds_reservation),
     )
     app[PROXY_HANDLER] = ProxyHandler(build_stages(app), forwarder.forward, recorder)
     app[CHECK_HANDLER] = ProxyHandler(

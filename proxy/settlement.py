@@ -49,7 +49,8 @@ class Settlements:
 
     async def _settle(self, pending: _Pending) -> None:
         try:
-            usage = usage_of(pending.exchange, pending.exchange.usage)
+            exchange = pending.exchange
+            usage = usage_of(exchange, exchange.usage, self.limiter.settings.chars_per_token)
             await self.limiter.settle(pending.admission, usage)
         except Exception:
             log.exception("settling a reservation failed")
