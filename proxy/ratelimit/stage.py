@@ -134,7 +134,7 @@ def usage_of(exchange: Exchange, usage: Usage | None, chars_per_token: float) ->
     itself, the upstream failed (5xx) or was unreachable, or the client left first. A 4xx used
     no tokens but still counts as a request, so that invalid requests cannot flood upstream.
     A stream is charged its reported usage; output it did not report (no usage events, or cut
-    before the last one) is counted from the streamed text as admission estimates a prompt.
+    before the last one) is counted from the streamed text, as admission estimates a prompt.
     Any other answer without usage keeps the reservation as the charge (Usage() = "as
     reserved").
     """
@@ -143,9 +143,13 @@ def usage_of(exchange: Exchange, usage: Usage | None, chars_per_token: float) ->
     was_streamed = exchange.streamed or exchange.streamed_text_chars > 0
     if was_streamed and status is not None and status < 400:
         usage = usage or Usage()
+        counted = math.ceil(exchange.streamed_text_chars / chars_per_token)
         if usage.output_tokens is None:
-            counted = math.ceil(exchange.streamed_text_chars / chars_per_token)
-            usage = Usage(usage.input_tokens, counted)
+            return Usage(usage.input_tokens, counted)
+        if exchange.stream_cut or exchange.client_disconnected:
+            # Cut before its last usage event: an earlier count (Anthropic's message_start
+            # says 0) may lag behind the text that did stream.
+            return Usage(usage.input_tokens, max(usage.output_tokens, counted))
         return usage
     if usage is not None:
         return usage
