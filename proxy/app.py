@@ -204,7 +204,10 @@ async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     app[RATE_LIMITER] = limiter
     settlements = app[SETTLEMENTS] = Settlements(limiter)
     try:
-        async with background(settlements.run(), "ratelimit-settle"):
+        async with (
+            background(settlements.run(), "ratelimit-settle"),
+            background(limiter.leases.run(), "ratelimit-leases"),
+        ):
             yield
     finally:
         await settlements.drain()

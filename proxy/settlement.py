@@ -35,7 +35,8 @@ class Settlements:
         try:
             self.queue.put_nowait(_Pending(admission, exchange))
         except asyncio.QueueFull:
-            # Unsettled reservations expire on their own (leases, windows); say so once in a while.
+            # Unsettled reservations expire on their own (leases, windows) once nobody renews them.
+            self.limiter.forget(admission)
             log.warning("settlement queue full; a reservation is left to expire")
 
     async def run(self) -> None:

@@ -22,6 +22,7 @@ from proxy.ratelimit.admission import (
     LimitState,
     Reservation,
 )
+from proxy.ratelimit.leases import RENEW_LUA, Leases
 from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA
 from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
 from proxy.ratelimit.settings import (
@@ -44,8 +45,9 @@ class RateLimiter:
 
     `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
     with skewed clocks still agree. `on_event` receives "admitted", "denied", "failed_open",
-    "failed_closed", "redis_error", "pool_exhausted", "settled", "settle_failed" (wire
-    it to a counter).
+    "failed_closed", "redis_error", "pool_exhausted", "settled", "settle_failed",
+    "lease_renewed", "lease_renew_failed" (wire it to a counter). Run `leases.run()` beside
+    it, so that in-flight slots outlive their lease while their requests do.
     """
 
     def __init__(
@@ -64,6 +66,13 @@ class RateLimiter:
         self.events: Counter[str] = Counter()
         self._retry_at = 0.0
         self._outage_since: float | None = None
+        self.leases = Leases(
+            client,
+            settings.concurrency_lease_seconds,
+            settings.timeout * SETTLE_TIMEOUT_FACTOR,
+            clock=clock,
+            on_event=self._event,
+        )
 
     def _event(self, name: str) -> None:
         self.events[name] += 1
@@ -79,6 +88,7 @@ class RateLimiter:
                 await asyncio.gather(*(self.client.ping() for _ in range(connections)))
                 await self.client.script_load(RESERVE_LUA)
                 await self.client.script_load(SETTLE_LUA)
+                await self.client.script_load(RENEW_LUA)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("rate limits: Redis warm-up failed (%s: %s)", type(exc).__name__, exc)
             return False
@@ -158,6 +168,7 @@ class RateLimiter:
         denied = [o for o in outcomes if o[1] != _FITS]
         if not denied:
             self._event("admitted")
+            self.leases.hold(reservation)
             return Admission(True, reservation, requests, tokens)
         # With a global model limit, one slot may have reserved while the other refused.
         admitted = [p for p, r in zip(plans, replies, strict=True) if r[0] == 1]
@@ -186,7 +197,7 @@ class RateLimiter:
             self._event("pool_exhausted")
             if self.settings.failure_mode == "open":
                 self._event("failed_open")
-                return Admission(True, _partial(reservation, written), degraded=True)
+                return self._open_with(reservation, written)
             if written:
                 await self._release(reservation, written)
             return self._degraded()
@@ -203,11 +214,17 @@ class RateLimiter:
             )
         if self.settings.failure_mode == "open":
             self._event("failed_open")
-            # Whatever one slot did reserve is settled normally with the rest.
-            return Admission(True, _partial(reservation, written), degraded=True)
+            return self._open_with(reservation, written)
         if written:
             await self._release(reservation, written)
         return self._degraded()
+
+    def _open_with(self, reservation: Reservation, written: list[SlotPlan]) -> Admission:
+        # Whatever one slot did reserve is settled normally with the rest.
+        partial = _partial(reservation, written)
+        if partial is not None:
+            self.leases.hold(partial)
+        return Admission(True, partial, degraded=True)
 
     def _degraded(self) -> Admission:
         if self.settings.failure_mode == "open":
@@ -236,7 +253,13 @@ class RateLimiter:
         reservation = admission.reservation
         if reservation is None:
             return False
+        self.leases.release(reservation)
         return await self._settle(reservation, reservation.plans, usage)
+
+    def forget(self, admission: Admission) -> None:
+        """Stop renewing a reservation that will not be settled; its leases then expire."""
+        if admission.reservation is not None:
+            self.leases.release(admission.reservation)
 
     async def _release(self, reservation: Reservation, plans: Sequence[SlotPlan]) -> None:
         await self._settle(reservation, plans, None)

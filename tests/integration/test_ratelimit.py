@@ -492,3 +492,46 @@ async def test_slow_redis_never_holds_a_request_past_the_timeout(
         results, elapsed = await _timed_reserve(limiter)
         assert elapsed < 0.1  # under the 0.15 s timeout: nobody waited on Redis
         await limiter.client.aclose()
+
+
+# --- Leases of long requests -----------------------------------------------------------------
+
+
+async def test_a_running_requests_lease_is_renewed_until_it_settles(
+    make_limiter: MakeLimiter,
+) -> None:
+    clock = Clock()
+    settings = RateLimitSettings(
+        defaults=ScopeLimits(key=WindowLimits(max_concurrent=1)), concurrency_lease_seconds=30
+    )
+    limiter = make_limiter(settings, clock)
+    running = await limiter.reserve(ctx())
+    assert running.allowed and len(limiter.leases) == 1
+    for _ in range(3):
+        clock.advance(20)
+        assert await limiter.leases.renew() == 1
+    # 60 s in, twice the lease: the slot is still taken by the request that runs.
+    refused = await limiter.reserve(ctx())
+    assert refused.denial is not None and refused.denial.name == "max_concurrent"
+    assert await limiter.settle(running, Usage(1, 1))
+    assert len(limiter.leases) == 0
+    assert await limiter.leases.renew() == 0
+    assert (await limiter.reserve(ctx())).allowed
+
+
+async def test_an_expired_lease_is_not_revived(make_limiter: MakeLimiter) -> None:
+    clock = Clock()
+    settings = RateLimitSettings(
+        defaults=ScopeLimits(key=WindowLimits(max_concurrent=1)), concurrency_lease_seconds=30
+    )
+    limiter = make_limiter(settings, clock)
+    stale = await limiter.reserve(ctx())
+    clock.advance(31)  # renewals failed for a whole lease (say Redis was away): it expired
+    newcomer = await limiter.reserve(ctx())
+    assert newcomer.allowed
+    # Renewing now must not bring the old lease back beside the newcomer's.
+    assert await limiter.leases.renew() == 1
+    assert not (await limiter.reserve(ctx())).allowed
+    assert await limiter.settle(newcomer, Usage(1, 1))
+    assert (await limiter.reserve(ctx())).allowed
+    assert stale.allowed

@@ -233,3 +233,25 @@ async def test_anthropic_stream_cut_keeps_its_input_count_and_counts_output(
     # Input 5 as message_start reported (not the reserved estimate); output counted, not 1000.
     assert 5 < tokens < 60, usage
     assert used(usage, "daily_usd") == 5 + 2 * (tokens - 5)
+
+
+async def test_a_stream_longer_than_its_lease_keeps_its_slot(
+    start_warden: Callable[..., Any],
+) -> None:
+    def short_lease(raw: dict[str, Any]) -> None:
+        raw["rate_limit"] = {"concurrency_lease_seconds": 0.6}  # renewed every 0.2 s
+
+    warden = await start_warden(short_lease)
+    key_id, key = await key_with_limits(warden, {"max_concurrent": 1})
+    url = f"{warden.proxy_url}/v1/chat/completions"
+    slow = auth(key, **{"x-sim-chunk-delay": "0.15", "x-sim-words": "14"})
+    async with warden.http.post(url, json={**CHAT, "stream": True}, headers=slow) as stream:
+        assert stream.status == 200
+        await asyncio.sleep(1.5)  # more than two leases into the stream
+        async with warden.http.post(url, json=CHAT, headers=auth(key)) as second:
+            assert second.status == 429
+            assert (await second.json())["error"]["code"] == "key_max_concurrent"
+        assert (await stream.read()).rstrip().endswith(b"data: [DONE]")
+    usage = await settled_usage(warden, key_id, lambda u: used(u, "max_concurrent") == 0)
+    assert used(usage, "max_concurrent") == 0
+    assert await post(warden, key, CHAT) == 200
