@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,9 +177,14 @@ async def wait_until_up(url: str, timeout: float = 20.0) -> None:
 
 
 async def serve_two_workers(
-    services: Services, upstream: SimulatedUpstream, tmp_path: Path
+    services: Services,
+    upstream: SimulatedUpstream,
+    tmp_path: Path,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int, int]:
-    """`warden serve --workers 2` on fixed free ports, migrating on start; waits until up."""
+    """`warden serve --workers 2` on fixed free ports, migrating on start; waits until up.
+
+    `edit` may change the raw config first."""
     proxy_port, admin_port = free_port(), free_port()
     raw = base_config(upstream.url, services.database_url, services.redis_url)
     raw["listen"] = {
@@ -188,6 +194,8 @@ async def serve_two_workers(
     raw["postgres"]["migrate_on_start"] = True
     (tmp_path / "policies").mkdir(exist_ok=True)
     raw["policies"] = {"dir": str(tmp_path / "policies")}
+    if edit is not None:
+        edit(raw)
     config = write_config(tmp_path / "config.yaml", raw)
     process = subprocess.Popen(
         [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--workers", "2"],
