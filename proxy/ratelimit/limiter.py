@@ -8,7 +8,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
 import redis.asyncio as redis
 from redis.exceptions import MaxConnectionsError, RedisError
@@ -145,10 +145,9 @@ class RateLimiter:
         return list(await asyncio.gather(*calls, return_exceptions=True))
 
     async def _reserve_slot(self, plan: SlotPlan, member: str, now_ms: int) -> list[int]:
-        args: list[Any] = [now_ms, member]
-        for check in plan.checks:
-            args += (check.kind, check.limit, check.cost, check.span)
-        result: list[int] = await RESERVE.run(self.client, [c.key for c in plan.checks], args)
+        spec = " ".join(f"{c.kind} {c.limit} {c.cost} {c.span}" for c in plan.checks)
+        keys = [c.key for c in plan.checks]
+        result: list[int] = await RESERVE.run(self.client, keys, (now_ms, member, spec))
         return result
 
     async def _admission(
@@ -284,15 +283,14 @@ class RateLimiter:
             cost_delta = cost_micro_usd(price, used_in, used_out) - reservation.cost_micro_usd
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
         calls = []
+        deltas = {"requests": request_delta, "tokens": token_delta, "usd": cost_delta}
         for plan in plans:
             keys = [SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)]
-            args: list[Any] = [now_ms, reservation.id, SETTLED_MARKER_MS]
-            for check in plan.checks:
-                delta = {"requests": request_delta, "tokens": token_delta, "usd": cost_delta}.get(
-                    check.unit, 0
-                )
-                keys.append(check.key)
-                args += (check.kind, check.limit, delta, check.span)
+            keys += [c.key for c in plan.checks]
+            spec = " ".join(
+                f"{c.kind} {c.limit} {deltas.get(c.unit, 0)} {c.span}" for c in plan.checks
+            )
+            args = (now_ms, reservation.id, SETTLED_MARKER_MS, spec)
             calls.append(SETTLE.run(self.client, keys, args))
         try:
             async with asyncio.timeout(self.settings.timeout * SETTLE_TIMEOUT_FACTOR):

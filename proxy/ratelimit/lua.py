@@ -9,7 +9,10 @@ from typing import Any, Final
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError
 
-# Every check is four ARGVs after the header, and one KEY: kind, limit, cost, span.
+# ARGV: now (0 = Redis's clock), member, and the checks as one space-separated string, four
+# words per check, in the order of KEYS (one key per check): kind, limit, cost, span. One string
+# rather than four arguments a check: the client encodes every argument on its own, and that,
+# not the script, was most of a call's cost.
 #   g (GCRA window):  limit = count per period, cost = requests or tokens, span = period ms
 #   c (in flight):    limit = max concurrent, cost unused, span = lease ms
 #   b (USD budget):   limit = micro-USD, cost = micro-USD reserved, span = window end (epoch ms)
@@ -28,16 +31,18 @@ if now == 0 then
   now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 end
 local member = ARGV[2]
+local spec = {}
+for word in string.gmatch(ARGV[3], '%S+') do spec[#spec + 1] = word end
 -- Floating point slack: limit * (period / limit) may round just above the period.
 local eps = 0.001
 local out = {1, math.floor(now)}
 local writes = {}
 for i = 1, #KEYS do
-  local base = 2 + (i - 1) * 4
-  local kind = ARGV[base + 1]
-  local limit = tonumber(ARGV[base + 2])
-  local cost = tonumber(ARGV[base + 3])
-  local span = tonumber(ARGV[base + 4])
+  local base = (i - 1) * 4
+  local kind = spec[base + 1]
+  local limit = tonumber(spec[base + 2])
+  local cost = tonumber(spec[base + 3])
+  local span = tonumber(spec[base + 4])
   local key = KEYS[i]
   local status, remaining, reset, wait = 0, 0, 0, 0
   if kind == 'g' then
@@ -83,10 +88,10 @@ for i = 1, #KEYS do
 end
 if out[1] == 1 then
   for i = 1, #KEYS do
-    local base = 2 + (i - 1) * 4
-    local kind = ARGV[base + 1]
-    local cost = tonumber(ARGV[base + 3])
-    local span = tonumber(ARGV[base + 4])
+    local base = (i - 1) * 4
+    local kind = spec[base + 1]
+    local cost = tonumber(spec[base + 3])
+    local span = tonumber(spec[base + 4])
     local key = KEYS[i]
     if kind == 'g' then
       if writes[i] > now then
@@ -108,7 +113,8 @@ return out
 """
 
 # KEYS[1] is the "settled" marker, then one KEY per adjustment; ARGV: now, member, marker ttl,
-# then per adjustment kind, limit, delta, span (as in RESERVE_LUA; delta is signed). Returns 1
+# and the adjustments as one string of kind, limit, delta, span (as in RESERVE_LUA; the delta
+# is signed). Returns 1
 # when applied, 0 when this reservation was settled before: settling twice changes nothing.
 SETTLE_LUA: Final = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) == false then
@@ -120,12 +126,14 @@ if now == 0 then
   now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 end
 local member = ARGV[2]
+local spec = {}
+for word in string.gmatch(ARGV[4], '%S+') do spec[#spec + 1] = word end
 for i = 2, #KEYS do
-  local base = 3 + (i - 2) * 4
-  local kind = ARGV[base + 1]
-  local limit = tonumber(ARGV[base + 2])
-  local delta = tonumber(ARGV[base + 3])
-  local span = tonumber(ARGV[base + 4])
+  local base = (i - 2) * 4
+  local kind = spec[base + 1]
+  local limit = tonumber(spec[base + 2])
+  local delta = tonumber(spec[base + 3])
+  local span = tonumber(spec[base + 4])
   local key = KEYS[i]
   if kind == 'g' and delta ~= 0 then
     local tat = tonumber(redis.call('GET', key)) or now
