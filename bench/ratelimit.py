@@ -199,6 +199,12 @@ async def run_limiter(url: str, requests: int, concurrency: int) -> None:
     try:
         limiter = RateLimiter(client, settings)
         await limiter.warm_up(concurrency)
+        # The floor of any Redis call on this machine, to read the numbers below against.
+        pings: list[float] = []
+        for _ in range(min(requests, 2000)):
+            started = time.perf_counter()
+            await client.ping()
+            pings.append(time.perf_counter() - started)
         latencies: list[float] = []
         queue = iter(range(requests))
 
@@ -218,6 +224,7 @@ async def run_limiter(url: str, requests: int, concurrency: int) -> None:
         print(
             f"\nreserve() alone, {requests} calls at concurrency {concurrency}:"
             f" p50 {p50:,.0f} us, p99 {p99:,.0f} us"
+            f" (one PING from here: p50 {statistics.median(pings) * 1e6:,.0f} us)"
         )
     finally:
         await client.aclose()

@@ -21,13 +21,13 @@ from proxy.ratelimit.admission import (
     DenialType,
     LimitState,
     Reservation,
+    settle_deltas,
 )
 from proxy.ratelimit.leases import RENEW_LUA, Leases
 from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA
 from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
 from proxy.ratelimit.settings import (
     RateLimitSettings,
-    cost_micro_usd,
 )
 from proxy.ratelimit.wording import denial_message
 
@@ -266,24 +266,9 @@ class RateLimiter:
     async def _settle(
         self, reservation: Reservation, plans: Sequence[SlotPlan], usage: Usage | None
     ) -> bool:
-        reserved_tokens = reservation.prompt_tokens + reservation.max_output_tokens
-        if usage is None:
-            request_delta, token_delta, cost_delta = (
-                -1,
-                -reserved_tokens,
-                -reservation.cost_micro_usd,
-            )
-        else:
-            used_in = usage.input_tokens
-            used_out = usage.output_tokens
-            used_in = reservation.prompt_tokens if used_in is None else used_in
-            used_out = reservation.max_output_tokens if used_out is None else used_out
-            price = self.planner.price(reservation.model)
-            request_delta, token_delta = 0, used_in + used_out - reserved_tokens
-            cost_delta = cost_micro_usd(price, used_in, used_out) - reservation.cost_micro_usd
+        deltas = settle_deltas(reservation, usage, self.planner.price(reservation.model))
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
         calls = []
-        deltas = {"requests": request_delta, "tokens": token_delta, "usd": cost_delta}
         for plan in plans:
             keys = [SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)]
             keys += [c.key for c in plan.checks]
