@@ -212,6 +212,21 @@ async def serve_two_workers(
     return process, proxy_port, admin_port
 
 
+async def stop_workers(process: subprocess.Popen[bytes], timeout: float = 20) -> tuple[int, str]:
+    """SIGTERM `warden serve`, wait for it (killed past `timeout`); its exit code and stderr."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = await asyncio.to_thread(process.wait, timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        code = process.wait()
+    stderr = b""
+    if process.stderr is not None:
+        stderr = process.stderr.read()
+        process.stderr.close()
+    return code, stderr.decode(errors="replace")
+
+
 async def test_serve_with_two_workers_shares_one_port(
     services: Services, upstream: SimulatedUpstream, db: asyncpg.Pool, tmp_path: Path
 ):
@@ -245,14 +260,7 @@ async def test_serve_with_two_workers_shares_one_port(
             ) as r:
                 assert r.status == 200
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = await asyncio.to_thread(process.wait, 20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        stderr = process.stderr.read().decode() if process.stderr else ""
-        process.stderr.close() if process.stderr else None
+        code, stderr = await stop_workers(process)
     assert code == 0, stderr
     for pid in pids:
         with pytest.raises(ProcessLookupError):
@@ -311,9 +319,6 @@ async def test_policy_edits_reach_every_worker_within_two_seconds(
                     reloaded[pid] = time.monotonic() - edited_at
             await asyncio.sleep(0.05)
     finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 20)
-        if process.stderr is not None:
-            process.stderr.close()
+        await stop_workers(process)
     assert set(reloaded) == set(before), reloaded
     assert max(reloaded.values()) < 2.0, reloaded

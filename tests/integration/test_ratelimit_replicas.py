@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +20,7 @@ import asyncpg
 
 from tests.conftest import ADMIN_TOKEN, Services
 from tests.integration.limits import CHAT, auth
-from tests.integration.test_cli import serve_two_workers
+from tests.integration.test_cli import serve_two_workers, stop_workers
 from tests.upstream import SimulatedUpstream
 
 LIMIT = 10
@@ -133,13 +131,6 @@ async def test_two_worker_processes_admit_exactly_the_limit(
         keys = await create_keys(f"http://127.0.0.1:{admin_port}")
         outcomes = await hammer([f"http://127.0.0.1:{proxy_port}"], keys)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = await asyncio.to_thread(process.wait, 20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        code, stderr = await stop_workers(process)
     assert_exact(outcomes)
-    assert code == 0, "the workers stop cleanly on SIGTERM"
+    assert code == 0, stderr

@@ -16,6 +16,7 @@ import aiohttp
 import anthropic
 import openai
 import pytest
+from openai.types.chat import ChatCompletionChunk
 
 from tests.conftest import RunningWarden
 from tests.integration.limits import (
@@ -132,10 +133,10 @@ async def test_client_gone_mid_stream_is_charged_only_what_was_streamed(
     assert await post(warden, key, BIG) == 200
 
 
-async def test_openai_stream_settles_on_the_usage_event(start_warden: Callable[..., Any]) -> None:
-    warden = await start_warden(priced)
-    key_id, key = await key_with_limits(warden, LIMITS)
-    prompt = "count the tokens of this streamed answer"
+async def stream_chat(
+    warden: RunningWarden, key: str, prompt: str, options: dict[str, Any] | None = None
+) -> list[ChatCompletionChunk]:
+    """A streamed chat completion through the openai SDK, every chunk of it."""
     async with openai.AsyncOpenAI(
         base_url=f"{warden.proxy_url}/v1", api_key=key, max_retries=0
     ) as client:
@@ -144,9 +145,17 @@ async def test_openai_stream_settles_on_the_usage_event(start_warden: Callable[.
             messages=[{"role": "user", "content": prompt}],
             max_tokens=1000,
             stream=True,
-            stream_options={"include_usage": True},
+            stream_options=options or openai.NOT_GIVEN,
         )
-        chunks = [chunk async for chunk in stream]
+        return [chunk async for chunk in stream]
+
+
+async def test_openai_stream_settles_on_the_usage_event(start_warden: Callable[..., Any]) -> None:
+    warden = await start_warden(priced)
+    key_id, key = await key_with_limits(warden, LIMITS)
+    chunks = await stream_chat(
+        warden, key, "count the tokens of this streamed answer", {"include_usage": True}
+    )
     reported = chunks[-1].usage
     assert reported is not None and reported.completion_tokens == 7
     usage = await settled_usage(warden, key_id, lambda u: used(u, "max_concurrent") == 0)
@@ -167,17 +176,9 @@ async def test_openai_stream_without_usage_is_counted_from_its_text(
     warden = await start_warden(priced)
     key_id, key = await key_with_limits(warden, LIMITS)
     prompt = "no usage event comes at the end of this stream, so Warden counts"
-    async with openai.AsyncOpenAI(
-        base_url=f"{warden.proxy_url}/v1", api_key=key, max_retries=0
-    ) as client:
-        stream = await client.chat.completions.create(
-            model="echo-1",
-            messages=[{"role": "user", "content": prompt}],
-            max_tokens=1000,
-            stream=True,
-        )
-        texts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
-    assert all(c is not None for c in texts)
+    chunks = await stream_chat(warden, key, prompt)
+    texts = [c.choices[0].delta.content or "" for c in chunks if c.choices]
+    assert all(c.usage is None for c in chunks)
     answer_chars = sum(len(t) for t in texts)
     assert answer_chars >= len(prompt)
     usage = await settled_usage(warden, key_id, lambda u: used(u, "max_concurrent") == 0)
