@@ -21,19 +21,16 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from proxy.ratelimit.admission import Reservation
-from proxy.ratelimit.lua import Script
+from proxy.ratelimit.lua import NOW_LUA, Script
 
 log = logging.getLogger(__name__)
 
 # KEYS: in-flight sets of one hash slot; ARGV: now (0 = Redis's clock), lease ms, then one
 # member per key. A lease is moved to now + lease only while it is still live: one that has
 # expired may already have been counted as free, and reviving it would overfill the scope.
-RENEW_LUA: Final = """
-local now = tonumber(ARGV[1])
-if now == 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
+RENEW_LUA: Final = (
+    NOW_LUA
+    + """
 local span = tonumber(ARGV[2])
 local renewed = 0
 for i = 1, #KEYS do
@@ -46,6 +43,7 @@ for i = 1, #KEYS do
 end
 return renewed
 """
+)
 RENEW: Final = Script(RENEW_LUA)
 
 

@@ -9,6 +9,16 @@ from typing import Any, Final
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError
 
+# Every script's ARGV[1]: the time in ms, or 0 for Redis's own clock, which is what replicas
+# share (a test passes its own, to move time by hand).
+NOW_LUA: Final = """
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+"""
+
 # ARGV: now (0 = Redis's clock), member, and the checks as one space-separated string, four
 # words per check, in the order of KEYS (one key per check): kind, limit, cost, span. One string
 # rather than four arguments a check: the client encodes every argument on its own, and that,
@@ -24,12 +34,9 @@ from redis.exceptions import NoScriptError
 # when the new TAT is at most one period ahead of now. So a full burst of `limit` is possible,
 # and after that the allowance comes back continuously: there is no window edge to exploit.
 # All checks run before any write, so a request reserves in every scope or in none.
-RESERVE_LUA: Final = """
-local now = tonumber(ARGV[1])
-if now == 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
+RESERVE_LUA: Final = (
+    NOW_LUA
+    + """
 local member = ARGV[2]
 local spec = {}
 for word in string.gmatch(ARGV[3], '%S+') do spec[#spec + 1] = word end
@@ -111,19 +118,17 @@ if out[1] == 1 then
 end
 return out
 """
+)
 
 # KEYS[1] is the "settled" marker, then one KEY per adjustment; ARGV: now, member, marker ttl,
 # and the adjustments as one string of kind, limit, delta, span (as in RESERVE_LUA; the delta
 # is signed). Returns 1
 # when applied, 0 when this reservation was settled before: settling twice changes nothing.
-SETTLE_LUA: Final = """
+SETTLE_LUA: Final = (
+    NOW_LUA
+    + """
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) == false then
   return 0
-end
-local now = tonumber(ARGV[1])
-if now == 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 end
 local member = ARGV[2]
 local spec = {}
@@ -158,6 +163,7 @@ for i = 2, #KEYS do
 end
 return 1
 """
+)
 
 
 class Script:
