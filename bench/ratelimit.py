@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import shutil
 import socket
 import statistics
@@ -248,6 +249,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print("Warden rate-limit benchmark")
+    # Anything already running competes for the same cores and shows up as noise.
+    print(f"  load avg {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
     print(
         f"  concurrency {args.concurrency}, warm-up {args.warmup:g} s, measured"
         f" {args.duration:g} s per phase, {args.rounds} rounds, audit"

@@ -8,7 +8,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import redis.asyncio as redis
 from redis.exceptions import MaxConnectionsError, RedisError
@@ -24,7 +24,7 @@ from proxy.ratelimit.admission import (
     settle_deltas,
 )
 from proxy.ratelimit.leases import RENEW_LUA, Leases
-from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA
+from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA, Call
 from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
 from proxy.ratelimit.settings import (
     RateLimitSettings,
@@ -249,11 +249,22 @@ class RateLimiter:
         that is None counts as reserved. Idempotent: a second call changes nothing. Returns
         whether this call applied it (False also when Redis failed; leases still expire).
         """
-        reservation = admission.reservation
-        if reservation is None:
-            return False
-        self.leases.release(reservation)
-        return await self._settle(reservation, reservation.plans, usage)
+        return await self.settle_many([(admission, usage)]) == 1
+
+    async def settle_many(self, settlements: Sequence[tuple[Admission, Usage | None]]) -> int:
+        """settle() for several requests in one Redis round trip; how many it applied."""
+        calls: list[Call] = []
+        owners: list[str] = []
+        for admission, usage in settlements:
+            reservation = admission.reservation
+            if reservation is None:
+                continue
+            self.leases.release(reservation)
+            for call in self._settle_calls(reservation, reservation.plans, usage):
+                calls.append(call)
+                owners.append(reservation.id)
+        results = await self._run_settles(calls, len(set(owners)))
+        return len({owner for owner, r in zip(owners, results, strict=True) if r == 1})
 
     def forget(self, admission: Admission) -> None:
         """Stop renewing a reservation that will not be settled; its leases then expire."""
@@ -261,32 +272,39 @@ class RateLimiter:
             self.leases.release(admission.reservation)
 
     async def _release(self, reservation: Reservation, plans: Sequence[SlotPlan]) -> None:
-        await self._settle(reservation, plans, None)
+        await self._run_settles(self._settle_calls(reservation, plans, None), 1)
 
-    async def _settle(
+    def _settle_calls(
         self, reservation: Reservation, plans: Sequence[SlotPlan], usage: Usage | None
-    ) -> bool:
+    ) -> list[Call]:
         deltas = settle_deltas(reservation, usage, self.planner.price(reservation.model))
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
-        calls = []
+        calls: list[Call] = []
         for plan in plans:
             keys = [SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)]
             keys += [c.key for c in plan.checks]
             spec = " ".join(
                 f"{c.kind} {c.limit} {deltas.get(c.unit, 0)} {c.span}" for c in plan.checks
             )
-            args = (now_ms, reservation.id, SETTLED_MARKER_MS, spec)
-            calls.append(SETTLE.run(self.client, keys, args))
+            calls.append((keys, (now_ms, reservation.id, SETTLED_MARKER_MS, spec)))
+        return calls
+
+    async def _run_settles(self, calls: list[Call], reservations: int) -> list[Any]:
+        """The calls' results (1 applied, 0 settled before); all 0 when Redis failed."""
+        if not calls:
+            return []
         try:
             async with asyncio.timeout(self.settings.timeout * SETTLE_TIMEOUT_FACTOR):
-                results = await asyncio.gather(*calls)
+                results = await SETTLE.run_many(self.client, calls)
         except (RedisError, OSError, TimeoutError) as exc:
-            self._event("settle_failed")
+            for _ in range(reservations):
+                self._event("settle_failed")
             if self._outage_since is None:
                 log.warning("rate limits: settle failed (%s: %s)", type(exc).__name__, exc)
-            return False
-        self._event("settled")
-        return any(r == 1 for r in results)
+            return [0] * len(calls)
+        for _ in range(reservations):
+            self._event("settled")
+        return results
 
 
 def _wrote(result: object) -> bool:

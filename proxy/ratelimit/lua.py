@@ -180,6 +180,26 @@ class Script:
         except NoScriptError:
             return await client.eval(self.text, len(keys), *keys, *args)
 
+    async def run_many(self, client: redis.Redis, calls: Sequence[Call]) -> list[Any]:
+        """Several calls in one round trip: a pipeline, not a transaction (each script is
+        atomic on its own, and their keys may lie in different hash slots)."""
+        if len(calls) == 1:
+            return [await self.run(client, *calls[0])]
+        async with client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self.sha, len(keys), *keys, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        for i, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                results[i] = await self.run(client, *calls[i])
+            elif isinstance(result, Exception):
+                raise result
+        return results
+
+
+# One script call: its KEYS and its ARGV.
+Call = tuple[Sequence[str], Sequence[Any]]
+
 
 RESERVE: Final = Script(RESERVE_LUA)
 SETTLE: Final = Script(SETTLE_LUA)
