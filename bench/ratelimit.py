@@ -184,11 +184,13 @@ def print_round_trips(tallies: dict[str, Tally]) -> None:
         print(
             f"  {target:<10} {scripts / requests:.2f} script calls (EVALSHA/EVAL) per request:"
             f" reserve {tally.warden['admitted'] / requests:.2f} on the request path,"
-            f" settle {tally.warden['settled'] / requests:.2f} after the response;"
+            f" settle {tally.warden['settled'] / requests:.2f} after the response"
+            f" in {tally.warden['settle_batch'] / requests:.2f} round trips;"
             f" {inside / requests:.1f} commands run inside them; {requests} requests"
         )
-        other = {k: v for k, v in tally.warden.items() if k not in ("requests", "admitted")}
-        if other.keys() - {"settled"}:
+        usual = ("requests", "admitted", "settled", "settle_batch")
+        other = {k: v for k, v in tally.warden.items() if k not in usual}
+        if other:
             print(f"             limiter events: {dict(other)}")
 
 

@@ -46,8 +46,9 @@ class RateLimiter:
     `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
     with skewed clocks still agree. `on_event` receives "admitted", "denied", "failed_open",
     "failed_closed", "redis_error", "pool_exhausted", "settled", "settle_failed",
-    "lease_renewed", "lease_renew_failed" (wire it to a counter). Run `leases.run()` beside
-    it, so that in-flight slots outlive their lease while their requests do.
+    "settle_batch", "lease_renewed", "lease_renew_failed" (wire it to a counter). Run
+    `leases.run()` beside it, so that in-flight slots outlive their lease while their
+    requests do.
     """
 
     def __init__(
@@ -304,6 +305,7 @@ class RateLimiter:
             return [0] * len(calls)
         for _ in range(reservations):
             self._event("settled")
+        self._event("settle_batch")  # one round trip, however many it settled
         return results
 
 
