@@ -47,7 +47,7 @@ from proxy.metrics import Metrics, scanner_label
 from proxy.pipeline import ProxyHandler, Stage
 from proxy.policy import PolicyDefaults, PolicyError
 from proxy.policy_store import PolicyStore, ReloadResult
-from proxy.ratelimit import RateLimit, RateLimiter, ratelimit_headers
+from proxy.ratelimit import RateLimit, RateLimiter, holds_reservation, ratelimit_headers
 from proxy.ratelimit.lua import create_client as create_redis_client
 from proxy.record import Recorder
 from proxy.response_guard import StreamGuards
@@ -55,6 +55,7 @@ from proxy.routing import ResolveRoute, RouteTable
 from proxy.scanners import KNOWN_KINDS
 from proxy.scanning import Scanning, ScanPrompt, compile_custom
 from proxy.settlement import Settlements
+from proxy.stream_meter import StreamMeters
 from proxy.upstream import Forwarder, create_client_session
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,10 @@ async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     app[RATE_LIMITER] = limiter
     settlements = app[SETTLEMENTS] = Settlements(limiter)
     try:
-        async with background(settlements.run(), "ratelimit-settle"):
+        async with (
+            background(settlements.run(), "ratelimit-settle"),
+            background(limiter.leases.run(), "ratelimit-leases"),
+        ):
             yield
     finally:
         await settlements.drain()
@@ -305,7 +309,10 @@ async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
         app[EVENT_FEED],
     )
     forwarder = Forwarder(
-        app[HTTP_SESSION], EnforceResponse(app[POLICY_SCAN]), StreamGuards(app[POLICY_SCAN])
+        app[HTTP_SESSION],
+        EnforceResponse(app[POLICY_SCAN]),
+        StreamGuards(app[POLICY_SCAN]),
+        StreamMeters(AUDIT_WRITER in app, holds_reservation),
     )
     app[PROXY_HANDLER] = ProxyHandler(build_stages(app), forwarder.forward, recorder)
     app[CHECK_HANDLER] = ProxyHandler(

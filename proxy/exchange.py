@@ -40,6 +40,8 @@ class Exchange:
     response_scan: TextScan | None = None
     # Token counts the upstream reported in a streamed answer (usage events, merged).
     stream_usage: Usage | None = None
+    # Characters of text the upstream streamed (before any redaction), for settling without usage.
+    streamed_text_chars: int = 0
     # The whole (non-streamed) answer as sent, for its hash and usage; never logged or stored.
     response_body: bytes = b""
     # Read once by the recorder, for the audit row and the rate-limit settlement.

@@ -171,7 +171,8 @@ class Metrics:
         self.ratelimit_events = Counter(
             "warden_ratelimit_events_total",
             "Rate limiter outcomes: admitted, denied, failed_open, failed_closed, redis_error, "
-            "pool_exhausted, settled, settle_failed.",
+            "pool_exhausted, settled, settle_failed, settle_batch (a round trip), lease_renewed, "
+            "lease_renew_failed.",
             ("event",),
             registry=r,
         )

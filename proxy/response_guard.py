@@ -25,6 +25,7 @@ from proxy.scanners import Finding, Scanner, scan_text
 from proxy.scanners.window import StreamWindow
 from proxy.scanning import Scanning
 from proxy.sse import SseEvent, SseParser, serialize
+from proxy.stream_meter import meter_delta
 from proxy.upstream import sse_error_event
 
 
@@ -93,12 +94,7 @@ class ResponseGuard:
 
     def _event(self, event: SseEvent, out: bytearray) -> Decision | None:
         delta = stream_deltas(self.format, self.operation, event)
-        if delta.usage is not None:
-            self.exchange.stream_usage = (
-                delta.usage
-                if self.exchange.stream_usage is None
-                else self.exchange.stream_usage.merge(delta.usage)
-            )
+        meter_delta(self.exchange, delta)
         if not delta.texts and not delta.snapshots:
             blocked = self._flush(out)
             if blocked is None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Final
 
 from proxy.exchange import Exchange
 from proxy.ratelimit import ADMISSION, Admission, RateLimiter, usage_of
 
 log = logging.getLogger(__name__)
+
+# Settlements sent to Redis in one pipeline at most; under load one round trip settles many.
+BATCH_SIZE: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,21 +39,31 @@ class Settlements:
         try:
             self.queue.put_nowait(_Pending(admission, exchange))
         except asyncio.QueueFull:
-            # Unsettled reservations expire on their own (leases, windows); say so once in a while.
+            # Unsettled reservations expire on their own (leases, windows) once nobody renews them.
+            self.limiter.forget(admission)
             log.warning("settlement queue full; a reservation is left to expire")
 
     async def run(self) -> None:
         while True:
-            pending = await self.queue.get()
-            await self._settle(pending)
+            # Whatever queued up while the last batch was in flight goes in one round trip.
+            batch = [await self.queue.get()]
+            while len(batch) < BATCH_SIZE and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            await self._settle(batch)
 
     async def drain(self) -> None:
         while not self.queue.empty():
-            await self._settle(self.queue.get_nowait())
+            batch = [self.queue.get_nowait() for _ in range(min(BATCH_SIZE, self.queue.qsize()))]
+            await self._settle(batch)
 
-    async def _settle(self, pending: _Pending) -> None:
+    async def _settle(self, batch: list[_Pending]) -> None:
+        chars_per_token = self.limiter.settings.chars_per_token
         try:
-            usage = usage_of(pending.exchange, pending.exchange.usage)
-            await self.limiter.settle(pending.admission, usage)
+            await self.limiter.settle_many(
+                [
+                    (p.admission, usage_of(p.exchange, p.exchange.usage, chars_per_token))
+                    for p in batch
+                ]
+            )
         except Exception:
-            log.exception("settling a reservation failed")
+            log.exception("settling reservations failed")

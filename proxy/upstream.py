@@ -14,6 +14,7 @@ from yarl import URL
 from proxy.exchange import Exchange
 from proxy.replies import LocalReply, bad_gateway, error_body, gateway_timeout, render_reply
 from proxy.routing import Route
+from proxy.stream_meter import StreamMeterFactory
 
 # RFC 9110 §7.6.1 connection-specific headers: they describe one hop, never the next.
 HOP_BY_HOP = frozenset(
@@ -146,10 +147,12 @@ class Forwarder:
         session: aiohttp.ClientSession,
         check_response: ResponseCheck | None = None,
         stream_guard: StreamGuardFactory | None = None,
+        stream_meter: StreamMeterFactory | None = None,
     ) -> None:
         self.session = session
         self.check_response = check_response
         self.stream_guard = stream_guard
+        self.stream_meter = stream_meter
 
     async def forward(self, exchange: Exchange) -> web.StreamResponse:
         route = exchange.route
@@ -198,6 +201,10 @@ class Forwarder:
         still a clean 403.
         """
         guard = self.stream_guard(exchange) if self.stream_guard is not None else None
+        # A guard reads every event anyway and meters them; otherwise a meter reads them alone.
+        meter = None
+        if guard is None and self.stream_meter is not None:
+            meter = self.stream_meter(exchange)
         route = exchange.route
         assert route is not None
         buffering = guard is not None and route.stream_guard == "buffer"
@@ -223,6 +230,8 @@ class Forwarder:
                 await self._write_quietly(exchange, response, sse_error_event(reply))
                 return response
             exchange.response_bytes += len(chunk)
+            if meter is not None:
+                meter.feed(chunk)
             data = chunk
             if guard is not None:
                 checked = guard.feed(chunk)

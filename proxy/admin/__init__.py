@@ -7,7 +7,7 @@ import hmac
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxy.admin import audit, events, health, keys, openapi, policies, stats
+from proxy.admin import audit, events, health, keys, openapi, policies, stats, usage
 from proxy.admin.common import admin_error, input_errors
 from proxy.keys import PROXY_APP, SETTINGS
 
@@ -41,6 +41,7 @@ def create_admin_app(proxy: web.Application) -> web.Application:
     health.add_routes(app)
     keys.add_routes(app)
     policies.add_routes(app)
+    usage.add_routes(app)
     audit.add_routes(app)
     stats.add_routes(app)
     events.add_routes(app)

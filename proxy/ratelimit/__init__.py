@@ -13,7 +13,13 @@ from proxy.ratelimit.settings import (
     parse_key_limits,
     settings_problems,
 )
-from proxy.ratelimit.stage import ADMISSION, RateLimit, ratelimit_headers, usage_of
+from proxy.ratelimit.stage import (
+    ADMISSION,
+    RateLimit,
+    holds_reservation,
+    ratelimit_headers,
+    usage_of,
+)
 from proxy.ratelimit.wording import format_duration
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "ScopeLimits",
     "WindowLimits",
     "format_duration",
+    "holds_reservation",
     "parse_key_limits",
     "ratelimit_headers",
     "settings_problems",

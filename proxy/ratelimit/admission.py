@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from proxy.formats.segments import Usage
 from proxy.ratelimit.plan import SlotPlan
+from proxy.ratelimit.settings import Price, cost_micro_usd
 from proxy.ratelimit.wording import format_duration
 
 DenialType = Literal["rate_limit_exceeded", "budget_exceeded", "rate_limit_unavailable"]
@@ -75,3 +77,23 @@ class Admission:
 
 
 ADMITTED_UNLIMITED: Final = Admission(True)
+
+
+def settle_deltas(
+    reservation: Reservation, usage: Usage | None, price: Price | None
+) -> dict[str, int]:
+    """What settling adds to each unit's count: the usage less the reservation.
+
+    `usage` None gives everything back, the request included; a field of it that is None
+    counts as reserved.
+    """
+    reserved_tokens = reservation.prompt_tokens + reservation.max_output_tokens
+    if usage is None:
+        return {"requests": -1, "tokens": -reserved_tokens, "usd": -reservation.cost_micro_usd}
+    used_in = reservation.prompt_tokens if usage.input_tokens is None else usage.input_tokens
+    used_out = reservation.max_output_tokens if usage.output_tokens is None else usage.output_tokens
+    return {
+        "requests": 0,
+        "tokens": used_in + used_out - reserved_tokens,
+        "usd": cost_micro_usd(price, used_in, used_out) - reservation.cost_micro_usd,
+    }

@@ -21,12 +21,13 @@ from proxy.ratelimit.admission import (
     DenialType,
     LimitState,
     Reservation,
+    settle_deltas,
 )
-from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA
+from proxy.ratelimit.leases import RENEW_LUA, Leases
+from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA, Call
 from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
 from proxy.ratelimit.settings import (
     RateLimitSettings,
-    cost_micro_usd,
 )
 from proxy.ratelimit.wording import denial_message
 
@@ -44,8 +45,10 @@ class RateLimiter:
 
     `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
     with skewed clocks still agree. `on_event` receives "admitted", "denied", "failed_open",
-    "failed_closed", "redis_error", "pool_exhausted", "settled", "settle_failed" (wire
-    it to a counter).
+    "failed_closed", "redis_error", "pool_exhausted", "settled", "settle_failed",
+    "settle_batch", "lease_renewed", "lease_renew_failed" (wire it to a counter). Run
+    `leases.run()` beside it, so that in-flight slots outlive their lease while their
+    requests do.
     """
 
     def __init__(
@@ -64,6 +67,13 @@ class RateLimiter:
         self.events: Counter[str] = Counter()
         self._retry_at = 0.0
         self._outage_since: float | None = None
+        self.leases = Leases(
+            client,
+            settings.concurrency_lease_seconds,
+            settings.timeout * SETTLE_TIMEOUT_FACTOR,
+            clock=clock,
+            on_event=self._event,
+        )
 
     def _event(self, name: str) -> None:
         self.events[name] += 1
@@ -79,6 +89,7 @@ class RateLimiter:
                 await asyncio.gather(*(self.client.ping() for _ in range(connections)))
                 await self.client.script_load(RESERVE_LUA)
                 await self.client.script_load(SETTLE_LUA)
+                await self.client.script_load(RENEW_LUA)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("rate limits: Redis warm-up failed (%s: %s)", type(exc).__name__, exc)
             return False
@@ -135,10 +146,9 @@ class RateLimiter:
         return list(await asyncio.gather(*calls, return_exceptions=True))
 
     async def _reserve_slot(self, plan: SlotPlan, member: str, now_ms: int) -> list[int]:
-        args: list[Any] = [now_ms, member]
-        for check in plan.checks:
-            args += (check.kind, check.limit, check.cost, check.span)
-        result: list[int] = await RESERVE.run(self.client, [c.key for c in plan.checks], args)
+        spec = " ".join(f"{c.kind} {c.limit} {c.cost} {c.span}" for c in plan.checks)
+        keys = [c.key for c in plan.checks]
+        result: list[int] = await RESERVE.run(self.client, keys, (now_ms, member, spec))
         return result
 
     async def _admission(
@@ -158,6 +168,7 @@ class RateLimiter:
         denied = [o for o in outcomes if o[1] != _FITS]
         if not denied:
             self._event("admitted")
+            self.leases.hold(reservation)
             return Admission(True, reservation, requests, tokens)
         # With a global model limit, one slot may have reserved while the other refused.
         admitted = [p for p, r in zip(plans, replies, strict=True) if r[0] == 1]
@@ -186,7 +197,7 @@ class RateLimiter:
             self._event("pool_exhausted")
             if self.settings.failure_mode == "open":
                 self._event("failed_open")
-                return Admission(True, _partial(reservation, written), degraded=True)
+                return self._open_with(reservation, written)
             if written:
                 await self._release(reservation, written)
             return self._degraded()
@@ -203,11 +214,17 @@ class RateLimiter:
             )
         if self.settings.failure_mode == "open":
             self._event("failed_open")
-            # Whatever one slot did reserve is settled normally with the rest.
-            return Admission(True, _partial(reservation, written), degraded=True)
+            return self._open_with(reservation, written)
         if written:
             await self._release(reservation, written)
         return self._degraded()
+
+    def _open_with(self, reservation: Reservation, written: list[SlotPlan]) -> Admission:
+        # Whatever one slot did reserve is settled normally with the rest.
+        partial = _partial(reservation, written)
+        if partial is not None:
+            self.leases.hold(partial)
+        return Admission(True, partial, degraded=True)
 
     def _degraded(self) -> Admission:
         if self.settings.failure_mode == "open":
@@ -233,54 +250,63 @@ class RateLimiter:
         that is None counts as reserved. Idempotent: a second call changes nothing. Returns
         whether this call applied it (False also when Redis failed; leases still expire).
         """
-        reservation = admission.reservation
-        if reservation is None:
-            return False
-        return await self._settle(reservation, reservation.plans, usage)
+        return await self.settle_many([(admission, usage)]) == 1
+
+    async def settle_many(self, settlements: Sequence[tuple[Admission, Usage | None]]) -> int:
+        """settle() for several requests in one Redis round trip; how many it applied."""
+        calls: list[Call] = []
+        owners: list[str] = []
+        for admission, usage in settlements:
+            reservation = admission.reservation
+            if reservation is None:
+                continue
+            self.leases.release(reservation)
+            for call in self._settle_calls(reservation, reservation.plans, usage):
+                calls.append(call)
+                owners.append(reservation.id)
+        results = await self._run_settles(calls, len(set(owners)))
+        return len({owner for owner, r in zip(owners, results, strict=True) if r == 1})
+
+    def forget(self, admission: Admission) -> None:
+        """Stop renewing a reservation that will not be settled; its leases then expire."""
+        if admission.reservation is not None:
+            self.leases.release(admission.reservation)
 
     async def _release(self, reservation: Reservation, plans: Sequence[SlotPlan]) -> None:
-        await self._settle(reservation, plans, None)
+        await self._run_settles(self._settle_calls(reservation, plans, None), 1)
 
-    async def _settle(
+    def _settle_calls(
         self, reservation: Reservation, plans: Sequence[SlotPlan], usage: Usage | None
-    ) -> bool:
-        reserved_tokens = reservation.prompt_tokens + reservation.max_output_tokens
-        if usage is None:
-            request_delta, token_delta, cost_delta = (
-                -1,
-                -reserved_tokens,
-                -reservation.cost_micro_usd,
-            )
-        else:
-            used_in = usage.input_tokens
-            used_out = usage.output_tokens
-            used_in = reservation.prompt_tokens if used_in is None else used_in
-            used_out = reservation.max_output_tokens if used_out is None else used_out
-            price = self.planner.price(reservation.model)
-            request_delta, token_delta = 0, used_in + used_out - reserved_tokens
-            cost_delta = cost_micro_usd(price, used_in, used_out) - reservation.cost_micro_usd
+    ) -> list[Call]:
+        deltas = settle_deltas(reservation, usage, self.planner.price(reservation.model))
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
-        calls = []
+        calls: list[Call] = []
         for plan in plans:
             keys = [SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)]
-            args: list[Any] = [now_ms, reservation.id, SETTLED_MARKER_MS]
-            for check in plan.checks:
-                delta = {"requests": request_delta, "tokens": token_delta, "usd": cost_delta}.get(
-                    check.unit, 0
-                )
-                keys.append(check.key)
-                args += (check.kind, check.limit, delta, check.span)
-            calls.append(SETTLE.run(self.client, keys, args))
+            keys += [c.key for c in plan.checks]
+            spec = " ".join(
+                f"{c.kind} {c.limit} {deltas.get(c.unit, 0)} {c.span}" for c in plan.checks
+            )
+            calls.append((keys, (now_ms, reservation.id, SETTLED_MARKER_MS, spec)))
+        return calls
+
+    async def _run_settles(self, calls: list[Call], reservations: int) -> list[Any]:
+        """The calls' results (1 applied, 0 settled before); all 0 when Redis failed."""
+        if not calls:
+            return []
         try:
             async with asyncio.timeout(self.settings.timeout * SETTLE_TIMEOUT_FACTOR):
-                results = await asyncio.gather(*calls)
+                results = await SETTLE.run_many(self.client, calls)
         except (RedisError, OSError, TimeoutError) as exc:
-            self._event("settle_failed")
+            for _ in range(reservations):
+                self._event("settle_failed")
             if self._outage_since is None:
                 log.warning("rate limits: settle failed (%s: %s)", type(exc).__name__, exc)
-            return False
-        self._event("settled")
-        return any(r == 1 for r in results)
+            return [0] * len(calls)
+        for _ in range(reservations):
+            self._event("settled")
+        self._event("settle_batch")  # one round trip, however many it settled
+        return results
 
 
 def _wrote(result: object) -> bool:

@@ -9,7 +9,20 @@ from typing import Any, Final
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError
 
-# Every check is four ARGVs after the header, and one KEY: kind, limit, cost, span.
+# Every script's ARGV[1]: the time in ms, or 0 for Redis's own clock, which is what replicas
+# share (a test passes its own, to move time by hand).
+NOW_LUA: Final = """
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+"""
+
+# ARGV: now (0 = Redis's clock), member, and the checks as one space-separated string, four
+# words per check, in the order of KEYS (one key per check): kind, limit, cost, span. One string
+# rather than four arguments a check: the client encodes every argument on its own, and that,
+# not the script, was most of a call's cost.
 #   g (GCRA window):  limit = count per period, cost = requests or tokens, span = period ms
 #   c (in flight):    limit = max concurrent, cost unused, span = lease ms
 #   b (USD budget):   limit = micro-USD, cost = micro-USD reserved, span = window end (epoch ms)
@@ -21,23 +34,22 @@ from redis.exceptions import NoScriptError
 # when the new TAT is at most one period ahead of now. So a full burst of `limit` is possible,
 # and after that the allowance comes back continuously: there is no window edge to exploit.
 # All checks run before any write, so a request reserves in every scope or in none.
-RESERVE_LUA: Final = """
-local now = tonumber(ARGV[1])
-if now == 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
+RESERVE_LUA: Final = (
+    NOW_LUA
+    + """
 local member = ARGV[2]
+local spec = {}
+for word in string.gmatch(ARGV[3], '%S+') do spec[#spec + 1] = word end
 -- Floating point slack: limit * (period / limit) may round just above the period.
 local eps = 0.001
 local out = {1, math.floor(now)}
 local writes = {}
 for i = 1, #KEYS do
-  local base = 2 + (i - 1) * 4
-  local kind = ARGV[base + 1]
-  local limit = tonumber(ARGV[base + 2])
-  local cost = tonumber(ARGV[base + 3])
-  local span = tonumber(ARGV[base + 4])
+  local base = (i - 1) * 4
+  local kind = spec[base + 1]
+  local limit = tonumber(spec[base + 2])
+  local cost = tonumber(spec[base + 3])
+  local span = tonumber(spec[base + 4])
   local key = KEYS[i]
   local status, remaining, reset, wait = 0, 0, 0, 0
   if kind == 'g' then
@@ -83,10 +95,10 @@ for i = 1, #KEYS do
 end
 if out[1] == 1 then
   for i = 1, #KEYS do
-    local base = 2 + (i - 1) * 4
-    local kind = ARGV[base + 1]
-    local cost = tonumber(ARGV[base + 3])
-    local span = tonumber(ARGV[base + 4])
+    local base = (i - 1) * 4
+    local kind = spec[base + 1]
+    local cost = tonumber(spec[base + 3])
+    local span = tonumber(spec[base + 4])
     local key = KEYS[i]
     if kind == 'g' then
       if writes[i] > now then
@@ -106,26 +118,27 @@ if out[1] == 1 then
 end
 return out
 """
+)
 
 # KEYS[1] is the "settled" marker, then one KEY per adjustment; ARGV: now, member, marker ttl,
-# then per adjustment kind, limit, delta, span (as in RESERVE_LUA; delta is signed). Returns 1
+# and the adjustments as one string of kind, limit, delta, span (as in RESERVE_LUA; the delta
+# is signed). Returns 1
 # when applied, 0 when this reservation was settled before: settling twice changes nothing.
-SETTLE_LUA: Final = """
+SETTLE_LUA: Final = (
+    NOW_LUA
+    + """
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) == false then
   return 0
 end
-local now = tonumber(ARGV[1])
-if now == 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
 local member = ARGV[2]
+local spec = {}
+for word in string.gmatch(ARGV[4], '%S+') do spec[#spec + 1] = word end
 for i = 2, #KEYS do
-  local base = 3 + (i - 2) * 4
-  local kind = ARGV[base + 1]
-  local limit = tonumber(ARGV[base + 2])
-  local delta = tonumber(ARGV[base + 3])
-  local span = tonumber(ARGV[base + 4])
+  local base = (i - 2) * 4
+  local kind = spec[base + 1]
+  local limit = tonumber(spec[base + 2])
+  local delta = tonumber(spec[base + 3])
+  local span = tonumber(spec[base + 4])
   local key = KEYS[i]
   if kind == 'g' and delta ~= 0 then
     local tat = tonumber(redis.call('GET', key)) or now
@@ -150,6 +163,7 @@ for i = 2, #KEYS do
 end
 return 1
 """
+)
 
 
 class Script:
@@ -165,6 +179,26 @@ class Script:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return await client.eval(self.text, len(keys), *keys, *args)
+
+    async def run_many(self, client: redis.Redis, calls: Sequence[Call]) -> list[Any]:
+        """Several calls in one round trip: a pipeline, not a transaction (each script is
+        atomic on its own, and their keys may lie in different hash slots)."""
+        if len(calls) == 1:
+            return [await self.run(client, *calls[0])]
+        async with client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self.sha, len(keys), *keys, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        for i, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                results[i] = await self.run(client, *calls[i])
+            elif isinstance(result, Exception):
+                raise result
+        return results
+
+
+# One script call: its KEYS and its ARGV.
+Call = tuple[Sequence[str], Sequence[Any]]
 
 
 RESERVE: Final = Script(RESERVE_LUA)

@@ -138,11 +138,7 @@ class Planner:
         limits = self.scope_limits(ctx.tenant)
         slot = quote(ctx.tenant, safe="")
         checks: list[Check] = []
-        key_windows = limits.key or WindowLimits()
-        key_budget = limits.key_budget or Budget()
-        if ctx.key_limits is not None:
-            key_windows = key_windows.overlay(ctx.key_limits.limits)
-            key_budget = key_budget.overlay(ctx.key_limits.budget)
+        key_windows, key_budget = key_scope(limits, ctx.key_limits)
         scopes: list[tuple[str, str, WindowLimits | None]] = [
             ("key", quote(ctx.key_id, safe=""), key_windows),
             ("tenant", WHOLE, limits.tenant),
@@ -154,30 +150,35 @@ class Planner:
             scopes.append(("route", quote(ctx.route, safe=""), limits.route[ctx.route]))
         for scope, scope_id, windows in scopes:
             if windows is not None:
-                checks.extend(self._window_checks(slot, scope, scope_id, windows, ctx))
+                checks.extend(
+                    self.window_checks(slot, scope, scope_id, windows, ctx.reserved_tokens)
+                )
         when = calendar_of(int(now // 86_400))
         for scope, scope_id, budget in (
             ("key", quote(ctx.key_id, safe=""), key_budget),
             ("tenant", WHOLE, limits.tenant_budget),
         ):
             if budget is not None:
-                checks.extend(_budget_checks(slot, scope, scope_id, budget, cost, when))
+                checks.extend(budget_checks(slot, scope, scope_id, budget, cost, when))
         plans = [SlotPlan(slot, tuple(checks))] if checks else []
         found = find_pattern(self.settings.global_model, ctx.model)
         if found is not None:
             pattern, windows = found
             global_slot = "global:" + quote(pattern, safe="")
-            glob_checks = self._window_checks(global_slot, "global_model", WHOLE, windows, ctx)
+            glob_checks = self.window_checks(
+                global_slot, "global_model", WHOLE, windows, ctx.reserved_tokens
+            )
             if glob_checks:
                 plans.append(SlotPlan(global_slot, tuple(glob_checks)))
         return plans
 
-    def _window_checks(
-        self, slot: str, scope: str, scope_id: str, windows: WindowLimits, ctx: RequestContext
+    def window_checks(
+        self, slot: str, scope: str, scope_id: str, windows: WindowLimits, tokens: int
     ) -> list[Check]:
+        """Checks of one scope's windows; a request costs 1 request and `tokens` tokens."""
         checks = []
         for name, unit, period, limit in _windows_of(windows):
-            cost = 1 if unit == "requests" else ctx.reserved_tokens
+            cost = 1 if unit == "requests" else tokens
             key = WINDOW_KEY.format(slot=slot, scope=scope, id=scope_id, name=name)
             checks.append(Check("g", key, scope, name, unit, limit, cost, period))
         if windows.max_concurrent is not None:
@@ -197,7 +198,17 @@ class Planner:
         return checks
 
 
-def _budget_checks(
+def key_scope(limits: ScopeLimits, own: KeyLimits | None) -> tuple[WindowLimits, Budget]:
+    """A key's windows and budget: its tenant's key defaults, with the key's own on top."""
+    windows = limits.key or WindowLimits()
+    budget = limits.key_budget or Budget()
+    if own is not None:
+        windows = windows.overlay(own.limits)
+        budget = budget.overlay(own.budget)
+    return windows, budget
+
+
+def budget_checks(
     slot: str, scope: str, scope_id: str, budget: Budget, cost: int, when: Calendar
 ) -> list[Check]:
     checks = []

@@ -100,8 +100,9 @@ class RateLimitSettings:
     # Output tokens reserved when a request does not say its maximum.
     default_max_tokens: int = 4096
     chars_per_token: float = 4.0
-    # An in-flight slot never settled (the process died) frees itself after this many seconds.
-    concurrency_lease_seconds: float = 600.0
+    # An in-flight slot never settled (the process died) frees itself after this many seconds;
+    # live requests renew theirs every third of it, so a long stream never loses its slot.
+    concurrency_lease_seconds: float = 60.0
     defaults: ScopeLimits = ScopeLimits()
     tenants: dict[str, ScopeLimits] = field(default_factory=dict)
     # Across all tenants, for upstream protection: a second Redis call on its own hash slot,

@@ -127,22 +127,42 @@ def requested_output_tokens(operation: str, payload: Any, settings: RateLimitSet
     return cap
 
 
-def usage_of(exchange: Exchange, usage: Usage | None) -> Usage | None:
+def usage_of(exchange: Exchange, usage: Usage | None, chars_per_token: float) -> Usage | None:
     """What settle() should charge for this exchange, given the usage read from the answer.
 
     None (everything given back, the request too) when the model never answered: Warden replied
     itself, the upstream failed (5xx) or was unreachable, or the client left first. A 4xx used
     no tokens but still counts as a request, so that invalid requests cannot flood upstream.
-    An answer without usage keeps the reservation as the charge (Usage() = "as reserved").
+    A stream is charged its reported usage; output it did not report (no usage events, or cut
+    before the last one) is counted from the streamed text, as admission estimates a prompt.
+    Any other answer without usage keeps the reservation as the charge (Usage() = "as
+    reserved").
     """
+    status = exchange.upstream_status
+    # A stream blocked in buffer mode is answered with a 403, but it was read all the same.
+    was_streamed = exchange.streamed or exchange.streamed_text_chars > 0
+    if was_streamed and status is not None and status < 400:
+        usage = usage or Usage()
+        counted = math.ceil(exchange.streamed_text_chars / chars_per_token)
+        if usage.output_tokens is None:
+            return Usage(usage.input_tokens, counted)
+        if exchange.stream_cut or exchange.client_disconnected:
+            # Cut before its last usage event: an earlier count (Anthropic's message_start
+            # says 0) may lag behind the text that did stream.
+            return Usage(usage.input_tokens, max(usage.output_tokens, counted))
+        return usage
     if usage is not None:
         return usage
-    status = exchange.upstream_status
     if status is None or status >= 500:
         return None
     if status >= 400:
         return Usage(0, 0)
     return Usage()
+
+
+def holds_reservation(exchange: Exchange) -> bool:
+    admission = exchange.request.get(ADMISSION)
+    return admission is not None and admission.reservation is not None
 
 
 def ratelimit_headers(request: web.BaseRequest) -> dict[str, str]:

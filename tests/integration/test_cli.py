@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,9 +178,14 @@ async def wait_until_up(url: str, timeout: float = 20.0) -> None:
 
 
 async def serve_two_workers(
-    services: Services, upstream: SimulatedUpstream, tmp_path: Path
+    services: Services,
+    upstream: SimulatedUpstream,
+    tmp_path: Path,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int, int]:
-    """`warden serve --workers 2` on fixed free ports, migrating on start; waits until up."""
+    """`warden serve --workers 2` on fixed free ports, migrating on start; waits until up.
+
+    `edit` may change the raw config first."""
     proxy_port, admin_port = free_port(), free_port()
     raw = base_config(upstream.url, services.database_url, services.redis_url)
     raw["listen"] = {
@@ -189,6 +195,8 @@ async def serve_two_workers(
     raw["postgres"]["migrate_on_start"] = True
     (tmp_path / "policies").mkdir(exist_ok=True)
     raw["policies"] = {"dir": str(tmp_path / "policies")}
+    if edit is not None:
+        edit(raw)
     config = write_config(tmp_path / "config.yaml", raw)
     process = subprocess.Popen(
         [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--workers", "2"],
@@ -212,6 +220,21 @@ def requests_total(exposition: str) -> float:
         for sample in family.samples
         if sample.name == "warden_requests_total"
     )
+
+
+async def stop_workers(process: subprocess.Popen[bytes], timeout: float = 20) -> tuple[int, str]:
+    """SIGTERM `warden serve`, wait for it (killed past `timeout`); its exit code and stderr."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = await asyncio.to_thread(process.wait, timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        code = process.wait()
+    stderr = b""
+    if process.stderr is not None:
+        stderr = process.stderr.read()
+        process.stderr.close()
+    return code, stderr.decode(errors="replace")
 
 
 async def test_serve_with_two_workers_shares_one_port(
@@ -253,14 +276,7 @@ async def test_serve_with_two_workers_shares_one_port(
                     totals.append(requests_total(await r.text()))
             assert totals == [10.0] * 8
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = await asyncio.to_thread(process.wait, 20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        stderr = process.stderr.read().decode() if process.stderr else ""
-        process.stderr.close() if process.stderr else None
+        code, stderr = await stop_workers(process)
     assert code == 0, stderr
     for pid in pids:
         with pytest.raises(ProcessLookupError):
@@ -319,9 +335,6 @@ async def test_policy_edits_reach_every_worker_within_two_seconds(
                     reloaded[pid] = time.monotonic() - edited_at
             await asyncio.sleep(0.05)
     finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 20)
-        if process.stderr is not None:
-            process.stderr.close()
+        await stop_workers(process)
     assert set(reloaded) == set(before), reloaded
     assert max(reloaded.values()) < 2.0, reloaded

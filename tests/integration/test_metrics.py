@@ -118,7 +118,7 @@ async def test_traffic_shows_up_by_route_model_decision_and_kind(governed: Runni
     assert value(samples, decisions, phase="content", action="block", rule="secrets.block",
                  mode="enforce") == 1  # fmt: skip
 
-    answers = (plain.usage, redacted.usage)
+    answers = (plain.usage, redacted.usage, streamed_usage)
     prompt_tokens = sum(u.prompt_tokens for u in answers)
     completion_tokens = sum(u.completion_tokens for u in answers)
     tokens = "warden_tokens_total"

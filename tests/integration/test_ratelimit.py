@@ -333,6 +333,33 @@ async def test_settle_is_idempotent_and_a_failure_refunds_everything(
     assert inflight == [] or await redis_client.zcard(inflight[0]) == 0
 
 
+async def test_many_settlements_in_one_call(
+    make_limiter: MakeLimiter, redis_client: redis.Redis
+) -> None:
+    clock = Clock()
+    settings = RateLimitSettings(
+        defaults=ScopeLimits(key=WindowLimits(tokens_per_minute=1000, max_concurrent=50)),
+        global_model={"m": WindowLimits(requests_per_minute=100)},
+    )
+    limiter = make_limiter(settings, clock)
+    # Ten keys of five tenants, each on the tenant's slot and the global model's.
+    admitted = [
+        await limiter.reserve(ctx(10, 90, tenant=f"t{i % 5}", key=f"k{i}", model="m"))
+        for i in range(10)
+    ]
+    assert all(a.allowed for a in admitted) and len(limiter.leases) == 10
+    await redis_client.script_flush()  # the pipeline falls back to EVAL per call as well
+    settled = [(a, Usage(10, 10 * i)) for i, a in enumerate(admitted)]
+    assert await limiter.settle_many(settled) == 10
+    assert await limiter.settle_many(settled) == 0
+    assert len(limiter.leases) == 0
+    # k3 used 10 + 30 of its 100: 960 of 1000 left; the others likewise, in-flight all freed.
+    again = await limiter.reserve(ctx(0, 960, tenant="t3", key="k3", model="m"))
+    assert again.allowed and again.tokens is not None and again.tokens.remaining == 0
+    inflight = await redis_client.keys("wrl:*:c:*")
+    assert sum([await redis_client.zcard(k) for k in inflight]) == 1
+
+
 async def test_a_lost_script_cache_is_reloaded(
     make_limiter: MakeLimiter, redis_client: redis.Redis
 ) -> None:
@@ -492,3 +519,46 @@ async def test_slow_redis_never_holds_a_request_past_the_timeout(
         results, elapsed = await _timed_reserve(limiter)
         assert elapsed < 0.1  # under the 0.15 s timeout: nobody waited on Redis
         await limiter.client.aclose()
+
+
+# --- Leases of long requests -----------------------------------------------------------------
+
+
+async def test_a_running_requests_lease_is_renewed_until_it_settles(
+    make_limiter: MakeLimiter,
+) -> None:
+    clock = Clock()
+    settings = RateLimitSettings(
+        defaults=ScopeLimits(key=WindowLimits(max_concurrent=1)), concurrency_lease_seconds=30
+    )
+    limiter = make_limiter(settings, clock)
+    running = await limiter.reserve(ctx())
+    assert running.allowed and len(limiter.leases) == 1
+    for _ in range(3):
+        clock.advance(20)
+        assert await limiter.leases.renew() == 1
+    # 60 s in, twice the lease: the slot is still taken by the request that runs.
+    refused = await limiter.reserve(ctx())
+    assert refused.denial is not None and refused.denial.name == "max_concurrent"
+    assert await limiter.settle(running, Usage(1, 1))
+    assert len(limiter.leases) == 0
+    assert await limiter.leases.renew() == 0
+    assert (await limiter.reserve(ctx())).allowed
+
+
+async def test_an_expired_lease_is_not_revived(make_limiter: MakeLimiter) -> None:
+    clock = Clock()
+    settings = RateLimitSettings(
+        defaults=ScopeLimits(key=WindowLimits(max_concurrent=1)), concurrency_lease_seconds=30
+    )
+    limiter = make_limiter(settings, clock)
+    stale = await limiter.reserve(ctx())
+    clock.advance(31)  # renewals failed for a whole lease (say Redis was away): it expired
+    newcomer = await limiter.reserve(ctx())
+    assert newcomer.allowed
+    # Renewing now must not bring the old lease back beside the newcomer's.
+    assert await limiter.leases.renew() == 1
+    assert not (await limiter.reserve(ctx())).allowed
+    assert await limiter.settle(newcomer, Usage(1, 1))
+    assert (await limiter.reserve(ctx())).allowed
+    assert stale.allowed

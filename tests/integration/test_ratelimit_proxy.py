@@ -1,4 +1,4 @@
-"""Rate limits through the proxy: SDK errors and headers, exact across replicas, budgets."""
+"""Rate limits through the proxy: SDK errors and headers, budgets, key limits validated."""
 
 from __future__ import annotations
 
@@ -10,23 +10,11 @@ import openai
 import pytest
 
 from tests.conftest import RunningWarden
-
-CHAT = {"model": "echo-1", "messages": [{"role": "user", "content": "hi"}]}
-
-
-async def key_with_limits(warden: RunningWarden, limits: dict[str, Any]) -> str:
-    async with warden.http.post(
-        f"{warden.admin_url}/admin/keys",
-        json={"tenant": "acme", "rate_limit": limits},
-        headers=warden.admin_headers(),
-    ) as r:
-        assert r.status == 201, await r.text()
-        key: str = (await r.json())["key"]
-    return key
+from tests.integration.limits import CHAT, key_with_limits
 
 
 async def test_limited_key_gets_429_with_headers(warden: RunningWarden):
-    key = await key_with_limits(warden, {"requests_per_minute": 3})
+    _, key = await key_with_limits(warden, {"requests_per_minute": 3})
     async with openai.AsyncOpenAI(
         base_url=f"{warden.proxy_url}/v1", api_key=key, max_retries=0
     ) as client:
@@ -44,24 +32,6 @@ async def test_limited_key_gets_429_with_headers(warden: RunningWarden):
     assert 0 < float(error.response.headers["retry-after"]) <= 60
 
 
-async def test_limits_hold_exactly_across_two_replicas(start_warden: Callable[..., Any]):
-    replica_a = await start_warden()
-    replica_b = await start_warden()
-    key = await key_with_limits(replica_a, {"requests_per_minute": 10})
-    headers = {"authorization": f"Bearer {key}"}
-
-    async def call(replica: RunningWarden) -> int:
-        async with replica.http.post(
-            f"{replica.proxy_url}/v1/chat/completions", json=CHAT, headers=headers
-        ) as r:
-            await r.read()
-            return r.status
-
-    statuses = await asyncio.gather(*(call((replica_a, replica_b)[i % 2]) for i in range(40)))
-    assert statuses.count(200) == 10
-    assert statuses.count(429) == 30
-
-
 async def test_budget_is_charged_actual_usage_and_then_refused(start_warden: Callable[..., Any]):
     def priced(raw: dict[str, Any]) -> None:
         # $1 per token either way; a request reserves its estimate + 1 output token.
@@ -71,7 +41,7 @@ async def test_budget_is_charged_actual_usage_and_then_refused(start_warden: Cal
         }
 
     warden = await start_warden(priced)
-    key = await key_with_limits(warden, {"daily_usd": 2.5})
+    _, key = await key_with_limits(warden, {"daily_usd": 2.5})
     async with openai.AsyncOpenAI(
         base_url=f"{warden.proxy_url}/v1", api_key=key, max_retries=0
     ) as client:

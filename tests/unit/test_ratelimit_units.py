@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp.test_utils import make_mocked_request
 from redis.crc import key_slot
 
+from proxy.exchange import Exchange
 from proxy.formats.segments import Usage
 from proxy.ratelimit import (
     Admission,
@@ -27,7 +29,12 @@ from proxy.ratelimit import (
 )
 from proxy.ratelimit.plan import Planner
 from proxy.ratelimit.settings import cost_micro_usd, find_pattern
-from proxy.ratelimit.stage import estimate_prompt_tokens, refusal, requested_output_tokens
+from proxy.ratelimit.stage import (
+    estimate_prompt_tokens,
+    refusal,
+    requested_output_tokens,
+    usage_of,
+)
 from proxy.typed_yaml import read_typed
 
 
@@ -263,3 +270,47 @@ def test_a_denial_becomes_a_429_with_retry_headers() -> None:
 def test_usage_fields_left_out_count_as_reserved() -> None:
     # The contract settle() relies on: Usage() is "as reserved", Usage(0, 0) is "nothing".
     assert Usage().input_tokens is None and Usage(0, 0).total_tokens == 0
+
+
+def _exchange(status: int | None, **fields: Any) -> Exchange:
+    exchange = Exchange.begin(make_mocked_request("POST", "/v1/chat/completions"))
+    exchange.upstream_status = status
+    for name, value in fields.items():
+        setattr(exchange, name, value)
+    return exchange
+
+
+@pytest.mark.parametrize(
+    ("status", "fields", "reported", "charged"),
+    [
+        # The model never answered: everything back, the request too.
+        (None, {}, None, None),
+        (None, {"client_disconnected": True}, None, None),
+        (502, {}, None, None),
+        # A 4xx is a request without tokens; a JSON answer without usage keeps its reservation.
+        (400, {}, None, Usage(0, 0)),
+        (200, {}, None, Usage()),
+        (200, {}, Usage(7, 3), Usage(7, 3)),
+        # Streams: reported usage wins; output not reported is counted (41 chars -> 11 tokens).
+        (200, {"streamed": True, "streamed_text_chars": 41}, Usage(7, 3), Usage(7, 3)),
+        (200, {"streamed": True, "streamed_text_chars": 41}, None, Usage(None, 11)),
+        (200, {"streamed": True, "streamed_text_chars": 41}, Usage(5, None), Usage(5, 11)),
+        # Cut short, an early count (Anthropic's message_start: 0) lags behind the text.
+        (
+            200,
+            {"streamed": True, "streamed_text_chars": 41, "client_disconnected": True},
+            Usage(5, 0),
+            Usage(5, 11),
+        ),
+        (
+            200,
+            {"streamed": True, "streamed_text_chars": 4, "stream_cut": True},
+            Usage(5, 9),
+            Usage(5, 9),
+        ),
+    ],
+)
+def test_what_settlement_charges(
+    status: int | None, fields: dict[str, Any], reported: Usage | None, charged: Usage | None
+) -> None:
+    assert usage_of(_exchange(status, **fields), reported, 4.0) == charged
