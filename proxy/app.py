@@ -21,6 +21,7 @@ from proxy.db import create_pool, migrate
 from proxy.decision_api import CHECK_PATH, AnswerCheck, ReadCheckRequest
 from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_decision_headers
 from proxy.errors import StartupError
+from proxy.incidents import BlockIncidents
 from proxy.keys import (
     AUDIT_WRITER,
     CHECK_HANDLER,
@@ -241,8 +242,13 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
     if not settings.audit.enabled:
         yield
         return
+    incidents = settings.incidents
     async with AuditWriter(
-        settings.audit, settings.postgres.url, base_dir=settings.base_dir
+        settings.audit,
+        settings.postgres.url,
+        base_dir=settings.base_dir,
+        # Incidents are derived from the blocks each batch stores, in its transaction.
+        hook=BlockIncidents(incidents, metrics) if incidents.auto_open else None,
     ) as writer:
         app[AUDIT_WRITER] = writer
         metrics.watch_audit(writer)

@@ -69,7 +69,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
 
 # Tables the tests may write; emptied before each test so tests do not see each other.
-_TABLES = ("api_keys", "audit_events")
+_TABLES = ("api_keys", "audit_events", "incidents")
 
 
 @pytest.fixture

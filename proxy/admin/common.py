@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import orjson
@@ -67,6 +68,83 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AdminInputError("the request body must be a JSON object")
     return data
+
+
+def optional_string(data: Mapping[str, Any], field: str, max_length: int = 200) -> str | None:
+    """A string field of a JSON body, absent or null as None; too long or not a string: 400."""
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise AdminInputError(
+            f"'{field}' must be a string of at most {max_length} characters", field
+        )
+    return value
+
+
+def reject_unknown_fields(data: Mapping[str, Any], known: Collection[str]) -> None:
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise AdminInputError(f"unknown field '{unknown[0]}'", unknown[0], status=422)
+
+
+MAX_PAGE = 500
+
+
+def page_limit(query: Mapping[str, str], default: int = 100) -> int:
+    try:
+        limit = int(query.get("limit", str(default)))
+    except ValueError:
+        raise AdminInputError("'limit' must be an integer", "limit") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise AdminInputError(f"'limit' must be between 1 and {MAX_PAGE}", "limit")
+    return limit
+
+
+def id_cursor(query: Mapping[str, str]) -> int | None:
+    """The `cursor` of an id-ordered page: the last id the previous page showed."""
+    text = query.get("cursor")
+    if text is None or text == "":
+        return None
+    if not text.isdigit():
+        raise AdminInputError("'cursor' must be a next_cursor value from a previous page", "cursor")
+    return int(text)
+
+
+def query_time(query: Mapping[str, str], field: str) -> dt.datetime | None:
+    """An ISO 8601 time with a zone (`2025-01-31T12:00:00Z`) from the query string."""
+    text = query.get(field)
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise AdminInputError(f"'{field}' must be an ISO 8601 time", field) from None
+    if when.tzinfo is None:
+        raise AdminInputError(f"'{field}' needs a time zone (e.g. ...Z)", field)
+    return when
+
+
+def query_choices(
+    query: Mapping[str, str], field: str, allowed: Collection[str]
+) -> list[str] | None:
+    """A comma-separated list of known values (`status=open,acknowledged`), lower-cased."""
+    text = query.get(field)
+    if not text:
+        return None
+    values = [v.strip().lower() for v in text.split(",") if v.strip()]
+    for value in values:
+        if value not in allowed:
+            raise AdminInputError(
+                f"'{field}' must be one or more of {', '.join(allowed)} (comma-separated)", field
+            )
+    return values or None
+
+
+def path_id(request: web.Request, name: str) -> int | None:
+    """A numeric id from the path; None for anything else (which is then simply not found)."""
+    text = request.match_info[name]
+    return int(text) if text.isdigit() and len(text) < 19 else None
 
 
 def proxy_app(request: web.Request) -> web.Application:
