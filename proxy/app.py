@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from proxy import admin
+from proxy.alerts import AlertEvaluator, WebhookSender
 from proxy.audit import AuditWriter
 from proxy.audit_gate import RequireAudit
 from proxy.auth import Authenticate, KeyStore
@@ -23,6 +24,7 @@ from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_deci
 from proxy.errors import StartupError
 from proxy.incidents import BlockIncidents
 from proxy.keys import (
+    ALERT_EVALUATOR,
     AUDIT_WRITER,
     CHECK_HANDLER,
     DB_POOL,
@@ -38,6 +40,7 @@ from proxy.keys import (
     ROUTES,
     SETTINGS,
     SETTLEMENTS,
+    WEBHOOK_SENDER,
 )
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics
@@ -75,6 +78,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(audit_writer)
+    app.cleanup_ctx.append(alerts)
     app.cleanup_ctx.append(proxy_handler)
     # The decision API answers here itself; every other path is proxied.
     app.router.add_post(CHECK_PATH, handle_check_request)
@@ -252,6 +256,23 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
     ) as writer:
         app[AUDIT_WRITER] = writer
         metrics.watch_audit(writer)
+        yield
+
+
+async def alerts(app: web.Application) -> AsyncIterator[None]:
+    """The alert evaluator and the webhook sender: background work on the request pool."""
+    settings, metrics = app[SETTINGS].alerts, app[METRICS]
+    if not settings.enabled:
+        yield
+        return
+    sender = app[WEBHOOK_SENDER] = WebhookSender(app[DB_POOL], settings, metrics)
+    evaluator = app[ALERT_EVALUATOR] = AlertEvaluator(
+        app[DB_POOL], settings, metrics, on_notify=sender.wake
+    )
+    async with contextlib.AsyncExitStack() as tasks:
+        await tasks.enter_async_context(background(evaluator.run(), "alert-evaluator"))
+        if settings.webhooks:  # otherwise nothing is ever queued: no need to poll
+            await tasks.enter_async_context(background(sender.run(), "alert-webhooks"))
         yield
 
 

@@ -7,6 +7,7 @@ import asyncpg
 import redis.asyncio as redis
 from aiohttp import web
 
+from proxy.alerts import AlertEvaluator, WebhookSender
 from proxy.audit import AuditWriter
 from proxy.auth import KeyStore
 from proxy.config import Settings
@@ -34,5 +35,7 @@ POLICY_SCAN = web.AppKey("policy_scan", Scanning)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 SETTLEMENTS = web.AppKey("settlements", Settlements)
 AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
+ALERT_EVALUATOR = web.AppKey("alert_evaluator", AlertEvaluator)
+WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

@@ -24,6 +24,7 @@ TEST_DATABASE = "warden_test"
 TEST_REDIS_DB = 1
 ADMIN_TOKEN = "test-admin-token"
 UPSTREAM_CREDENTIAL = "sk-upstream-test-credential"
+WEBHOOK_SECRET = "whsec-" + "warden-tests"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
 
 # Tables the tests may write; emptied before each test so tests do not see each other.
-_TABLES = ("api_keys", "audit_events", "incidents")
+_TABLES = ("api_keys", "audit_events", "incidents", "alerts", "alert_deliveries", "alert_rounds")
 
 
 @pytest.fixture
@@ -139,7 +140,11 @@ def base_config(upstream_url: str, database_url: str, redis_url: str) -> dict[st
     }
 
 
-TEST_ENV = {"WARDEN_ADMIN_TOKEN": ADMIN_TOKEN, "UPSTREAM_KEY": UPSTREAM_CREDENTIAL}
+TEST_ENV = {
+    "WARDEN_ADMIN_TOKEN": ADMIN_TOKEN,
+    "UPSTREAM_KEY": UPSTREAM_CREDENTIAL,
+    "WEBHOOK_SECRET": WEBHOOK_SECRET,
+}
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import hmac
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxy.admin import health, incidents, keys, policies
+from proxy.admin import alerts, health, incidents, keys, policies
 from proxy.admin.common import admin_error, input_errors
 from proxy.keys import PROXY_APP, SETTINGS
 
@@ -42,4 +42,5 @@ def create_admin_app(proxy: web.Application) -> web.Application:
     keys.add_routes(app)
     policies.add_routes(app)
     incidents.add_routes(app)
+    alerts.add_routes(app)
     return app
