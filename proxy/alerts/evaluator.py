@@ -14,7 +14,7 @@ from proxy.alerts import store
 from proxy.alerts.rules import evaluate_rules
 from proxy.alerts.settings import AlertSettings
 from proxy.alerts.traffic import LatencyBaselines, read_traffic, trailing_latency_baselines
-from proxy.alerts.webhooks import enqueue
+from proxy.alerts.webhooks import enqueue, prune_finished
 from proxy.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -118,3 +118,4 @@ class AlertEvaluator:
             result.resolved = await store.resolve_cleared(conn, now, after)
             for alert in result.resolved:
                 result.notifications += await enqueue(conn, settings.webhooks, "resolved", alert)
+        await prune_finished(conn)

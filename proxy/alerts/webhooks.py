@@ -77,6 +77,16 @@ async def enqueue(
     return len(urls)
 
 
+# Finished notifications are kept a week for questions like "did the pager get it?".
+PRUNE_FINISHED_SQL = """
+DELETE FROM alert_deliveries WHERE state <> 'pending' AND created_at < now() - interval '7 days'
+"""
+
+
+async def prune_finished(conn: Any) -> None:
+    await conn.execute(PRUNE_FINISHED_SQL)
+
+
 # The lease keeps other replicas off a row while one sends it; a crash frees it when it ends.
 CLAIM_DUE_SQL = """
 UPDATE alert_deliveries AS d
