@@ -13,7 +13,13 @@ from typing import Any
 from proxy.alerts import store
 from proxy.alerts.rules import evaluate_rules
 from proxy.alerts.settings import AlertSettings
-from proxy.alerts.traffic import LatencyBaselines, read_traffic, trailing_latency_baselines
+from proxy.alerts.traffic import (
+    LatencyBaselines,
+    Traffic,
+    TrafficWindow,
+    read_window,
+    trailing_latency_baselines,
+)
 from proxy.alerts.webhooks import enqueue, prune_finished
 from proxy.metrics import Metrics
 
@@ -57,6 +63,10 @@ class AlertEvaluator:
         self.metrics = metrics
         self.baselines = baselines
         self.on_notify = on_notify
+        # The trailing window moves slowly next to the recent one and holds most of the rows:
+        # it is read again every baseline_refresh_seconds, not every round.
+        self._trailing: TrafficWindow | None = None
+        self._trailing_read_at: datetime | None = None
 
     async def run(self) -> None:
         interval = self.settings.interval_seconds
@@ -98,11 +108,10 @@ class AlertEvaluator:
 
     async def _evaluate_at(self, conn: Any, now: datetime, result: Round) -> None:
         settings = self.settings
-        traffic = await read_traffic(
-            conn,
-            now,
-            timedelta(seconds=settings.window_seconds),
-            timedelta(seconds=settings.baseline_seconds),
+        window_start = now - timedelta(seconds=settings.window_seconds)
+        recent = await read_window(conn, window_start, now)
+        traffic = Traffic(
+            recent.window, await self._trailing_window(conn, now), recent.tenant_models
         )
         baselines = await self.baselines(conn, traffic)
         firings = evaluate_rules(traffic, baselines, settings.rules, settings.window_seconds)
@@ -119,3 +128,13 @@ class AlertEvaluator:
             for alert in result.resolved:
                 result.notifications += await enqueue(conn, settings.webhooks, "resolved", alert)
         await prune_finished(conn)
+
+    async def _trailing_window(self, conn: Any, now: datetime) -> TrafficWindow:
+        refresh = timedelta(seconds=self.settings.baseline_refresh_seconds)
+        read_at = self._trailing_read_at
+        if self._trailing is None or read_at is None or not read_at <= now < read_at + refresh:
+            window_start = now - timedelta(seconds=self.settings.window_seconds)
+            start = window_start - timedelta(seconds=self.settings.baseline_seconds)
+            self._trailing = (await read_window(conn, start, window_start)).window
+            self._trailing_read_at = now
+        return self._trailing

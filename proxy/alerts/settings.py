@@ -114,8 +114,10 @@ class AlertSettings:
     interval_seconds: float = 30.0
     # Rules look at the last `window_seconds` of audit_events…
     window_seconds: float = 300.0
-    # …and compare with the `baseline_seconds` before it (block rate, latency).
+    # …and compare with the `baseline_seconds` before it (block rate, latency), read again
+    # every `baseline_refresh_seconds` (it holds most of the rows and changes slowly).
     baseline_seconds: float = 3600.0
+    baseline_refresh_seconds: float = 300.0
     # An open alert whose condition has not been seen for this long resolves by itself.
     auto_resolve: bool = True
     resolve_after_seconds: float = 300.0

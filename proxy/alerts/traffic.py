@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -67,10 +67,9 @@ async def trailing_latency_baselines(conn: Any, traffic: Traffic) -> Mapping[str
     }
 
 
-# One pass over [window start - baseline, now): grouped by tenant, upstream, model and
-# tenant+model, each split into the recent window and the trailing one. The time range keeps
-# the scan on the current partitions (BRIN on event_time).
-TRAFFIC_SQL = """
+# One pass over a time range, grouped by tenant, upstream, model and tenant+model. The range
+# keeps the scan on the current partitions (BRIN on event_time).
+WINDOW_SQL = """
 SELECT
     CASE
         WHEN GROUPING(tenant) = 0 AND GROUPING(model) = 0 THEN 'tenant_model'
@@ -78,7 +77,7 @@ SELECT
         WHEN GROUPING(upstream) = 0 THEN 'upstream'
         ELSE 'model'
     END AS dimension,
-    tenant, upstream, model, recent,
+    tenant, upstream, model,
     count(*) AS requests,
     count(*) FILTER (WHERE decision = 'block') AS blocks,
     count(*) FILTER (WHERE risk_label = 'risky') AS risky,
@@ -91,13 +90,9 @@ SELECT
     ) AS upstream_errors,
     count(upstream_ms) FILTER (WHERE upstream_status < 400) AS latency_samples,
     avg(upstream_ms) FILTER (WHERE upstream_status < 400) AS latency_mean_ms
-FROM (
-    SELECT *, event_time >= $2 AS recent FROM audit_events
-    WHERE event_time >= $1 AND event_time < $3
-) AS e
-GROUP BY GROUPING SETS (
-    (recent, tenant), (recent, upstream), (recent, model), (recent, tenant, model)
-)
+FROM audit_events
+WHERE event_time >= $1 AND event_time < $2
+GROUP BY GROUPING SETS ((tenant), (upstream), (model), (tenant, model))
 """
 _COUNT_FIELDS = (
     "requests", "blocks", "risky", "rate_limited", "errors", "forwarded", "upstream_errors",
@@ -105,17 +100,20 @@ _COUNT_FIELDS = (
 )  # fmt: skip
 
 
-async def read_traffic(conn: Any, now: datetime, window: timedelta, baseline: timedelta) -> Traffic:
-    rows = await conn.fetch(TRAFFIC_SQL, now - window - baseline, now - window, now)
-    windows: dict[bool, dict[str, dict[str, Counts]]] = {
-        True: defaultdict(dict),
-        False: defaultdict(dict),
-    }
+@dataclass(frozen=True, slots=True)
+class WindowReading:
+    window: TrafficWindow
+    tenant_models: Mapping[str, frozenset[str]]
+
+
+async def read_window(conn: Any, start: datetime, end: datetime) -> WindowReading:
+    """The traffic of [start, end)."""
+    parts: dict[str, dict[str, Counts]] = defaultdict(dict)
     tenant_models: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
+    for row in await conn.fetch(WINDOW_SQL, start, end):
         dimension = row["dimension"]
         if dimension == "tenant_model":
-            if row["recent"] and row["tenant"] and row["model"]:
+            if row["tenant"] and row["model"]:
                 tenant_models[row["tenant"]].add(row["model"])
             continue
         subject = row[dimension]
@@ -124,14 +122,8 @@ async def read_traffic(conn: Any, now: datetime, window: timedelta, baseline: ti
         values = {name: row[name] for name in _COUNT_FIELDS}
         if values["latency_mean_ms"] is not None:
             values["latency_mean_ms"] = float(values["latency_mean_ms"])
-        windows[row["recent"]][dimension + "s"][subject] = Counts(**values)
-
-    def window_of(recent: bool) -> TrafficWindow:
-        parts = windows[recent]
-        return TrafficWindow(parts["tenants"], parts["upstreams"], parts["models"])
-
-    return Traffic(
-        recent=window_of(True),
-        trailing=window_of(False),
-        tenant_models={t: frozenset(m) for t, m in tenant_models.items()},
+        parts[dimension + "s"][subject] = Counts(**values)
+    return WindowReading(
+        TrafficWindow(parts["tenants"], parts["upstreams"], parts["models"]),
+        {tenant: frozenset(models) for tenant, models in tenant_models.items()},
     )
