@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +233,20 @@ async def warden(start_warden: Callable[..., Any]) -> RunningWarden:
 @pytest.fixture
 async def api_key(warden: RunningWarden) -> str:
     return await warden.create_key("acme", "test")
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll `check` (plain or async) until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ from aiohttp import web
 
 from proxy.admin.common import (
     admin_error,
+    fetch_by_path_id,
     id_cursor,
+    id_page,
     json_response,
     optional_string,
     page_limit,
@@ -45,16 +47,11 @@ async def list_alerts(request: web.Request) -> web.Response:
     rows = await store.list_alerts(
         proxy_app(request)[DB_POOL], where, before_id=id_cursor(query), limit=limit + 1
     )
-    page = rows[:limit]
-    next_cursor = str(page[-1]["id"]) if len(rows) > limit else None
-    return json_response({"data": page, "next_cursor": next_cursor})
+    return id_page(rows, limit)
 
 
 async def show_alert(request: web.Request) -> web.Response:
-    alert_id = path_id(request, "alert_id")
-    found = None
-    if alert_id is not None:
-        found = await store.fetch_alert(proxy_app(request)[DB_POOL], alert_id)
+    found = await fetch_by_path_id(request, "alert_id", store.fetch_alert)
     if found is None:
         return admin_error(404, "no such alert", "alert_id")
     return json_response(found)

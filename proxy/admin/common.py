@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from proxy.keys import PROXY_APP
+from proxy.keys import DB_POOL, PROXY_APP
 from proxy.replies import error_body
 
 _KIND_BY_STATUS = {
@@ -141,10 +141,27 @@ def query_choices(
     return values or None
 
 
+def id_page(rows: list[dict[str, Any]], limit: int) -> web.Response:
+    """`{"data", "next_cursor"}` from up to `limit + 1` rows fetched by descending id."""
+    page = rows[:limit]
+    next_cursor = str(page[-1]["id"]) if len(rows) > limit else None
+    return json_response({"data": page, "next_cursor": next_cursor})
+
+
 def path_id(request: web.Request, name: str) -> int | None:
     """A numeric id from the path; None for anything else (which is then simply not found)."""
     text = request.match_info[name]
     return int(text) if text.isdigit() and len(text) < 19 else None
+
+
+async def fetch_by_path_id(
+    request: web.Request,
+    name: str,
+    fetch: Callable[[Any, int], Awaitable[dict[str, Any] | None]],
+) -> dict[str, Any] | None:
+    """`fetch(pool, id)` for the numeric id in path segment `name`; None when absent."""
+    item_id = path_id(request, name)
+    return None if item_id is None else await fetch(proxy_app(request)[DB_POOL], item_id)
 
 
 def proxy_app(request: web.Request) -> web.Application:

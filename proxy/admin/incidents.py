@@ -9,7 +9,9 @@ from aiohttp import web
 from proxy.admin.common import (
     AdminInputError,
     admin_error,
+    fetch_by_path_id,
     id_cursor,
+    id_page,
     json_response,
     optional_string,
     page_limit,
@@ -98,16 +100,11 @@ async def list_incidents(request: web.Request) -> web.Response:
     rows = await store.list_incidents(
         proxy_app(request)[DB_POOL], where, before_id=id_cursor(query), limit=limit + 1
     )
-    page = rows[:limit]
-    next_cursor = str(page[-1]["id"]) if len(rows) > limit else None
-    return json_response({"data": page, "next_cursor": next_cursor})
+    return id_page(rows, limit)
 
 
 async def show_incident(request: web.Request) -> web.Response:
-    incident_id = path_id(request, "incident_id")
-    found = None
-    if incident_id is not None:
-        found = await store.fetch_incident(proxy_app(request)[DB_POOL], incident_id)
+    found = await fetch_by_path_id(request, "incident_id", store.fetch_incident)
     if found is None:
         return admin_error(404, "no such incident", "incident_id")
     return json_response(found)

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import textwrap
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ from aiohttp import web
 from proxy.alerts import store as alert_store
 from proxy.alerts.rules import Firing
 from proxy.audit import AuditRecord, AuditWriter
-from tests.conftest import WEBHOOK_SECRET, RunningWarden, Services
+from tests.conftest import WEBHOOK_SECRET, RunningWarden, Services, eventually
 from tests.integration.test_audit_writer import audit_settings
 
 ALERTS_SQL = "SELECT *, severity::text AS severity FROM alerts ORDER BY id"
@@ -106,17 +106,6 @@ def alerting(
     return edit
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
 async def alerts_where(db: asyncpg.Pool, **match: Any) -> list[asyncpg.Record]:
     rows = await db.fetch(ALERTS_SQL)
     return [r for r in rows if all(r[k] == v for k, v in match.items())]
@@ -167,7 +156,7 @@ async def test_upstream_errors_fire_once_grow_and_resolve(
     )
     assert len(resolved) == 1 and resolved[0]["resolved_by"] == "auto"
     assert len(await alerts_where(db, type="upstream_errors")) == 1, "never a second alert"
-    await eventually(lambda: _true(len(receiver.received) >= 4))
+    await eventually(lambda: len(receiver.received) >= 4)
     assert sorted(receiver.events()) == [
         ("alert.fired", "tenant_health", "acme"),
         ("alert.fired", "upstream_errors", "openai"),
@@ -182,10 +171,6 @@ async def test_upstream_errors_fire_once_grow_and_resolve(
     assert 'warden_alerts_fired_total{type="upstream_errors"} 1.0' in metrics
     assert 'warden_alerts_resolved_total{by="auto",type="upstream_errors"} 1.0' in metrics
     assert 'warden_alert_webhook_deliveries_total{result="delivered"} 4.0' in metrics
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 RISK_RULES = """
@@ -268,7 +253,7 @@ async def test_latency_drift_against_the_trailing_baseline(
                     upstream="openai", upstream_status=200, upstream_ms=5.0, overhead_ms=0.5,
                 )
             )  # fmt: skip
-        await eventually(lambda: _true(writer.rows_written == 60))
+        await eventually(lambda: writer.rows_written == 60)
     warden: RunningWarden = await start_warden(
         alerting(None, latency_drift={"min_samples": 5, "min_baseline_samples": 50})
     )
@@ -294,7 +279,7 @@ async def test_two_replicas_raise_each_alert_once(
 
     await eventually(rounds_counted)
     assert len(await alerts_where(db, type="upstream_errors")) == 1
-    await eventually(lambda: _true(len(receiver.received) >= 1))
+    await eventually(lambda: len(receiver.received) >= 1)
     await asyncio.sleep(0.5)  # a second notification would have arrived by now
     assert receiver.events().count(("alert.fired", "upstream_errors", "openai")) == 1
     (alert,) = await alerts_where(db, type="upstream_errors")
@@ -395,9 +380,8 @@ async def test_admin_lists_acknowledges_and_resolves(
         assert r.status == 409 and (await r.json())["error"]["param"] == "status"
     assert await ids(resolved="true") == [made[0]["id"]]
     assert await ids(status="open") == newest_first[:2]
-    await eventually(lambda: _true(receiver.events() == [
-        ("alert.resolved", "risky_events", "acme")
-    ]))  # fmt: skip
+    resolved_event = ("alert.resolved", "risky_events", "acme")
+    await eventually(lambda: receiver.events() == [resolved_event])
 
     for path, method in [
         (f"{base}/999999", "GET"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ import pytest
 
 from proxy.audit import AuditRecord, AuditWriter
 from proxy.incidents import BlockIncidents, IncidentSettings
-from tests.conftest import RunningWarden, Services
+from tests.conftest import RunningWarden, Services, eventually
 from tests.integration.test_audit_writer import audit_settings
 
 RULES = """
@@ -43,18 +42,6 @@ rules:
     mode: monitor
 """
 INCIDENTS_SQL = "SELECT * FROM incidents ORDER BY id"
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    """Poll until `check` returns something truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 async def audit_rows(db: asyncpg.Pool, count: int) -> list[asyncpg.Record]:
@@ -176,19 +163,15 @@ async def test_replayed_rows_do_not_count_twice(services: Services, db, tmp_path
     await crashed.start()
     for n in range(8):
         crashed.submit(block(n, now + timedelta(milliseconds=n)))
-    await eventually(lambda: _true(crashed.rows_written == 8))
+    await eventually(lambda: crashed.rows_written == 8)
     await crashed.stop(flush=False)
     async with AuditWriter(settings, services.database_url, hook=HOOK) as restarted:
-        await eventually(lambda: _true(restarted.duplicates_skipped == 8))
+        await eventually(lambda: restarted.duplicates_skipped == 8)
         restarted.submit(block(8, now + timedelta(milliseconds=8)))
-        await eventually(lambda: _true(restarted.rows_written == 1))
+        await eventually(lambda: restarted.rows_written == 1)
     (incident,) = await db.fetch(INCIDENTS_SQL)
     assert incident["count"] == 9
     assert list(incident["request_ids"]) == [f"req-{n:06d}" for n in range(5)], "bounded"
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_concurrent_writers_share_one_incident(services: Services, db, tmp_path):
@@ -202,7 +185,7 @@ async def test_concurrent_writers_share_one_incident(services: Services, db, tmp
             (one, two)[n % 2].submit(block(n, now + timedelta(milliseconds=n)))
             if n % 20 == 0:
                 await asyncio.sleep(0.01)
-        await eventually(lambda: _true(one.rows_written + two.rows_written == 200))
+        await eventually(lambda: one.rows_written + two.rows_written == 200)
     (incident,) = await db.fetch(INCIDENTS_SQL)
     assert incident["count"] == 200
 
@@ -217,10 +200,10 @@ async def test_a_quiet_spell_longer_than_the_window_opens_a_new_incident(
         for n, at in enumerate(times):
             w.submit(block(n, at))
         w.submit(block(3, start + timedelta(minutes=31), severity="high", tenant="globex"))
-        await eventually(lambda: _true(w.rows_written == 4))
+        await eventually(lambda: w.rows_written == 4)
         # A later batch joins the incident whose window it falls in.
         w.submit(block(4, start + timedelta(minutes=38)))
-        await eventually(lambda: _true(w.rows_written == 5))
+        await eventually(lambda: w.rows_written == 5)
     incidents = await db.fetch(INCIDENTS_SQL)
     summary = sorted((i["tenant"], i["first_seen"], i["last_seen"], i["count"]) for i in incidents)
     assert summary == [
@@ -238,5 +221,5 @@ async def test_blocks_below_the_threshold_or_without_a_rule_open_nothing(
         w.submit(block(0, now, severity="medium"))
         w.submit(block(1, now, winning_rule=None, severity=None, rule_ids=()))
         w.submit(block(2, now, decision="allow", status=200))
-        await eventually(lambda: _true(w.rows_written == 3))
+        await eventually(lambda: w.rows_written == 3)
     assert await db.fetch(INCIDENTS_SQL) == []
