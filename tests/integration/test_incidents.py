@@ -16,6 +16,7 @@ import pytest
 
 from proxy.audit import AuditRecord, AuditWriter
 from proxy.incidents import BlockIncidents, IncidentSettings
+from proxy.metrics import Metrics
 from tests.conftest import RunningWarden, Services, eventually
 from tests.integration.test_audit_writer import audit_settings
 
@@ -223,3 +224,24 @@ async def test_blocks_below_the_threshold_or_without_a_rule_open_nothing(
         w.submit(block(2, now, decision="allow", status=200))
         await eventually(lambda: w.rows_written == 3)
     assert await db.fetch(INCIDENTS_SQL) == []
+
+
+async def test_an_incident_postgres_refuses_costs_no_audit_row(services: Services, db, tmp_path):
+    """The hook runs in a savepoint: if its insert is refused, the batch still commits."""
+    metrics = Metrics()
+    hook = BlockIncidents(IncidentSettings(), metrics)
+    now = datetime.now(UTC)
+    await db.execute(
+        "ALTER TABLE incidents ADD CONSTRAINT test_refuses_tenant CHECK (tenant <> 'refused')"
+    )
+    try:
+        async with AuditWriter(audit_settings(tmp_path), services.database_url, hook=hook) as w:
+            w.submit(block(0, now, tenant="refused"))
+            w.submit(block(1, now))
+            await eventually(lambda: w.rows_written == 2)
+            assert w.rows_rejected == 0 and w.write_failures == 0
+    finally:
+        await db.execute("ALTER TABLE incidents DROP CONSTRAINT test_refuses_tenant")
+    assert await db.fetchval("SELECT count(*) FROM audit_events") == 2
+    assert await db.fetch(INCIDENTS_SQL) == [], "the batch's incidents roll back together"
+    assert metrics.registry.get_sample_value("warden_incident_errors_total") == 1
