@@ -16,8 +16,12 @@ from proxy.triage import severity_rank
 log = logging.getLogger(__name__)
 
 # Concurrent writers (workers, replicas) serialise per tenant and rule, so two of them can
-# never both find "no open incident" and open two. Taken in (tenant, rule) order: no deadlock.
-LOCK_GROUP_SQL = "SELECT pg_advisory_xact_lock(hashtext('warden.incidents'), hashtext($1))"
+# never both find "no open incident" and open two. All of a batch's groups in one round trip,
+# in (tenant, rule) order, the order unnest keeps: two writers cannot deadlock.
+LOCK_GROUPS_SQL = """
+SELECT pg_advisory_xact_lock(hashtext('warden.incidents'), hashtext(key))
+FROM unnest($1::text[]) AS key
+"""
 
 # The unresolved automatic incident this run belongs to grows; without one, a new one opens.
 GROW_OR_OPEN_SQL = """
@@ -85,8 +89,9 @@ class BlockIncidents:
         try:
             # A savepoint: should an incident ever be refused, the audit rows still commit.
             async with conn.transaction():
+                keys = dict.fromkeys(f"{run.tenant}\x1f{run.rule_id}" for run in runs)
+                await conn.execute(LOCK_GROUPS_SQL, list(keys))
                 for run in runs:
-                    await conn.execute(LOCK_GROUP_SQL, f"{run.tenant}\x1f{run.rule_id}")
                     result = await conn.fetchrow(
                         GROW_OR_OPEN_SQL,
                         run.tenant,
