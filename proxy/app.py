@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from aiohttp import web
 
 from proxy import admin
+from proxy.alerts import AlertEvaluator, WebhookSender
 from proxy.audit import AuditWriter
 from proxy.audit_gate import RequireAudit
 from proxy.auth import Authenticate, KeyStore
@@ -23,7 +24,9 @@ from proxy.decision_api import CHECK_PATH, AnswerCheck, ReadCheckRequest
 from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_decision_headers
 from proxy.errors import StartupError
 from proxy.events import EventFeed
+from proxy.incidents import BlockIncidents
 from proxy.keys import (
+    ALERT_EVALUATOR,
     AUDIT_WRITER,
     CHECK_HANDLER,
     DB_POOL,
@@ -41,6 +44,7 @@ from proxy.keys import (
     ROUTES,
     SETTINGS,
     SETTLEMENTS,
+    WEBHOOK_SENDER,
 )
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics, scanner_label
@@ -83,6 +87,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(audit_writer)
+    app.cleanup_ctx.append(alerts)
     app.cleanup_ctx.append(proxy_handler)
     # The decision API answers here itself; every other path is proxied.
     app.router.add_post(CHECK_PATH, handle_check_request)
@@ -292,11 +297,33 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
     if not settings.audit.enabled:
         yield
         return
+    incidents = settings.incidents
     async with AuditWriter(
-        settings.audit, settings.postgres.url, base_dir=settings.base_dir
+        settings.audit,
+        settings.postgres.url,
+        base_dir=settings.base_dir,
+        # Incidents are derived from the blocks each batch stores, in its transaction.
+        hook=BlockIncidents(incidents, metrics) if incidents.auto_open else None,
     ) as writer:
         app[AUDIT_WRITER] = writer
         metrics.watch_audit(writer)
+        yield
+
+
+async def alerts(app: web.Application) -> AsyncIterator[None]:
+    """The alert evaluator and the webhook sender: background work on the request pool."""
+    settings, metrics = app[SETTINGS].alerts, app[METRICS]
+    if not settings.enabled:
+        yield
+        return
+    sender = app[WEBHOOK_SENDER] = WebhookSender(app[DB_POOL], settings, metrics)
+    evaluator = app[ALERT_EVALUATOR] = AlertEvaluator(
+        app[DB_POOL], settings, metrics, on_notify=sender.wake
+    )
+    async with contextlib.AsyncExitStack() as tasks:
+        await tasks.enter_async_context(background(evaluator.run(), "alert-evaluator"))
+        if settings.webhooks:  # otherwise nothing is ever queued: no need to poll
+            await tasks.enter_async_context(background(sender.run(), "alert-webhooks"))
         yield
 
 

@@ -10,6 +10,7 @@ from collections import Counter
 from proxy.audit import AuditRecord
 from proxy.exchange import Exchange
 from proxy.policy.model import most_severe
+from proxy.policy.model import outcome_of as decisive
 from proxy.risk import Risk
 from proxy.scanners import Finding
 
@@ -68,6 +69,7 @@ def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
         if exchange.upstream_finished is not None:
             upstream_ms = (exchange.upstream_finished - exchange.upstream_started) * 1000
     review = headers.get(REVIEW_HEADER)
+    settled = decisive(exchange.decisions) if exchange.decisions else None
     sources = headers.get(DATA_SOURCES_HEADER)
     return AuditRecord(
         request_id=exchange.request_id,
@@ -106,4 +108,6 @@ def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
         human_reviewer=headers.get(REVIEWER_HEADER),
         data_sources=tuple(s.strip() for s in sources.split(",") if s.strip()) if sources else (),
         model_version=headers.get(MODEL_VERSION_HEADER),
+        winning_rule=settled.rule_id if settled else None,
+        severity=settled.severity if settled else None,
     )

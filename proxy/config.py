@@ -12,7 +12,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from proxy.alerts.settings import AlertSettings
+from proxy.alerts.settings import settings_problems as alert_problems
 from proxy.audit.settings import AuditSettings
+from proxy.incidents.settings import IncidentSettings
+from proxy.incidents.settings import settings_problems as incident_problems
 from proxy.ratelimit.settings import RateLimitSettings, settings_problems
 from proxy.typed_yaml import SECRET, Problem, read_typed
 
@@ -138,6 +142,8 @@ class Settings:
     keys: Keys = Keys()
     policies: Policies = Policies()
     audit: AuditSettings = AuditSettings()
+    incidents: IncidentSettings = IncidentSettings()
+    alerts: AlertSettings = AlertSettings()
     limits: Limits = Limits()
     logging: Logging = Logging()
     rate_limit: RateLimitSettings = RateLimitSettings()
@@ -223,4 +229,6 @@ def _cross_check(settings: Settings) -> list[Problem]:
     problems.extend(
         Problem(path, message) for path, message in settings_problems(settings.rate_limit)
     )
+    for path, message in [*incident_problems(settings.incidents), *alert_problems(settings.alerts)]:
+        problems.append(Problem(path, message))
     return problems

@@ -9,6 +9,7 @@ import asyncpg
 import redis.asyncio as redis
 from aiohttp import web
 
+from proxy.alerts import AlertEvaluator, WebhookSender
 from proxy.audit import AuditWriter
 from proxy.auth import KeyStore
 from proxy.config import Settings
@@ -40,5 +41,7 @@ AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
 EVENT_FEED = web.AppKey("event_feed", EventFeed)
 # Set when a stop begins: /readyz answers 503 so load balancers move traffic elsewhere.
 DRAINING = web.AppKey("draining", asyncio.Event)
+ALERT_EVALUATOR = web.AppKey("alert_evaluator", AlertEvaluator)
+WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

@@ -216,6 +216,50 @@ class Metrics:
             registry=r,
         )
 
+        self.incidents_opened = Counter(
+            "warden_incidents_opened_total",
+            "Incidents opened, by source (auto: from enforced blocks; manual) and severity.",
+            ("source", "severity"),
+            registry=r,
+        )
+        self.incident_errors = Counter(
+            "warden_incident_errors_total",
+            "Batches of blocks that could not be recorded as incidents (their audit rows were).",
+            registry=r,
+        )
+        self.alerts_fired = Counter(
+            "warden_alerts_fired_total",
+            "Alerts opened by the evaluator, by type; a firing alert that is already open "
+            "only grows.",
+            ("type",),
+            registry=r,
+        )
+        self.alerts_resolved = Counter(
+            "warden_alerts_resolved_total",
+            "Alerts resolved, by type and by whom (auto: the condition cleared; admin).",
+            ("type", "by"),
+            registry=r,
+        )
+        self.alert_evaluations = Counter(
+            "warden_alert_evaluations_total",
+            "Alert evaluation rounds by result: ok, skipped (another replica evaluated), error.",
+            ("result",),
+            registry=r,
+        )
+        self.alert_evaluation_duration = Histogram(
+            "warden_alert_evaluation_duration_seconds",
+            "Time one alert evaluation round took (aggregates over audit_events and upserts).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "warden_alert_webhook_deliveries_total",
+            "Alert webhook delivery attempts by result: delivered, retry (will be tried "
+            "again), failed (gave up).",
+            ("result",),
+            registry=r,
+        )
+
     def sample(self, sampler: Callable[[], None]) -> None:
         """Run `sampler` before every scrape (and periodically with several workers)."""
         self._samplers.append(sampler)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,7 @@ TEST_DATABASE = "warden_test"
 TEST_REDIS_DB = 1
 ADMIN_TOKEN = "test-admin-token"
 UPSTREAM_CREDENTIAL = "sk-upstream-test-credential"
+WEBHOOK_SECRET = "whsec-" + "warden-tests"
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
 
 # Tables the tests may write; emptied before each test so tests do not see each other.
-_TABLES = ("api_keys", "audit_events")
+_TABLES = ("api_keys", "audit_events", "incidents", "alerts", "alert_deliveries", "alert_rounds")
 
 
 @pytest.fixture
@@ -159,7 +162,11 @@ def base_config(upstream_url: str, database_url: str, redis_url: str) -> dict[st
     }
 
 
-TEST_ENV = {"WARDEN_ADMIN_TOKEN": ADMIN_TOKEN, "UPSTREAM_KEY": UPSTREAM_CREDENTIAL}
+TEST_ENV = {
+    "WARDEN_ADMIN_TOKEN": ADMIN_TOKEN,
+    "UPSTREAM_KEY": UPSTREAM_CREDENTIAL,
+    "WEBHOOK_SECRET": WEBHOOK_SECRET,
+}
 
 
 @pytest.fixture
@@ -246,6 +253,20 @@ async def warden(start_warden: Callable[..., Any]) -> RunningWarden:
 @pytest.fixture
 async def api_key(warden: RunningWarden) -> str:
     return await warden.create_key("acme", "test")
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll `check` (plain or async) until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -7,7 +7,18 @@ import hmac
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxy.admin import audit, events, health, keys, openapi, policies, stats, usage
+from proxy.admin import (
+    alerts,
+    audit,
+    events,
+    health,
+    incidents,
+    keys,
+    openapi,
+    policies,
+    stats,
+    usage,
+)
 from proxy.admin.common import admin_error, input_errors
 from proxy.keys import PROXY_APP, SETTINGS
 
@@ -46,4 +57,6 @@ def create_admin_app(proxy: web.Application) -> web.Application:
     stats.add_routes(app)
     events.add_routes(app)
     openapi.add_routes(app)
+    incidents.add_routes(app)
+    alerts.add_routes(app)
     return app

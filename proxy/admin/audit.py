@@ -16,8 +16,8 @@ from proxy.admin.common import AdminInputError, json_response, proxy_app
 from proxy.admin.query import (
     decode_cursor,
     encode_cursor,
+    page_limit,
     parse_choice,
-    parse_int,
     parse_time_range,
 )
 from proxy.audit.record import COLUMNS, canonical_row_from_db
@@ -84,7 +84,7 @@ class AuditQuery:
             self._add("status >= {}", low)
             self._add("status < {}", low + 100)
             return
-        if not text.isdigit() or not 100 <= int(text) <= 599:
+        if not (text.isascii() and text.isdigit()) or not 100 <= int(text) <= 599:
             raise AdminInputError(
                 "'status' must be an HTTP status (429) or a class (5xx)", "status"
             )
@@ -115,12 +115,12 @@ async def list_audit(request: web.Request) -> web.StreamResponse:
     audit = AuditQuery(query)
     if output != "json":
         return await _export(request, audit, output or "ndjson")
-    limit = parse_int(query, "limit", 100, 1, _MAX_PAGE)
+    limit = page_limit(query, most=_MAX_PAGE)
     position = decode_cursor(query, 3)
     if position is not None:
         audit.after(position)
     rows = await proxy_app(request)[DB_POOL].fetch(audit.sql(limit + 1), *audit.args)
-    page = [canonical_row_from_db(r) for r in rows[:limit]]
+    page = [public_row(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
@@ -143,7 +143,7 @@ async def _export(request: web.Request, audit: AuditQuery, output: str) -> web.S
     async with proxy_app(request)[DB_POOL].acquire() as conn, conn.transaction():
         batch: list[bytes] = []
         async for record in conn.cursor(audit.sql(), *audit.args, prefetch=_EXPORT_BATCH):
-            row = canonical_row_from_db(record)
+            row = public_row(record)
             batch.append(orjson.dumps(row) + b"\n" if output == "ndjson" else _csv_row(row))
             if len(batch) >= _EXPORT_BATCH:
                 await response.write(b"".join(batch))
@@ -151,6 +151,12 @@ async def _export(request: web.Request, audit: AuditQuery, output: str) -> web.S
         await response.write(b"".join(batch))
     await response.write_eof()
     return response
+
+
+def public_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Every column, in its canonical (hashed) form; columns a row's hash leaves out are null."""
+    canonical = canonical_row_from_db(record)
+    return {name: canonical.get(name) for name in COLUMNS}
 
 
 def _csv_row(row: Mapping[str, Any]) -> bytes:

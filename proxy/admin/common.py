@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from proxy.keys import PROXY_APP
+from proxy.keys import DB_POOL, PROXY_APP
 from proxy.replies import error_body
 
 _KIND_BY_STATUS = {
@@ -91,6 +91,48 @@ def _nul_in(value: Any, path: str) -> str | None:
         if found is not None:
             return found
     return None
+
+
+def optional_string(data: Mapping[str, Any], field: str, max_length: int = 200) -> str | None:
+    """A string field of a JSON body, absent or null as None; too long or not a string: 400."""
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise AdminInputError(
+            f"'{field}' must be a string of at most {max_length} characters", field
+        )
+    return value
+
+
+def reject_unknown_fields(data: Mapping[str, Any], known: Collection[str]) -> None:
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise AdminInputError(f"unknown field '{unknown[0]}'", unknown[0], status=422)
+
+
+def id_page(rows: list[dict[str, Any]], limit: int) -> web.Response:
+    """`{"data", "next_cursor"}` from up to `limit + 1` rows fetched by descending id."""
+    page = rows[:limit]
+    next_cursor = str(page[-1]["id"]) if len(rows) > limit else None
+    return json_response({"data": page, "next_cursor": next_cursor})
+
+
+def path_id(request: web.Request, name: str) -> int | None:
+    """A numeric id from the path; None for anything else (which is then simply not found)."""
+    text = request.match_info[name]
+    # isdigit() alone admits "³" and other digits int() refuses; 18 digits fit a bigint.
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
+async def fetch_by_path_id(
+    request: web.Request,
+    name: str,
+    fetch: Callable[[Any, int], Awaitable[dict[str, Any] | None]],
+) -> dict[str, Any] | None:
+    """`fetch(pool, id)` for the numeric id in path segment `name`; None when absent."""
+    item_id = path_id(request, name)
+    return None if item_id is None else await fetch(proxy_app(request)[DB_POOL], item_id)
 
 
 def proxy_app(request: web.Request) -> web.Application:

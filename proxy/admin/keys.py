@@ -14,29 +14,19 @@ from proxy.admin.common import (
     AdminInputError,
     admin_error,
     json_response,
+    optional_string,
     proxy_app,
     read_json_object,
+    reject_unknown_fields,
 )
-from proxy.admin.query import parse_bool
+from proxy.admin.query import page_limit, parse_bool
 from proxy.keys import DB_POOL, KEY_STORE
 from proxy.ratelimit import parse_key_limits
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _CREATE_FIELDS = frozenset({"tenant", "name", "expires_at", "rate_limit", "metadata"})
-_MAX_PAGE = 500
 # Labels for people (owner, cost centre, ticket), not a document store.
 MAX_METADATA_BYTES = 8192
-
-
-def _optional_string(data: dict[str, Any], field: str, max_length: int = 200) -> str | None:
-    value = data.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > max_length:
-        raise AdminInputError(
-            f"'{field}' must be a string of at most {max_length} characters", field
-        )
-    return value
 
 
 def _optional_object(data: dict[str, Any], field: str) -> dict[str, Any] | None:
@@ -47,7 +37,7 @@ def _optional_object(data: dict[str, Any], field: str) -> dict[str, Any] | None:
 
 
 def _parse_expiry(data: dict[str, Any]) -> dt.datetime | None:
-    text = _optional_string(data, "expires_at", 64)
+    text = optional_string(data, "expires_at", 64)
     if text is None:
         return None
     try:
@@ -61,9 +51,7 @@ def _parse_expiry(data: dict[str, Any]) -> dt.datetime | None:
 
 async def create_key(request: web.Request) -> web.Response:
     data = await read_json_object(request)
-    unknown = sorted(set(data) - _CREATE_FIELDS)
-    if unknown:
-        raise AdminInputError(f"unknown field '{unknown[0]}'", unknown[0], status=422)
+    reject_unknown_fields(data, _CREATE_FIELDS)
     tenant = data.get("tenant")
     if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
         raise AdminInputError(
@@ -83,7 +71,7 @@ async def create_key(request: web.Request) -> web.Response:
     key, secret = await apikeys.create_key(
         proxy_app(request)[DB_POOL],
         tenant,
-        _optional_string(data, "name"),
+        optional_string(data, "name"),
         expires_at=_parse_expiry(data),
         rate_limit=rate_limit,
         metadata=metadata,
@@ -97,12 +85,7 @@ async def create_key(request: web.Request) -> web.Response:
 
 async def list_keys(request: web.Request) -> web.Response:
     query = request.query
-    try:
-        limit = int(query.get("limit", "100"))
-    except ValueError:
-        raise AdminInputError("'limit' must be an integer", "limit") from None
-    if not 1 <= limit <= _MAX_PAGE:
-        raise AdminInputError(f"'limit' must be between 1 and {_MAX_PAGE}", "limit")
+    limit = page_limit(query)
     include_revoked = parse_bool(query, "include_revoked", default=False)
     keys = await apikeys.list_keys(
         proxy_app(request)[DB_POOL],

@@ -104,3 +104,36 @@ def decode_cursor(query: Mapping[str, str], size: int) -> list[Any] | None:
     if not isinstance(position, list) or len(position) != size:
         raise AdminInputError("'cursor' is not one this API handed out", "cursor")
     return position
+
+
+MAX_PAGE = 500
+
+
+def page_limit(query: Mapping[str, str], default: int = 100, most: int = MAX_PAGE) -> int:
+    return parse_int(query, "limit", default, 1, most)
+
+
+def id_cursor(query: Mapping[str, str]) -> int | None:
+    """The `cursor` of an id-ordered page: the last id the previous page showed."""
+    text = query.get("cursor")
+    if text is None or text == "":
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) < 19):
+        raise AdminInputError("'cursor' must be a next_cursor value from a previous page", "cursor")
+    return int(text)
+
+
+def query_choices(
+    query: Mapping[str, str], field: str, allowed: Collection[str]
+) -> list[str] | None:
+    """A comma-separated list of known values (`status=open,acknowledged`), lower-cased."""
+    text = query.get(field)
+    if not text:
+        return None
+    values = [v.strip().lower() for v in text.split(",") if v.strip()]
+    for value in values:
+        if value not in allowed:
+            raise AdminInputError(
+                f"'{field}' must be one or more of {', '.join(allowed)} (comma-separated)", field
+            )
+    return values or None

@@ -83,6 +83,9 @@ class AuditRecord:
     human_reviewer: str | None = None
     data_sources: tuple[str, ...] = ()
     model_version: str | None = None
+    # The decision that settled the outcome: its rule and that rule's severity.
+    winning_rule: str | None = None
+    severity: str | None = None
 
     def __post_init__(self) -> None:
         if self.event_time.tzinfo is None:
@@ -93,9 +96,9 @@ class AuditRecord:
         put(self, "decision", self.decision[:MAX_CODE] or "-")
         for name in ("tenant", "key_id", "route", "upstream", "model", "session_id"):
             put(self, name, _clamp(getattr(self, name), MAX_ID))
-        for name in ("human_reviewer", "model_version"):
+        for name in ("human_reviewer", "model_version", "winning_rule"):
             put(self, name, _clamp(getattr(self, name), MAX_ID))
-        for name in ("format", "monitor_action", "risk_label"):
+        for name in ("format", "monitor_action", "risk_label", "severity"):
             put(self, name, _clamp(getattr(self, name), MAX_CODE))
         put(self, "policy_version", _clamp(self.policy_version, MAX_POLICY_VERSION))
         put(self, "rule_ids", _clamp_ids(self.rule_ids, MAX_RULE_IDS))
@@ -127,6 +130,9 @@ COLUMNS: tuple[str, ...] = ("writer_id", "seq", *RECORD_FIELDS, "prev_hash", "ro
 _TIME_COLUMNS = frozenset({"event_time"})
 _BYTES_COLUMNS = frozenset({"request_sha256", "response_sha256", "prev_hash", "row_hash"})
 _ARRAY_COLUMNS = frozenset({"rule_ids", "monitored_rule_ids", "data_sources"})
+# Nullable columns added after the first release: in the canonical form only when set, so
+# rows hashed (and journaled) before a column existed keep their hash and still load.
+_ADDED_COLUMNS = frozenset({"winning_rule", "severity"})
 
 
 def canonical_value(column: str, value: Any) -> Any:
@@ -164,7 +170,9 @@ def chained_row(record: AuditRecord, writer_id: str, seq: int, prev_hash: bytes)
     """The record as a canonical row in a writer's chain, row_hash included."""
     row: dict[str, Any] = {"writer_id": writer_id, "seq": seq}
     for name in RECORD_FIELDS:
-        row[name] = canonical_value(name, getattr(record, name))
+        value = getattr(record, name)
+        if value is not None or name not in _ADDED_COLUMNS:
+            row[name] = canonical_value(name, value)
     row["prev_hash"] = prev_hash.hex()
     row["row_hash"] = hash_row(row).hex()
     return row
@@ -172,14 +180,18 @@ def chained_row(record: AuditRecord, writer_id: str, seq: int, prev_hash: bytes)
 
 def canonical_row_from_db(record: Mapping[str, Any]) -> dict[str, Any]:
     """A row read back from audit_events in the canonical form it was hashed in."""
-    return {name: canonical_value(name, record[name]) for name in COLUMNS}
+    return {
+        name: canonical_value(name, record[name])
+        for name in COLUMNS
+        if record[name] is not None or name not in _ADDED_COLUMNS
+    }
 
 
 def copy_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
     """A canonical row (from the journal) as the Python values asyncpg's COPY expects."""
     values: list[Any] = []
     for name in COLUMNS:
-        value = row[name]
+        value = row.get(name)
         if value is None:
             values.append(None)
         elif name in _TIME_COLUMNS:

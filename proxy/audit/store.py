@@ -6,9 +6,10 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
@@ -27,6 +28,8 @@ INSERT_FROM_STAGING_SQL = (
     f"INSERT INTO audit_events ({_COLUMN_LIST}) "
     f"SELECT {_COLUMN_LIST} FROM audit_staging ORDER BY seq ON CONFLICT DO NOTHING"
 )
+# Only when the batch holds rows an InsertHook wants: which of them this transaction stored.
+INSERT_RETURNING_SEQ_SQL = INSERT_FROM_STAGING_SQL + " RETURNING seq"
 ENSURE_PARTITION_SQL = "SELECT audit_ensure_partition($1)"
 
 # Errors a row's content causes: retrying the same batch cannot succeed.
@@ -35,12 +38,34 @@ BAD_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
+class InsertHook(Protocol):
+    """Derives state from audit rows in the transaction that stores them: exactly once.
+
+    `wants` is a cheap filter over a canonical row (no I/O); batches with no wanted row cost
+    nothing extra. `inserted` runs inside the batch's transaction, after the insert, with
+    the wanted rows that this transaction stored: never a replayed duplicate. If it raises,
+    the batch rolls back and is retried, so it must guard its own data errors.
+    """
+
+    def wants(self, row: Mapping[str, Any]) -> bool: ...
+
+    async def inserted(self, conn: Any, rows: list[dict[str, Any]]) -> None: ...
+
+
 class AuditStore:
     """A dedicated connection rather than the request pool: the staging table lives in the
     session, and audit writes neither wait for nor starve request-path queries."""
 
-    def __init__(self, dsn: str, *, connect_timeout: float, write_timeout: float) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        connect_timeout: float,
+        write_timeout: float,
+        hook: InsertHook | None = None,
+    ) -> None:
         self._dsn = dsn
+        self._hook = hook
         self._connect_timeout = connect_timeout
         self._write_timeout = write_timeout
         self._conn: Any = None
@@ -103,12 +128,19 @@ class AuditStore:
                 mid_month = datetime.fromisoformat(f"{month}-15T00:00:00+00:00")
                 await conn.execute(ENSURE_PARTITION_SQL, mid_month)
                 self._months.add(month)
+            hook = self._hook
+            wanted = [r for r in rows if hook.wants(r)] if hook is not None else []
             async with conn.transaction():
                 await conn.copy_records_to_table(
                     "audit_staging", records=[copy_values(r) for r in rows], columns=COLUMNS
                 )
-                status = await conn.execute(INSERT_FROM_STAGING_SQL)
-        inserted = int(status.rsplit(" ", 1)[-1])
+                if hook is not None and wanted:
+                    stored = {r["seq"] for r in await conn.fetch(INSERT_RETURNING_SEQ_SQL)}
+                    inserted = len(stored)
+                    await hook.inserted(conn, [r for r in wanted if r["seq"] in stored])
+                else:
+                    status = await conn.execute(INSERT_FROM_STAGING_SQL)
+                    inserted = int(status.rsplit(" ", 1)[-1])
         self.rows_written += inserted
         self.duplicates_skipped += len(rows) - inserted
         self.last_write_seconds = time.monotonic() - started

@@ -14,7 +14,7 @@ from typing import Self
 from proxy.audit.journal import Journal, Slot, claim_slot
 from proxy.audit.record import AuditRecord, chained_row
 from proxy.audit.settings import AuditSettings
-from proxy.audit.store import UNAVAILABLE, AuditStore
+from proxy.audit.store import UNAVAILABLE, AuditStore, InsertHook
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,20 @@ class AuditWriter:
     behind them. Use as `async with AuditWriter(...) as writer:` in a cleanup context.
     """
 
-    def __init__(self, settings: AuditSettings, dsn: str, *, base_dir: str | Path = ".") -> None:
+    def __init__(
+        self,
+        settings: AuditSettings,
+        dsn: str,
+        *,
+        base_dir: str | Path = ".",
+        hook: InsertHook | None = None,
+    ) -> None:
         self.settings = settings
         self._store = AuditStore(
             dsn,
             connect_timeout=settings.connect_timeout_seconds,
             write_timeout=settings.write_timeout_seconds,
+            hook=hook,
         )
         self._spool_dir = Path(base_dir) / settings.spool_dir
         self._queue: deque[AuditRecord] = deque()
