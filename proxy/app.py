@@ -28,6 +28,8 @@ from proxy.keys import (
     HTTP_SESSION,
     KEY_STORE,
     METRICS,
+    MODEL_OBSERVER,
+    MODEL_REGISTRY,
     POLICIES,
     POLICY_SCAN,
     PROXY_HANDLER,
@@ -40,6 +42,9 @@ from proxy.keys import (
 )
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics
+from proxy.ml.observer import ModelObserver
+from proxy.ml.registry import ModelRegistry
+from proxy.ml.scoring import PredictionScorer, ReadPrediction
 from proxy.pipeline import ProxyHandler, Stage
 from proxy.policy import PolicyDefaults, PolicyError
 from proxy.policy_store import PolicyStore, ReloadResult
@@ -71,6 +76,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(postgres_pool)
     app.cleanup_ctx.append(redis_client)
     app.cleanup_ctx.append(rate_limiter)
+    app.cleanup_ctx.append(model_observer)
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(audit_writer)
@@ -99,6 +105,7 @@ def build_stages(app: web.Application) -> list[Stage]:
         Authenticate(app[KEY_STORE]),
         ResolveRoute(app[ROUTES]),
         ReadBody(),
+        ReadPrediction(),
         CheckAccess(app[POLICIES]),
         RateLimit(app[RATE_LIMITER]),
         ScanPrompt(app[POLICY_SCAN]),
@@ -209,6 +216,26 @@ async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
         await settlements.drain()
 
 
+async def model_observer(app: web.Application) -> AsyncIterator[None]:
+    settings, store = app[SETTINGS], app[POLICIES]
+    app[MODEL_REGISTRY] = ModelRegistry(app[REDIS], settings.ml)
+    if not settings.ml.enabled:
+        yield
+        return
+
+    def feature_names(model: str) -> tuple[str, ...] | None:
+        contract = store.active.contract_for(model)
+        return contract.names if contract is not None else None
+
+    observer = ModelObserver(app[REDIS], settings.ml, app[METRICS], feature_names)
+    app[MODEL_OBSERVER] = observer
+    try:
+        async with background(observer.run(), "ml-statistics"):
+            yield
+    finally:
+        await observer.flush()
+
+
 async def http_session(app: web.Application) -> AsyncIterator[None]:
     session = create_client_session()
     app[HTTP_SESSION] = session
@@ -250,9 +277,15 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
 
 
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
-    recorder = Recorder(app[METRICS], app.get(REQUEST_LOG), app[SETTLEMENTS], app.get(AUDIT_WRITER))
+    observer = app.get(MODEL_OBSERVER)
+    recorder = Recorder(
+        app[METRICS], app.get(REQUEST_LOG), app[SETTLEMENTS], app.get(AUDIT_WRITER), observer
+    )
+    scorer = PredictionScorer(observer) if observer is not None else None
     forwarder = Forwarder(
-        app[HTTP_SESSION], EnforceResponse(app[POLICY_SCAN]), StreamGuards(app[POLICY_SCAN])
+        app[HTTP_SESSION],
+        EnforceResponse(app[POLICY_SCAN], scorer),
+        StreamGuards(app[POLICY_SCAN]),
     )
     app[PROXY_HANDLER] = ProxyHandler(build_stages(app), forwarder.forward, recorder)
     app[CHECK_HANDLER] = ProxyHandler(

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from proxy.audit.settings import AuditSettings
+from proxy.ml.settings import MlSettings, ml_problems
 from proxy.ratelimit.settings import RateLimitSettings, settings_problems
 from proxy.typed_yaml import SECRET, Problem, read_typed
 
@@ -138,6 +139,7 @@ class Settings:
     limits: Limits = Limits()
     logging: Logging = Logging()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    ml: MlSettings = MlSettings()
     # Where relative paths (policies dir, spool dir) are resolved from: the config file's folder.
     base_dir: str = "."
 
@@ -220,4 +222,5 @@ def _cross_check(settings: Settings) -> list[Problem]:
     problems.extend(
         Problem(path, message) for path, message in settings_problems(settings.rate_limit)
     )
+    problems.extend(Problem(path, message) for path, message in ml_problems(settings.ml))
     return problems

@@ -12,6 +12,8 @@ from proxy.auth import KeyStore
 from proxy.config import Settings
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics
+from proxy.ml.observer import ModelObserver
+from proxy.ml.registry import ModelRegistry
 from proxy.pipeline import ProxyHandler
 from proxy.policy_store import PolicyStore
 from proxy.ratelimit import RateLimiter
@@ -34,5 +36,7 @@ POLICY_SCAN = web.AppKey("policy_scan", Scanning)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 SETTLEMENTS = web.AppKey("settlements", Settlements)
 AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
+MODEL_OBSERVER = web.AppKey("model_observer", ModelObserver)
+MODEL_REGISTRY = web.AppKey("model_registry", ModelRegistry)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

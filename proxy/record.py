@@ -12,6 +12,7 @@ from proxy.audit_row import audit_record
 from proxy.exchange import Exchange
 from proxy.logs import RequestLog, request_fields
 from proxy.metrics import Metrics
+from proxy.ml.observer import ModelObserver
 from proxy.policy import Decision
 from proxy.ratelimit import ADMISSION
 from proxy.settlement import Settlements
@@ -47,11 +48,13 @@ class Recorder:
         request_log: RequestLog | None,
         settlements: Settlements | None = None,
         audit: AuditWriter | None = None,
+        models: ModelObserver | None = None,
     ) -> None:
         self.metrics = metrics
         self.request_log = request_log
         self.settlements = settlements
         self.audit = audit
+        self.models = models
         self._routes: dict[str, _RouteSeries] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._decisions: dict[tuple[str, str, str, str], Counter] = {}
@@ -123,6 +126,8 @@ class Recorder:
             self.audit.submit(audit_record(exchange, now))
         if self.settlements is not None:
             self.settlements.submit(exchange)
+        if self.models is not None and exchange.prediction is not None:
+            self.models.submit(exchange)
         if exchange.reply is not None and exchange.reply.status == 429:
             self._count_refusal(exchange)
         if self.request_log is not None:
