@@ -9,7 +9,9 @@ from collections import Counter
 
 from proxy.audit import AuditRecord
 from proxy.exchange import Exchange
+from proxy.ml.risk import MlRisk
 from proxy.policy.model import most_severe
+from proxy.risk import Risk
 from proxy.scanners import Finding
 
 # Compliance context callers may send (EU AI Act Art. 12/14 record-keeping); never forwarded,
@@ -53,7 +55,11 @@ def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
         exchange.request.headers,
     )
     monitored = [m for d in exchange.decisions for m in d.monitored]
-    risks = [s.risk for s in (exchange.prompt_scan, exchange.response_scan) if s is not None]
+    risks: list[Risk | MlRisk] = [
+        s.risk for s in (exchange.prompt_scan, exchange.response_scan) if s is not None
+    ]
+    if exchange.ml_risk is not None:
+        risks.append(exchange.ml_risk)
     risk = max(risks, key=lambda r: r.score) if risks else None
     usage = exchange.usage
     upstream_ms = overhead_ms = None

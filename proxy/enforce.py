@@ -186,3 +186,6 @@ async def add_decision_headers(request: web.Request, response: web.StreamRespons
     if rules:
         response.headers["x-warden-rules"] = ",".join(dict.fromkeys(rules))
     response.headers["x-warden-policy-version"] = exchange.policy.version[:12]
+    if exchange.ml_risk is not None:
+        response.headers["x-warden-ml-risk"] = f"{exchange.ml_risk.score:.4f}"
+        response.headers["x-warden-ml-risk-label"] = exchange.ml_risk.label

@@ -69,6 +69,17 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def page_limit(request: web.Request, maximum: int, default: int = 100) -> int:
+    """The `limit` query parameter of a list call, checked."""
+    try:
+        limit = int(request.query.get("limit", str(default)))
+    except ValueError:
+        raise AdminInputError("'limit' must be an integer", "limit") from None
+    if not 1 <= limit <= maximum:
+        raise AdminInputError(f"'limit' must be between 1 and {maximum}", "limit")
+    return limit
+
+
 def proxy_app(request: web.Request) -> web.Application:
     return request.app[PROXY_APP]
 

@@ -13,6 +13,7 @@ from proxy.admin.common import (
     AdminInputError,
     admin_error,
     json_response,
+    page_limit,
     proxy_app,
     read_json_object,
 )
@@ -88,12 +89,7 @@ async def create_key(request: web.Request) -> web.Response:
 
 async def list_keys(request: web.Request) -> web.Response:
     query = request.query
-    try:
-        limit = int(query.get("limit", "100"))
-    except ValueError:
-        raise AdminInputError("'limit' must be an integer", "limit") from None
-    if not 1 <= limit <= _MAX_PAGE:
-        raise AdminInputError(f"'limit' must be between 1 and {_MAX_PAGE}", "limit")
+    limit = page_limit(request, _MAX_PAGE)
     include_revoked = query.get("include_revoked", "false").lower() in ("1", "true", "yes")
     keys = await apikeys.list_keys(
         proxy_app(request)[DB_POOL],

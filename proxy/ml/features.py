@@ -34,12 +34,12 @@ class Batch:
     field: str
     rows: Sequence[Row]
     positional: bool = False
-    # KServe v2 named tensors: rows are assembled from columns, so a row has no path of its own.
-    columns: bool = False
+    # Rows assembled from columns or cut from flat tensor data have no JSON path of their own.
+    numbered: bool = False
 
     def locate(self, index: int) -> str:
         """Where row `index` is, for messages: `instances[3]`, or `row 3 of inputs`."""
-        if self.columns or not self.field:
+        if self.numbered or not self.field:
             return f"row {index}" + (f" of {self.field}" if self.field else "")
         return f"{self.field}[{index}]"
 
@@ -192,7 +192,7 @@ def _columns(columns: dict[str, Any], field: str) -> Batch | Unreadable:
                 f"every column must list one value per instance ({count})", f"{field}.{key}"
             )
     rows = [{k: v[i] for k, v in columns.items()} for i in range(count)]
-    return Batch(field, rows, columns=True)
+    return Batch(field, rows, numbered=True)
 
 
 def _v2(payload: Any) -> Batch | Unreadable:
@@ -219,7 +219,7 @@ def _v2(payload: Any) -> Batch | Unreadable:
             values if width == 1 else [values[r * width : (r + 1) * width] for r in range(count)]
         )
     rows = [{name: column[r] for name, column in columns.items()} for r in range(count or 0)]
-    return Batch("inputs", rows, columns=True)
+    return Batch("inputs", rows, numbered=True)
 
 
 def _v2_matrix(tensor: dict[str, Any]) -> Batch | Unreadable:
@@ -228,7 +228,7 @@ def _v2_matrix(tensor: dict[str, Any]) -> Batch | Unreadable:
     if values is None or len(values) != count * width:
         return _shape_mismatch("inputs[0]", values, tensor["shape"])
     rows = [values[r * width : (r + 1) * width] for r in range(count)]
-    return Batch("inputs[0]", rows, positional=True)
+    return Batch("inputs[0]", rows, positional=True, numbered=True)
 
 
 def _shape_mismatch(where: str, values: list[Any] | None, shape: list[int]) -> Unreadable:

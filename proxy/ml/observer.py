@@ -116,8 +116,10 @@ class ModelObserver:
     def submit(self, exchange: Exchange) -> None:
         """From the recorder, in the request's `finally`: must not raise and must not await."""
         observation = observation_of(exchange)
-        if observation is None:
-            return
+        if observation is not None:
+            self.observe(observation)
+
+    def observe(self, observation: Observation) -> None:
         if len(self._queue) >= self.settings.queue_size:
             self._dropped("queue_full")
             return
