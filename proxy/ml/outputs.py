@@ -40,7 +40,7 @@ def top_probabilities(operation: str, answer: Any) -> list[float]:
         return []
     for name in _PROBABILITY_NAMES:
         if name in answer:
-            return _items(_as_rows(answer[name]))
+            return _items(_as_rows(answer[name]), nested=False)
     for field in ("predictions", "outputs"):
         if isinstance(answer.get(field), list):
             return _items(answer[field])
@@ -54,10 +54,11 @@ def _as_rows(value: Any) -> list[Any]:
     return [value]
 
 
-def _items(items: list[Any]) -> list[float]:
+def _items(items: list[Any], nested: bool = True) -> list[float]:
+    """`nested`: items are predictions, which may hold probabilities in a field of their own."""
     tops: list[float] = []
     for item in items:
-        top = _top_of(item, nested=True)
+        top = _top_of(item, nested)
         if top is None:
             return []  # one instance without probabilities: the answer is not read as having any
         tops.append(top)

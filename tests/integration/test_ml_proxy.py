@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,31 @@ async def test_replicas_share_statistics_through_redis(
     odd = await infer(second, strict, iris_rows(1, seed=401, shift={"sepal_width": 4.0}))
     assert odd.status == 403
     assert odd.headers["x-warden-rules"] == "ml.block-outliers"
+
+
+async def test_string_inputs_are_scanned_as_on_llm_routes(
+    start_warden: Callable[..., Any],
+    policy_dir: Path,
+    repo_root: Path,
+    upstream: SimulatedUpstream,
+):
+    for name in ("pii.yaml", "secrets.yaml"):
+        shutil.copy(repo_root / "policies" / name, policy_dir / name)
+    warden = await start_warden(ml_config())
+    headers = {"authorization": f"Bearer {await warden.create_key('acme')}"}
+    async with warden.http.post(
+        f"{warden.proxy_url}/ml/v1/models/echo:predict",
+        json={"instances": ["write to jane.doe@example.com please"]},
+        headers=headers,
+    ) as response:
+        assert response.status == 200
+        assert response.headers["x-warden-rules"] == "pii.redact-contact"
+    assert b"jane.doe@example.com" not in upstream.received[-1].body
+    secret = "AKIA" + "IOSFODNN7QWERTYZ"
+    tensor = {"name": "text", "shape": [1], "datatype": "BYTES", "data": [f"key {secret}"]}
+    async with warden.http.post(
+        f"{warden.proxy_url}/ml/v2/models/echo/infer", json={"inputs": [tensor]}, headers=headers
+    ) as response:
+        assert response.status == 403
+        assert (await response.json())["error"]["code"] == "secrets.block-in-prompts"
+    assert len(upstream.received) == 1
