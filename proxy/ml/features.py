@@ -12,7 +12,7 @@ rows; otherwise every tensor is one named feature of shape `[N]` or `[N, 1]`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -242,9 +242,16 @@ def _shape_mismatch(where: str, values: list[Any] | None, shape: list[int]) -> U
 
 def _flat(data: Any) -> list[Any] | None:
     """Row-major values of nested lists; None past `_MAX_NESTING` levels."""
-    if not isinstance(data, list):
+    if type(data) is not list:
         return [data]
-    out: list[Any] = []
+    # Tensors are nearly always flat or one level of rows: those without the general walk.
+    if not any(type(item) is list for item in data):
+        return data
+    if all(type(item) is list for item in data):
+        out = [value for item in data for value in item]
+        if not any(type(value) is list for value in out):
+            return out
+    out = []
     stack: list[tuple[Iterator[Any], int]] = [(iter(data), 1)]
     while stack:
         items, depth = stack[-1]
@@ -265,9 +272,11 @@ _END: Final = object()
 
 def numeric(value: Any) -> float | None:
     """A feature value as a finite number, or None (strings, booleans, nulls, vectors)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-        return number if math.isfinite(number) else None
+    kind = type(value)  # exact types: JSON numbers are int or float, and bool is not one
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
     return None
 
 
@@ -276,9 +285,16 @@ def numeric_rows(
 ) -> list[dict[str, float]]:
     """The first `limit` rows' numeric features (at most `max_features` each), for statistics."""
     out: list[dict[str, float]] = []
-    for row in batch.named(names, limit):
+    width = len(names) if names is not None else 0
+    for row in batch.rows[:limit]:
+        if isinstance(row, Mapping):
+            pairs: Iterable[tuple[str, Any]] = row.items()
+        elif names is not None and len(row) <= width:
+            pairs = zip(names, row, strict=False)
+        else:
+            pairs = ((_name(names, i), value) for i, value in enumerate(row))
         numbers: dict[str, float] = {}
-        for name, value in row.items():
+        for name, value in pairs:
             number = numeric(value)
             if number is not None:
                 numbers[name] = number

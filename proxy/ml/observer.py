@@ -71,6 +71,9 @@ class _Pending:
     latency: Welford = field(default_factory=Welford)
     samples: list[float] = field(default_factory=list)
     features: dict[str, Welford] = field(default_factory=dict)
+    # Looked up once per model and flush: the contract's feature names, features already kept.
+    names: Sequence[str] | None = None
+    known_features: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,25 +167,30 @@ class ModelObserver:
             model = observation.prediction.model
             entry = pending.get(model)
             if entry is None:
-                known = model in self.snapshots
-                if not known and not observation.ok:
+                snapshot = self.snapshots.get(model)
+                if snapshot is None and not observation.ok:
                     continue  # failures alone never make a model appear
-                if not known and len(self.snapshots) + len(pending) >= settings.max_models:
+                if snapshot is None and len(self.snapshots) + len(pending) >= settings.max_models:
                     self._dropped("max_models")
                     continue
-                entry = pending[model] = _Pending()
+                known = len(snapshot.stats.features) if snapshot is not None else 0
+                entry = pending[model] = _Pending(
+                    names=self.feature_names(model), known_features=known
+                )
             if not observation.ok:
                 entry.errors += 1
                 continue
             entry.requests += 1
             if observation.risk_label is not None:
                 entry.risk[observation.risk_label] += 1
-                self.metrics.ml_predictions.labels(model, observation.risk_label).inc()
             if observation.latency is not None:
                 entry.latency.add(observation.latency)
                 if len(entry.samples) < settings.latency_samples:
                     entry.samples.append(observation.latency)
             self._add_features(entry, observation.prediction)
+        for model, entry in pending.items():
+            for label, count in entry.risk.items():
+                self.metrics.ml_predictions.labels(model, label).inc(count)
         return pending
 
     def _add_features(self, entry: _Pending, prediction: Prediction) -> None:
@@ -191,16 +199,15 @@ class ModelObserver:
             return
         settings = self.settings
         entry.rows += len(batch.rows)
-        names = self.feature_names(prediction.model)
-        snapshot = self.snapshots.get(prediction.model)
-        known = len(snapshot.stats.features) if snapshot is not None else 0
-        for row in numeric_rows(batch, names, settings.max_rows, settings.max_features):
+        room = settings.max_features - entry.known_features
+        features = entry.features
+        for row in numeric_rows(batch, entry.names, settings.max_rows, settings.max_features):
             for name, value in row.items():
-                moments = entry.features.get(name)
+                moments = features.get(name)
                 if moments is None:
-                    if known + len(entry.features) >= settings.max_features:
+                    if len(features) >= room:
                         continue
-                    moments = entry.features[name] = Welford()
+                    moments = features[name] = Welford()
                 moments.add(value)
 
     async def _merge(self, chunk: dict[str, _Pending]) -> None:

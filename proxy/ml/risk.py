@@ -87,13 +87,19 @@ def outlier_score(
     sigma: float,
 ) -> float | None:
     """max |z| / sigma, capped at 1, over the features with at least `min_samples` values."""
+    # (mean, std) per usable feature, worked out once per batch rather than per value.
+    usable = {name: (m.mean, m.std) for name, m in stats.items() if m.count >= min_samples}
     worst: float | None = None
     for row in rows:
         for name, value in row.items():
-            moments = stats.get(name)
-            if moments is None or moments.count < min_samples:
+            found = usable.get(name)
+            if found is None:
                 continue
-            z = z_score(value, moments)
+            mean, std = found
+            if std > 0:
+                z = abs(value - mean) / std
+            else:
+                z = z_score(value, stats[name])
             if worst is None or z > worst:
                 worst = z
     if worst is None:

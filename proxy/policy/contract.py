@@ -7,8 +7,9 @@ which enforcement turns into a 400 naming the feature at fault.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from proxy.ml.features import Batch, Prediction, Unreadable
@@ -49,15 +50,13 @@ class Feature:
 
 
 def _has_type(kind: str, value: Any) -> bool:
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "string":
-        return isinstance(value, str)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    if value != value or value in (float("inf"), float("-inf")):
-        return False
-    return kind == "number" or isinstance(value, int) or value.is_integer()
+    # Exact types: JSON gives int, float, str, bool, and a bool is no number here.
+    t = type(value)
+    if kind == "number":
+        return t is int or (t is float and math.isfinite(value))
+    if kind == "integer":
+        return t is int or (t is float and value.is_integer())
+    return t is (str if kind == "string" else bool)
 
 
 def _number(value: float) -> str:
@@ -82,10 +81,12 @@ class Contract:
     features: tuple[Feature, ...]
     max_batch: int | None = None
     extra_features: str = "allow"  # allow | reject
+    names: tuple[str, ...] = field(init=False)
+    _known: frozenset[str] = field(init=False)
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.features)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(f.name for f in self.features))
+        object.__setattr__(self, "_known", frozenset(self.names))
 
     def broken_by(self, inp: PolicyInput) -> bool:
         """The rule's condition: a prediction of a covered model that breaks the contract."""
@@ -110,9 +111,8 @@ class Contract:
             return Violation(batch.field or "instances", f"{where} holds no instances")
         if self.max_batch is not None and count > self.max_batch:
             return self._too_many(count, batch.field or "instances")
-        known = frozenset(self.names)
         for index, row in enumerate(batch.rows):
-            violation = self._check_row(batch, index, row, known)
+            violation = self._check_row(batch, index, row)
             if violation is not None:
                 return violation
         return None
@@ -122,37 +122,36 @@ class Contract:
             field, f"a batch of {count} instances is over this model's limit of {self.max_batch}"
         )
 
-    def _check_row(
-        self, batch: Batch, index: int, row: Any, known: frozenset[str]
-    ) -> Violation | None:
-        where = batch.locate(index)
+    def _check_row(self, batch: Batch, index: int, row: Any) -> Violation | None:
+        values: Iterable[tuple[Feature, Any]]
         if not isinstance(row, Mapping):
             if len(row) != len(self.features):
                 return Violation(
                     batch.field or "instances",
-                    f"{where} has {len(row)} values; expected {len(self.features)} "
+                    f"{batch.locate(index)} has {len(row)} values; expected {len(self.features)} "
                     f"features in this order: {', '.join(self.names)}",
                 )
-            values: Mapping[str, Any] = dict(zip(self.names, row, strict=True))
+            values = zip(self.features, row, strict=True)
         else:
-            values = row
             if self.extra_features == "reject":
-                for name in values:
-                    if name not in known:
+                for name in row:
+                    if name not in self._known:
                         return Violation(
                             name,
-                            f"{where}: '{name}' is not a feature of this model "
+                            f"{batch.locate(index)}: '{name}' is not a feature of this model "
                             f"(expected: {', '.join(self.names)})",
                         )
-        for feature in self.features:
-            value = values.get(feature.name, _MISSING)
+            values = ((f, row.get(f.name, _MISSING)) for f in self.features)
+        for feature, value in values:
             if value is _MISSING or value is None:
                 if feature.required and not (value is None and feature.nullable):
                     got = "" if value is _MISSING else " (got null)"
+                    where = batch.locate(index)
                     return Violation(feature.name, f"{where}: '{feature.name}' is required{got}")
                 continue
             problem = feature.problem(value)
             if problem is not None:
+                where = batch.locate(index)
                 return Violation(feature.name, f"{where}: '{feature.name}' {problem}")
         return None
 
