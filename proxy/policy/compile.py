@@ -106,6 +106,15 @@ class _Compiler:
                 return None
         return bad
 
+    def new_id(
+        self, rules: dict[str, Rule], source: SourceFile, path: JsonPath, rule_id: str
+    ) -> bool:
+        """Rules and contracts share one id space; a second use is reported, not compiled."""
+        if rule_id not in rules:
+            return True
+        self.problem(source, (*path, "id"), f"duplicate rule id (first at {rules[rule_id].source})")
+        return False
+
     def kinds_known(self, patterns: Iterable[str], custom_kinds: set[str]) -> list[str]:
         every = self.known_kinds | custom_kinds
         return [p for p in patterns if not fnmatch.filter(every, p)]
@@ -282,11 +291,7 @@ def compile_policies(
     scanners: list[Any] = []
     for source in sources:
         for index, raw in items(source, "rules"):
-            if raw["id"] in rules:
-                first = rules[raw["id"]].source
-                compiler.problem(
-                    source, ("rules", index, "id"), f"duplicate rule id (first at {first})"
-                )
+            if not compiler.new_id(rules, source, ("rules", index), raw["id"]):
                 continue
             rule, scanner = compiler.compile_rule(source, index, raw, custom_kinds)
             if rule is not None:
@@ -294,11 +299,7 @@ def compile_policies(
             if scanner is not None:
                 scanners.append(scanner)
         for index, raw in items(source, "contracts"):
-            if raw["id"] in rules:
-                first = rules[raw["id"]].source
-                compiler.problem(
-                    source, ("contracts", index, "id"), f"duplicate rule id (first at {first})"
-                )
+            if not compiler.new_id(rules, source, ("contracts", index), raw["id"]):
                 continue
             contract_rule = compiler.compile_contract(source, index, raw)
             if contract_rule is not None:
