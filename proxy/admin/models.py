@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from proxy.admin.common import (
     AdminInputError,
@@ -92,10 +95,30 @@ def report_json(report: ModelReport, baseline_requests: int) -> dict[str, Any]:
     }
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def needs_redis(handler: Handler) -> Handler:
+    """Model statistics live in Redis: when it does not answer, say so with a 503."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except (RedisError, OSError, TimeoutError) as exc:
+            return admin_error(
+                503,
+                f"model statistics are unavailable: Redis did not answer ({type(exc).__name__})",
+            )
+
+    return wrapped
+
+
 def _baseline_requests(request: web.Request) -> int:
     return proxy_app(request)[SETTINGS].ml.baseline_requests
 
 
+@needs_redis
 async def list_models(request: web.Request) -> web.Response:
     limit = page_limit(request, _MAX_PAGE)
     registry = proxy_app(request)[MODEL_REGISTRY]
@@ -107,6 +130,7 @@ async def list_models(request: web.Request) -> web.Response:
     return json_response({"data": [report_json(r, n) for r in reports], "next_cursor": next_cursor})
 
 
+@needs_redis
 async def show_model(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     report = await proxy_app(request)[MODEL_REGISTRY].report(name)
@@ -115,6 +139,7 @@ async def show_model(request: web.Request) -> web.Response:
     return json_response(report_json(report, _baseline_requests(request)))
 
 
+@needs_redis
 async def set_baseline(request: web.Request) -> web.Response:
     """{"action": "freeze"} (the default): now; {"action": "reset"}: from the next N."""
     name = request.match_info["name"]
@@ -127,14 +152,15 @@ async def set_baseline(request: web.Request) -> web.Response:
         raise AdminInputError("'action' must be 'freeze' or 'reset'", "action")
     app = proxy_app(request)
     registry = app[MODEL_REGISTRY]
+    report: ModelReport | None
     if action == "freeze":
         result = await registry.freeze(name)
         if result == "empty":
             return admin_error(409, f"model '{name}' has no statistics to freeze yet", "name")
-        report = None if result == "unknown" else result
+        report = result if isinstance(result, ModelReport) else None
     else:
         report = await registry.reset(name)
-    if report is None or isinstance(report, str):
+    if report is None:
         return admin_error(404, f"no statistics for model '{name}'", "name")
     observer = app.get(MODEL_OBSERVER)
     if observer is not None:

@@ -135,3 +135,13 @@ async def test_reset_then_freeze_a_baseline(warden_with_models: RunningWarden):
     assert frozen["baseline"]["source"] == "admin" and frozen["baseline"]["requests"] == 3
     assert frozen["baseline"]["features"]["sepal_length"]["count"] == 3
     assert frozen["drift"]["score"] is not None and frozen["baseline_status"] == "frozen"
+
+
+async def test_redis_down_is_a_503(start_warden: Callable[..., Any]):
+    def no_redis(raw: dict[str, Any]) -> None:
+        raw["redis"] = {"url": "redis://127.0.0.1:9/0", "timeout": 0.2}
+
+    warden = await start_warden(no_redis)
+    status, answer = await admin(warden, "GET", "/admin/models")
+    assert status == 503
+    assert answer["error"]["message"].startswith("model statistics are unavailable")
