@@ -201,3 +201,18 @@ tests:
 def test_contracts_change_the_policy_version():
     other = CONTRACTS.replace("max_batch: 3", "max_batch: 4")
     assert compiled().version != compiled(other).version
+
+
+def test_tenants_override_contracts_like_rules():
+    policy = compiled(
+        CONTRACTS
+        + """
+overrides:
+  - {tenant: bank, rule: loans.review, mode: enforce, action: block}
+"""
+    )
+    tightened = ask(policy, {**GOOD, "income": 500})
+    assert tightened.action == "block" and tightened.rule_id == "loans.review"
+    assert tightened.violation is not None and tightened.violation.param == "income"
+    with pytest.raises(PolicyError, match="may only be tightened"):
+        compiled(CONTRACTS + "\noverrides:\n  - {tenant: bank, rule: loans.input, action: flag}\n")
