@@ -1,6 +1,7 @@
 """demo-iris predictions through Warden with and without ML governance, closed loop.
 
 Usage: python -m bench.ml_load [--concurrency N] [--duration S] [--warmup S] [--instances K]
+                               [--rounds R]
 
 Targets, each a separate process in front of the same demo upstream (`bench.servers`):
 - `plain`: Warden with no policies and `ml.enabled: false` (authentication, routing, audit);
@@ -29,6 +30,7 @@ from bench import servers
 from bench.load import (
     DATABASE,
     WARDEN_ENV,
+    Phase,
     Summary,
     Workload,
     measure,
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
     parser.add_argument("--profile-governed", type=Path, metavar="PATH", help="cProfile stats")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="warden-bench-ml-"))
@@ -91,12 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         empty.mkdir()
         ml_policies.mkdir()
         shutil.copy(_REPO / "policies" / "ml.yaml", ml_policies / "ml.yaml")
-        urls: dict[str, str] = {}
-        for name, policies, governed in (("plain", empty, False), ("governed", ml_policies, True)):
+        for name, policies, ml_on in (("plain", empty, False), ("governed", ml_policies, True)):
             base = warden_config(
                 upstream.url, pg.url_for(DATABASE), redis_server.url, tmp, policies, True
             )
-            config = ml_config(base, upstream.url, governed)
+            config = ml_config(base, upstream.url, ml_on)
             if name == "plain":
                 api_key = asyncio.run(
                     prepare_database(pg, settings_from_mapping(config, WARDEN_ENV))
@@ -106,15 +108,22 @@ def main(argv: list[str] | None = None) -> int:
                 "warden", orjson.dumps(config).decode(), log, env=WARDEN_ENV
             )
             children.append(child)
-            urls[name] = child.url
         load = workload(args.instances)
         headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
-        print(f"{load.title}; concurrency {args.concurrency}, {args.duration:g} s per target")
-        results = {}
-        for child in children[1:]:
-            name = "plain" if child.url == urls["plain"] else "governed"
-            phase = asyncio.run(measure(child.url + PATH, child.process.pid, load, headers, args))
-            results[name] = summarize(phase)
+        print(
+            f"{load.title}; concurrency {args.concurrency}, {args.duration:g} s per target"
+            f" per round, {args.rounds} rounds"
+        )
+        phases: dict[str, Phase] = {}
+        # Alternating rounds, so neither target always runs second on a warmer (or busier) box.
+        order = [("plain", children[1]), ("governed", children[2])]
+        for round_number in range(args.rounds):
+            for name, child in order if round_number % 2 == 0 else order[::-1]:
+                url = child.url + PATH
+                phase = asyncio.run(measure(url, child.process.pid, load, headers, args))
+                phases.setdefault(name, Phase()).merge(phase)
+        results = {name: summarize(phase) for name, phase in phases.items()}
+        for name in ("plain", "governed"):
             print_row(name, results[name])
         plain, governed = results["plain"], results["governed"]
         if plain.server_cpu_us_per_request and governed.server_cpu_us_per_request:

@@ -70,19 +70,32 @@ def _name(names: Sequence[str] | None, index: int) -> str:
 class Prediction:
     """One call to an ML model: its name and its inputs, read into rows when first needed."""
 
-    __slots__ = ("model", "operation", "payload", "_batch")
+    __slots__ = ("model", "operation", "payload", "_batch", "_numbers")
 
     def __init__(self, model: str, operation: str, payload: Any) -> None:
         self.model = model
         self.operation = operation
         self.payload = payload
         self._batch: Batch | Unreadable | None = None
+        self._numbers: list[dict[str, float]] | None = None
 
     @property
     def batch(self) -> Batch | Unreadable:
         if self._batch is None:
             self._batch = read_batch(self.operation, self.payload)
         return self._batch
+
+    def numbers(
+        self, names: Sequence[str] | None, limit: int, max_features: int
+    ) -> list[dict[str, float]]:
+        """The numeric features of the first `limit` instances, read once: the scorer reads
+        them on the request path and the statistics again after it."""
+        if self._numbers is None:
+            batch = self.batch
+            self._numbers = (
+                numeric_rows(batch, names, limit, max_features) if isinstance(batch, Batch) else []
+            )
+        return self._numbers
 
     @property
     def size(self) -> tuple[int, str] | None:

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from proxy.exchange import Exchange
 from proxy.metrics import Metrics
-from proxy.ml.features import Batch, Prediction, numeric_rows
+from proxy.ml.features import Batch, Prediction
 from proxy.ml.lua import MERGE, MERGE_LUA, MODELS_KEY, model_keys
 from proxy.ml.settings import MlSettings
 from proxy.ml.stats import Drift, ModelStats, drift_of, parse_stats
@@ -201,7 +201,7 @@ class ModelObserver:
         entry.rows += len(batch.rows)
         room = settings.max_features - entry.known_features
         features = entry.features
-        for row in numeric_rows(batch, entry.names, settings.max_rows, settings.max_features):
+        for row in prediction.numbers(entry.names, settings.max_rows, settings.max_features):
             for name, value in row.items():
                 moments = features.get(name)
                 if moments is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.exchange import Exchange
-from proxy.ml.features import Batch, numeric_rows, prediction_of
+from proxy.ml.features import prediction_of
 from proxy.ml.observer import ModelObserver
 from proxy.ml.outputs import top_probabilities
 from proxy.ml.risk import MlRisk, combine, confidence_score, outlier_score
@@ -43,15 +43,13 @@ class PredictionScorer:
         outlier = drift = None
         snapshot = self.observer.snapshots.get(prediction.model)
         if snapshot is not None:
-            batch = prediction.batch
-            if isinstance(batch, Batch):
-                names = self.observer.feature_names(prediction.model)
-                rows = numeric_rows(batch, names, settings.max_rows, settings.max_features)
-                outlier = outlier_score(
-                    rows,
-                    snapshot.stats.features,
-                    min_samples=settings.min_samples,
-                    sigma=settings.outlier_sigma,
-                )
+            names = self.observer.feature_names(prediction.model)
+            rows = prediction.numbers(names, settings.max_rows, settings.max_features)
+            outlier = outlier_score(
+                rows,
+                snapshot.stats.features,
+                min_samples=settings.min_samples,
+                sigma=settings.outlier_sigma,
+            )
             drift = snapshot.drift.score
         return combine(confidence, outlier, drift, settings.weights)
