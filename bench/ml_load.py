@@ -103,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
                 api_key = asyncio.run(
                     prepare_database(pg, settings_from_mapping(config, WARDEN_ENV))
                 )
-            log = str(tmp / f"{name}.log")
-            child = servers.start_child(
-                "warden", orjson.dumps(config).decode(), log, env=WARDEN_ENV
-            )
+            child_args = [orjson.dumps(config).decode(), str(tmp / f"{name}.log")]
+            if ml_on and args.profile_governed:
+                child_args += ["--profile", str(args.profile_governed.resolve())]
+            child = servers.start_child("warden", *child_args, env=WARDEN_ENV)
             children.append(child)
         load = workload(args.instances)
         headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}

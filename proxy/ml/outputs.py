@@ -93,13 +93,21 @@ def _distribution_top(values: Sequence[Any]) -> float | None:
 def _v2(answer: Any) -> list[float]:
     if not isinstance(answer, dict) or not isinstance(answer.get("outputs"), list):
         return []
-    tensors = [t for t in answer["outputs"] if isinstance(t, dict)]
-    named = [t for t in tensors if str(t.get("name", "")).lower() in _PROBABILITY_NAMES]
-    others = [t for t in tensors if t not in named and t.get("datatype") in _FLOAT_TYPES]
-    for tensor in [*named, *others]:
-        tops = _tensor_tops(tensor, binary=tensor in named)
-        if tops:
-            return tops
+    named: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    for tensor in answer["outputs"]:
+        if not isinstance(tensor, dict):
+            continue
+        if str(tensor.get("name", "")).lower() in _PROBABILITY_NAMES:
+            named.append(tensor)
+        elif tensor.get("datatype") in _FLOAT_TYPES:
+            others.append(tensor)
+    # Named probabilities first; a single value per instance counts only under such a name.
+    for tensors, binary in ((named, True), (others, False)):
+        for tensor in tensors:
+            tops = _tensor_tops(tensor, binary)
+            if tops:
+                return tops
     return []
 
 
