@@ -11,7 +11,6 @@ so regression outputs, labels and logits are never mistaken for confidence:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -81,13 +80,18 @@ def _top_of(item: Any, nested: bool) -> float | None:
 
 
 def _distribution_top(values: Sequence[Any]) -> float | None:
-    numbers = [numeric(v) for v in values]
-    if len(numbers) < 2 or any(n is None or not 0.0 <= n <= 1.0 for n in numbers):
+    """The largest value of a probability distribution (each in [0, 1], summing to 1)."""
+    if len(values) < 2:
         return None
-    present = [n for n in numbers if n is not None]
-    if not math.isclose(sum(present), 1.0, abs_tol=_SUM_TOLERANCE):
-        return None
-    return max(present)
+    total = top = 0.0
+    for value in values:
+        number = numeric(value)
+        if number is None or not 0.0 <= number <= 1.0:
+            return None
+        total += number
+        if number > top:
+            top = number
+    return top if abs(total - 1.0) <= _SUM_TOLERANCE else None
 
 
 def _v2(answer: Any) -> list[float]:
