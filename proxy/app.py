@@ -35,6 +35,8 @@ from proxy.keys import (
     HTTP_SESSION,
     KEY_STORE,
     METRICS,
+    MODEL_OBSERVER,
+    MODEL_REGISTRY,
     POLICIES,
     POLICY_SCAN,
     PROXY_HANDLER,
@@ -48,6 +50,9 @@ from proxy.keys import (
 )
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics, scanner_label
+from proxy.ml.observer import ModelObserver
+from proxy.ml.registry import ModelRegistry
+from proxy.ml.scoring import PredictionScorer, ReadPrediction
 from proxy.pipeline import ProxyHandler, Stage
 from proxy.policy import PolicyDefaults, PolicyError
 from proxy.policy_store import PolicyStore, ReloadResult
@@ -84,6 +89,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(redis_client)
     app.cleanup_ctx.append(rate_limiter)
     app.cleanup_ctx.append(event_feed)
+    app.cleanup_ctx.append(model_observer)
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(audit_writer)
@@ -113,6 +119,7 @@ def build_stages(app: web.Application) -> list[Stage]:
         Authenticate(app[KEY_STORE]),
         ResolveRoute(app[ROUTES]),
         ReadBody(),
+        ReadPrediction(),
         CheckAccess(app[POLICIES]),
         RateLimit(app[RATE_LIMITER]),
         ScanPrompt(app[POLICY_SCAN]),
@@ -265,6 +272,26 @@ async def event_feed(app: web.Application) -> AsyncIterator[None]:
         await client.aclose()
 
 
+async def model_observer(app: web.Application) -> AsyncIterator[None]:
+    settings, store = app[SETTINGS], app[POLICIES]
+    app[MODEL_REGISTRY] = ModelRegistry(app[REDIS], settings.ml)
+    if not settings.ml.enabled:
+        yield
+        return
+
+    def feature_names(model: str) -> tuple[str, ...] | None:
+        contract = store.active.contract_for(model)
+        return contract.names if contract is not None else None
+
+    observer = ModelObserver(app[REDIS], settings.ml, app[METRICS], feature_names)
+    app[MODEL_OBSERVER] = observer
+    try:
+        async with background(observer.run(), "ml-statistics"):
+            yield
+    finally:
+        await observer.flush()
+
+
 async def http_session(app: web.Application) -> AsyncIterator[None]:
     session = create_client_session()
     app[HTTP_SESSION] = session
@@ -328,16 +355,19 @@ async def alerts(app: web.Application) -> AsyncIterator[None]:
 
 
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
+    observer = app.get(MODEL_OBSERVER)
     recorder = Recorder(
         app[METRICS],
         app.get(REQUEST_LOG),
         app[SETTLEMENTS],
         app.get(AUDIT_WRITER),
-        app[EVENT_FEED],
+        events=app[EVENT_FEED],
+        models=observer,
     )
+    scorer = PredictionScorer(observer) if observer is not None else None
     forwarder = Forwarder(
         app[HTTP_SESSION],
-        EnforceResponse(app[POLICY_SCAN]),
+        EnforceResponse(app[POLICY_SCAN], scorer),
         StreamGuards(app[POLICY_SCAN]),
         StreamMeters(AUDIT_WRITER in app, holds_reservation),
     )

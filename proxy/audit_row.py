@@ -9,6 +9,7 @@ from collections import Counter
 
 from proxy.audit import AuditRecord
 from proxy.exchange import Exchange
+from proxy.ml.risk import MlRisk
 from proxy.policy.model import most_severe
 from proxy.policy.model import outcome_of as decisive
 from proxy.risk import Risk
@@ -38,9 +39,13 @@ def audit_decision(exchange: Exchange) -> str:
     return most_severe(d.action for d in exchange.decisions)
 
 
-def highest_risk(exchange: Exchange) -> Risk | None:
-    """The riskier of the prompt's and the answer's scan, when either was scanned."""
-    risks = [s.risk for s in (exchange.prompt_scan, exchange.response_scan) if s is not None]
+def highest_risk(exchange: Exchange) -> Risk | MlRisk | None:
+    """The highest risk found: the prompt's or the answer's scan, or an ML prediction's."""
+    risks: list[Risk | MlRisk] = [
+        s.risk for s in (exchange.prompt_scan, exchange.response_scan) if s is not None
+    ]
+    if exchange.ml_risk is not None:
+        risks.append(exchange.ml_risk)
     return max(risks, key=lambda r: r.score) if risks else None
 
 

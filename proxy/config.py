@@ -17,6 +17,7 @@ from proxy.alerts.settings import settings_problems as alert_problems
 from proxy.audit.settings import AuditSettings
 from proxy.incidents.settings import IncidentSettings
 from proxy.incidents.settings import settings_problems as incident_problems
+from proxy.ml.settings import MlSettings, ml_problems
 from proxy.ratelimit.settings import RateLimitSettings, settings_problems
 from proxy.typed_yaml import SECRET, Problem, read_typed
 
@@ -147,6 +148,7 @@ class Settings:
     limits: Limits = Limits()
     logging: Logging = Logging()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    ml: MlSettings = MlSettings()
     # Where relative paths (policies dir, spool dir) are resolved from: the config file's folder.
     base_dir: str = "."
 
@@ -231,4 +233,5 @@ def _cross_check(settings: Settings) -> list[Problem]:
     )
     for path, message in [*incident_problems(settings.incidents), *alert_problems(settings.alerts)]:
         problems.append(Problem(path, message))
+    problems.extend(Problem(path, message) for path, message in ml_problems(settings.ml))
     return problems

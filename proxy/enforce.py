@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import orjson
 from aiohttp import web
 
@@ -18,12 +21,27 @@ from proxy.redact import Redactor
 from proxy.replies import LocalReply
 from proxy.scanning import Scanning, TextScan
 
+if TYPE_CHECKING:
+    from proxy.ml.risk import MlRisk
+
 EXCHANGE = web.RequestKey("warden_exchange", Exchange)
 
 
 def policy_violation(decision: Decision) -> LocalReply:
-    """403 with `type: policy_violation` and the rule id as `code`: SDKs raise PermissionDenied."""
+    """403 with `type: policy_violation` and the rule id as `code`: SDKs raise PermissionDenied.
+
+    A broken input contract is the caller's input error instead: 400 naming the feature.
+    """
     rule = decision.rule_id or "default"
+    violation = decision.violation
+    if violation is not None:
+        return LocalReply(
+            400,
+            f"Input contract '{rule}': {violation.message}",
+            "invalid_request_error",
+            code="contract_violation",
+            param=violation.param,
+        )
     return LocalReply(
         403,
         f"Blocked by policy rule '{rule}': {decision.reason}",
@@ -42,6 +60,8 @@ def access_input(exchange: Exchange) -> PolicyInput:
         payload=call.payload if call else None,
         headers=exchange.request.headers,
         body_bytes=len(exchange.body),
+        prediction=exchange.prediction,
+        ml_risk=exchange.ml_risk,
     )
 
 
@@ -91,26 +111,39 @@ def redact_request(exchange: Exchange, decision: Decision) -> None:
     exchange.body = orjson.dumps(payload)
 
 
+# A prediction's ML risk from the parsed answer (proxy.ml.scoring.PredictionScorer).
+ScorePrediction = Callable[[Exchange, Any], "MlRisk | None"]
+
+
 class EnforceResponse:
     """Response rules over a whole (non-streamed) answer, before a byte of it is sent.
 
-    Returns the body to send (rewritten when redacted) or a 403 LocalReply on block.
+    Returns the body to send (rewritten when redacted) or a 403 LocalReply on block. A
+    prediction's answer is scored for ML risk first, so response rules can act on it.
     """
 
-    def __init__(self, scanning: Scanning) -> None:
+    def __init__(self, scanning: Scanning, score_prediction: ScorePrediction | None = None) -> None:
         self.scanning = scanning
+        self.score_prediction = score_prediction
 
     def __call__(self, exchange: Exchange, status: int, body: bytes) -> bytes | LocalReply:
         policy, call, route = exchange.policy, exchange.call, exchange.route
         if policy is None or call is None or route is None or not 200 <= status < 300 or not body:
             return body
-        if not policy.scans("response"):
+        scoring = exchange.prediction is not None and self.score_prediction is not None
+        if not scoring and not policy.decides("response"):
             return body
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             return body  # not JSON: nothing a format reader can find text in
-        segments = TEXT_READERS[route.format].response_segments(call.operation, payload)
+        if scoring and self.score_prediction is not None:
+            exchange.ml_risk = self.score_prediction(exchange, payload)
+        if not policy.decides("response"):
+            return body
+        segments = []
+        if policy.scans("response"):
+            segments = TEXT_READERS[route.format].response_segments(call.operation, payload)
         scan = self.scanning.scan_segments(policy, segments)
         exchange.response_scan = scan
         inp = access_input(exchange).with_findings(
@@ -153,3 +186,6 @@ async def add_decision_headers(request: web.Request, response: web.StreamRespons
     if rules:
         response.headers["x-warden-rules"] = ",".join(dict.fromkeys(rules))
     response.headers["x-warden-policy-version"] = exchange.policy.version[:12]
+    if exchange.ml_risk is not None:
+        response.headers["x-warden-ml-risk"] = f"{exchange.ml_risk.score:.4f}"
+        response.headers["x-warden-ml-risk-label"] = exchange.ml_risk.label

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from proxy.apikeys import ApiKey
     from proxy.formats import Call
     from proxy.formats.segments import Usage
+    from proxy.ml.features import Prediction
+    from proxy.ml.risk import MlRisk
     from proxy.policy import Decision, PolicySet
     from proxy.redact import Redactor
     from proxy.replies import LocalReply
@@ -37,6 +39,9 @@ class Exchange:
     policy: PolicySet | None = None
     decisions: list[Decision] = field(default_factory=list)
     prompt_scan: TextScan | None = None
+    # ML routes: the model called and its inputs; the prediction's risk once answered.
+    prediction: Prediction | None = None
+    ml_risk: MlRisk | None = None
     response_scan: TextScan | None = None
     # Token counts the upstream reported in a streamed answer (usage events, merged).
     stream_usage: Usage | None = None

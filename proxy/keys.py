@@ -16,6 +16,8 @@ from proxy.config import Settings
 from proxy.events import EventFeed
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics
+from proxy.ml.observer import ModelObserver
+from proxy.ml.registry import ModelRegistry
 from proxy.pipeline import ProxyHandler
 from proxy.policy_store import PolicyStore
 from proxy.ratelimit import RateLimiter
@@ -43,5 +45,7 @@ EVENT_FEED = web.AppKey("event_feed", EventFeed)
 DRAINING = web.AppKey("draining", asyncio.Event)
 ALERT_EVALUATOR = web.AppKey("alert_evaluator", AlertEvaluator)
 WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
+MODEL_OBSERVER = web.AppKey("model_observer", ModelObserver)
+MODEL_REGISTRY = web.AppKey("model_registry", ModelRegistry)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

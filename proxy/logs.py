@@ -93,6 +93,9 @@ def request_fields(exchange: Exchange, now: float | None = None) -> dict[str, An
         if monitored:
             fields["monitored_rules"] = monitored
         fields["policy_version"] = exchange.decisions[0].version
+    if exchange.ml_risk is not None:
+        fields["ml_risk"] = exchange.ml_risk.score
+        fields["ml_risk_label"] = exchange.ml_risk.label
     if exchange.stream_cut:
         fields["stream_cut"] = True
     if exchange.client_disconnected:

@@ -260,6 +260,35 @@ class Metrics:
             registry=r,
         )
 
+        # Model labels are bounded: a model appears only once its upstream answered it, and
+        # at most ml.max_models of them.
+        self.ml_predictions = Counter(
+            "warden_ml_predictions_total",
+            "Predictions answered by ML models, by model and ML risk label.",
+            ("model", "risk"),
+            registry=r,
+        )
+        self.ml_drift = Gauge(
+            "warden_ml_drift_score",
+            "A model's drift score (0-1): recent feature means and latency against its "
+            "baseline; 0 until a baseline is frozen.",
+            ("model",),
+            registry=r,
+        )
+        self.ml_flushes = Counter(
+            "warden_ml_stats_flushes_total",
+            "Merges of observed predictions into the shared statistics, by result (ok, error).",
+            ("result",),
+            registry=r,
+        )
+        self.ml_dropped = Counter(
+            "warden_ml_observations_dropped_total",
+            "Observed predictions left out of the statistics, by reason (queue_full, "
+            "max_models, redis_error).",
+            ("reason",),
+            registry=r,
+        )
+
     def sample(self, sampler: Callable[[], None]) -> None:
         """Run `sampler` before every scrape (and periodically with several workers)."""
         self._samplers.append(sampler)

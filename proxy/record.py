@@ -15,6 +15,7 @@ from proxy.exchange import Exchange
 from proxy.formats.segments import Usage
 from proxy.logs import RequestLog, request_fields
 from proxy.metrics import Metrics
+from proxy.ml.observer import ModelObserver
 from proxy.policy import Decision
 from proxy.ratelimit import ADMISSION
 from proxy.settlement import Settlements
@@ -41,12 +42,14 @@ class Recorder:
         settlements: Settlements | None = None,
         audit: AuditWriter | None = None,
         events: EventFeed | None = None,
+        models: ModelObserver | None = None,
     ) -> None:
         self.metrics = metrics
         self.request_log = request_log
         self.settlements = settlements
         self.audit = audit
         self.events = events
+        self.models = models
         self._routes: dict[str, _RouteSeries] = {}
         self._requests: dict[tuple[str, str | None, str, int], Counter] = {}
         self._decisions: dict[tuple[str, str, str, str], Counter] = {}
@@ -144,6 +147,8 @@ class Recorder:
             self.audit.submit(audit_record(exchange, now))
         if self.settlements is not None:
             self.settlements.submit(exchange)
+        if self.models is not None and exchange.prediction is not None:
+            self.models.submit(exchange)
         if exchange.reply is not None and exchange.reply.status == 429:
             self._count_refusal(exchange)
         log, events = self.request_log, self.events

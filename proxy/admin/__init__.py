@@ -14,6 +14,7 @@ from proxy.admin import (
     health,
     incidents,
     keys,
+    models,
     openapi,
     policies,
     stats,
@@ -59,4 +60,5 @@ def create_admin_app(proxy: web.Application) -> web.Application:
     openapi.add_routes(app)
     incidents.add_routes(app)
     alerts.add_routes(app)
+    models.add_routes(app)
     return app

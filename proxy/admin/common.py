@@ -16,6 +16,7 @@ _KIND_BY_STATUS = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     409: "conflict_error",
     422: "invalid_request_error",
     503: "api_error",
@@ -148,3 +149,13 @@ async def input_errors(request: web.Request, handler: Any) -> web.StreamResponse
         return await handler(request)  # type: ignore[no-any-return]
     except AdminInputError as exc:
         return admin_error(exc.status, exc.message, exc.field)
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return admin_error(
+            405,
+            f"{request.method} is not allowed here (allowed: {allowed})",
+            headers={"allow": exc.headers["allow"]},
+        )
+    except web.HTTPNotFound:
+        # No such path: the same JSON error shape as every other admin answer.
+        return admin_error(404, f"no admin endpoint at {request.path}")

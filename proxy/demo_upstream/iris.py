@@ -9,6 +9,8 @@ from proxy.demo_upstream.errors import DemoRequestError
 
 IRIS_MODEL: Final = "demo-iris"
 IRIS_CLASSES: Final = ("setosa", "versicolor", "virginica")
+# The input order, also the names a KServe v1 instance object may give them.
+IRIS_FEATURES: Final = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 # Per-class feature means (cm) of Fisher's iris data: sepal length/width, petal length/width.
 _IRIS_CENTROIDS: Final = (
     (5.006, 3.428, 1.462, 0.246),
@@ -18,7 +20,12 @@ _IRIS_CENTROIDS: Final = (
 
 
 def iris_probabilities(row: Any) -> list[float]:
-    """Softmax over negative squared distances to the class centroids."""
+    """Softmax over negative squared distances to the class centroids.
+
+    `row` is the four features in order, or an object naming them.
+    """
+    if isinstance(row, dict) and set(row) == set(IRIS_FEATURES):
+        row = [row[name] for name in IRIS_FEATURES]
     if (
         not isinstance(row, list)
         or len(row) != 4

@@ -14,7 +14,14 @@ from typing import Any
 import jsonschema
 import orjson
 
-from proxy.policy.conditions import ACCESS_KEYS, CONTENT_KEYS, compile_condition
+from proxy.policy.conditions import (
+    ACCESS_KEYS,
+    CONTENT_KEYS,
+    ML_KEYS,
+    RESPONSE_KEYS,
+    compile_condition,
+)
+from proxy.policy.contract import compile_contract
 from proxy.policy.model import ACTION_RANK, PHASES, Phase
 from proxy.policy.policy_set import Override, PolicyDefaults, PolicySet, Rule, Scope
 from proxy.policy.source import (
@@ -37,12 +44,21 @@ def policy_schema() -> dict[str, Any]:
     return schema
 
 
+# Sections whose items have an `id`: problems inside one name it.
+_WITH_IDS = ("rules", "contracts")
+_PHASE_KEYS = {"access": ACCESS_KEYS, "content": CONTENT_KEYS, "response": RESPONSE_KEYS}
+
+
 def _field_of(path: JsonPath) -> tuple[int | None, str | None]:
-    """(rule index, dotted field inside the rule) for a path like ("rules", 2, "when", "risk")."""
-    if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
+    """(item index, dotted field inside the item) for a path like ("rules", 2, "when", "risk")."""
+    if len(path) >= 2 and path[0] in _WITH_IDS and isinstance(path[1], int):
         inner = ".".join(str(p) for p in path[2:])
         return path[1], inner or None
     return None, ".".join(str(p) for p in path) or None
+
+
+def _phases_of(key: str) -> str:
+    return " or ".join(phase for phase, keys in _PHASE_KEYS.items() if key in keys)
 
 
 class _Compiler:
@@ -57,9 +73,9 @@ class _Compiler:
     ) -> None:
         index, field = _field_of(path)
         if rule_id is None and index is not None:
-            rules = source.data.get("rules") if isinstance(source.data, dict) else None
-            if isinstance(rules, list) and index < len(rules) and isinstance(rules[index], dict):
-                value = rules[index].get("id")
+            items = source.data.get(str(path[0])) if isinstance(source.data, dict) else None
+            if isinstance(items, list) and index < len(items) and isinstance(items[index], dict):
+                value = items[index].get("id")
                 rule_id = value if isinstance(value, str) else None
         self.problems.append(
             PolicyProblem(source.name, source.line_of(path), rule_id, field, message)
@@ -90,6 +106,15 @@ class _Compiler:
                 return None
         return bad
 
+    def new_id(
+        self, rules: dict[str, Rule], source: SourceFile, path: JsonPath, rule_id: str
+    ) -> bool:
+        """Rules and contracts share one id space; a second use is reported, not compiled."""
+        if rule_id not in rules:
+            return True
+        self.problem(source, (*path, "id"), f"duplicate rule id (first at {rules[rule_id].source})")
+        return False
+
     def kinds_known(self, patterns: Iterable[str], custom_kinds: set[str]) -> list[str]:
         every = self.known_kinds | custom_kinds
         return [p for p in patterns if not fnmatch.filter(every, p)]
@@ -100,13 +125,14 @@ class _Compiler:
         path: JsonPath = ("rules", index)
         rule_id, phase = raw["id"], raw["phase"]
         when: dict[str, Any] = raw.get("when") or {}
-        allowed = ACCESS_KEYS if phase == "access" else CONTENT_KEYS
+        allowed = _PHASE_KEYS[phase]
         ok = True
         for key in when:
             if key not in allowed:
-                other = "content or response" if phase == "access" else "access"
                 self.problem(
-                    source, (*path, "when", key), f"'{key}' is a condition of the {other} phase"
+                    source,
+                    (*path, "when", key),
+                    f"'{key}' is a condition of the {_phases_of(key)} phase",
                 )
                 ok = False
         if "findings" in when:
@@ -154,8 +180,34 @@ class _Compiler:
             condition=condition.predicate,
             redact_kinds=condition.redact_kinds,
             source=f"{source.name}:{source.line_of(path)}",
+            # Response rules on a prediction's ML risk alone need no answer text scanned.
+            reads_findings=phase != "access" and not (when and set(when) <= ML_KEYS),
         )
         return rule, scanner
+
+    def compile_contract(self, source: SourceFile, index: int, raw: dict[str, Any]) -> Rule | None:
+        """An input contract as an access rule whose condition is "the contract is broken"."""
+        path: JsonPath = ("contracts", index)
+        contract, problems = compile_contract(raw)
+        for where, message in problems:
+            self.problem(source, (*path, *where), message)
+        if contract is None:
+            return None
+        return Rule(
+            id=raw["id"],
+            description=raw["description"],
+            phase="access",
+            action=raw.get("action", "block"),
+            severity=raw.get("severity", "medium"),
+            mode=raw.get("mode", "enforce"),
+            may_loosen=raw.get("overrides", "tighten") == "any",
+            scope=Scope.from_spec(raw.get("scope")),
+            condition=contract.broken_by,
+            redact_kinds=(),
+            source=f"{source.name}:{source.line_of(path)}",
+            reads_findings=False,
+            contract=contract,
+        )
 
     def compile_override(
         self, source: SourceFile, index: int, raw: dict[str, Any], rules: dict[str, Rule]
@@ -190,7 +242,12 @@ class _Compiler:
 def canonical_version(sources: list[SourceFile]) -> str:
     """SHA-256 of what decides (rules and overrides, not tests), independent of YAML layout."""
     canonical = [
-        {"file": s.name, "rules": s.data.get("rules", []), "overrides": s.data.get("overrides", [])}
+        {
+            "file": s.name,
+            "rules": s.data.get("rules", []),
+            "contracts": s.data.get("contracts", []),
+            "overrides": s.data.get("overrides", []),
+        }
         for s in sources
     ]
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -234,17 +291,19 @@ def compile_policies(
     scanners: list[Any] = []
     for source in sources:
         for index, raw in items(source, "rules"):
-            if raw["id"] in rules:
-                first = rules[raw["id"]].source
-                compiler.problem(
-                    source, ("rules", index, "id"), f"duplicate rule id (first at {first})"
-                )
+            if not compiler.new_id(rules, source, ("rules", index), raw["id"]):
                 continue
             rule, scanner = compiler.compile_rule(source, index, raw, custom_kinds)
             if rule is not None:
                 rules[rule.id] = rule
             if scanner is not None:
                 scanners.append(scanner)
+        for index, raw in items(source, "contracts"):
+            if not compiler.new_id(rules, source, ("contracts", index), raw["id"]):
+                continue
+            contract_rule = compiler.compile_contract(source, index, raw)
+            if contract_rule is not None:
+                rules[contract_rule.id] = contract_rule
     overrides: dict[tuple[str, str], Override] = {}
     for source in sources:
         for index, raw in items(source, "overrides"):
@@ -279,6 +338,7 @@ def compile_policies(
         files=tuple(s.name for s in sources),
         custom_scanners=tuple(scanners),
         tests=tuple(tests),
+        scanned_phases=frozenset(r.phase for r in rules.values() if r.reads_findings),
     )
 
 

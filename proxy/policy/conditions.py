@@ -143,6 +143,25 @@ def _risk_label(spec: list[str]) -> Predicate:
     return lambda inp: inp.risk_label in labels
 
 
+def _ml(component: str) -> Callable[[Any], Predicate]:
+    def factory(spec: dict[str, Any]) -> Predicate:
+        holds = compare(spec)
+
+        def predicate(inp: PolicyInput) -> bool:
+            # A request that is not a prediction, or a component not known, matches nothing.
+            value = getattr(inp.ml_risk, component, None) if inp.ml_risk is not None else None
+            return value is not None and holds(value)
+
+        return predicate
+
+    return factory
+
+
+def _ml_risk_label(spec: list[str]) -> Predicate:
+    labels = frozenset(spec)
+    return lambda inp: inp.ml_risk is not None and inp.ml_risk.label in labels
+
+
 def _custom_findings(kind: str, spec: dict[str, Any]) -> Predicate:
     least = int(spec.get("min_count", 1))
     return lambda inp: sum(1 for f in inp.findings if f.kind == kind) >= least
@@ -164,9 +183,18 @@ _FACTORIES: dict[str, Callable[[Any], Predicate]] = {
     "findings": _findings,
     "risk": _risk,
     "risk_label": _risk_label,
+    "ml_risk": _ml("score"),
+    "ml_risk_label": _ml_risk_label,
+    "ml_outlier": _ml("outlier"),
+    "ml_drift": _ml("drift"),
 }
-ACCESS_KEYS = frozenset(_FACTORIES) - {"findings", "risk", "risk_label"}
-CONTENT_KEYS = frozenset({"findings", "risk", "risk_label", "custom"})
+# What the scanners found: content and response rules that read these need texts scanned.
+SCAN_KEYS = frozenset({"findings", "risk", "risk_label", "custom"})
+# A prediction's ML risk is known once the model answered: response rules only.
+ML_KEYS = frozenset({"ml_risk", "ml_risk_label", "ml_outlier", "ml_drift"})
+ACCESS_KEYS = frozenset(_FACTORIES) - SCAN_KEYS - ML_KEYS
+CONTENT_KEYS = SCAN_KEYS
+RESPONSE_KEYS = SCAN_KEYS | ML_KEYS
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from proxy.formats import FORMATS, Call
+from proxy.ml.features import prediction_of
+from proxy.ml.risk import combine
 from proxy.policy.model import Decision, FindingLike, Phase, PolicyInput, outcome_of
 from proxy.policy.policy_set import PolicySet
 
@@ -69,6 +71,8 @@ def evaluate(
     """Access, then content (request texts), then response (`response_text`), like the proxy."""
     call = describe_request(spec)
     headers = {k.lower(): v for k, v in (spec.get("headers") or {}).items()}
+    fmt = spec.get("format") or "json"
+    prediction = prediction_of(fmt, call.operation, call.model, call.payload, spec.get("path", ""))
     base = PolicyInput(
         tenant=spec.get("tenant", ""),
         route=spec.get("route"),
@@ -78,17 +82,23 @@ def evaluate(
         headers=headers,
         body_bytes=len(orjson.dumps(call.payload)) if call.payload is not None else 0,
         metadata=spec.get("metadata") or {},
+        prediction=prediction,
     )
     evaluation = Evaluation()
     evaluation.decisions["access"] = policy.decide("access", base)
     if evaluation.decisions["access"].blocks:
         return evaluation
-    texts = list(request_texts(spec.get("format") or "json", call)) if request_texts else []
+    texts = list(request_texts(fmt, call)) if request_texts else []
     if text := _joined(spec.get("text")):
         texts.append(text)
     phases: list[tuple[Phase, list[str]]] = [("content", texts)]
-    if response_text := _joined(spec.get("response_text")):
-        phases.append(("response", [response_text]))
+    response_text = _joined(spec.get("response_text"))
+    if response_text or "ml_risk" in spec:
+        phases.append(("response", [response_text] if response_text else []))
+    if "ml_risk" in spec:
+        # A described prediction's risk, as if its components all scored this.
+        score = float(spec["ml_risk"])
+        base = replace(base, ml_risk=combine(score, score, score))
     for phase, phase_texts in phases:
         scanned = scan(policy, phase_texts)
         evaluation.scans[phase] = scanned
@@ -133,6 +143,9 @@ def run_policy_tests(
         wanted: dict[str, Any] = {"action": expect["action"]}
         if "rule" in expect:
             wanted["rule"] = expect["rule"]
+        if "param" in expect:
+            wanted["param"] = expect["param"]
+            got["param"] = decision.violation.param if decision.violation else None
         if "monitored" in expect:
             wanted["monitored"] = sorted(expect["monitored"])
             got["monitored"] = sorted(m.rule_id for m in decision.monitored)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from proxy.ml.features import Prediction
+    from proxy.ml.risk import MlRisk
 
 Action = Literal["allow", "flag", "redact", "block"]
 Phase = Literal["access", "content", "response"]
@@ -38,12 +42,24 @@ class PolicyInput:
     findings: Sequence[FindingLike] = ()
     risk_score: float = 0.0
     risk_label: str = "normal"
+    # ML routes: the model called and its inputs (contracts read them), and once the answer
+    # is in, the prediction's ML risk (response rules read it).
+    prediction: Prediction | None = None
+    ml_risk: MlRisk | None = None
 
     def with_findings(
         self, findings: Sequence[FindingLike], risk_score: float, risk_label: str
     ) -> PolicyInput:
         """The same request, as content and response rules see it: with what was found."""
         return replace(self, findings=findings, risk_score=risk_score, risk_label=risk_label)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """Why an input contract refused a request: the field at fault (a feature) and how."""
+
+    param: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,7 @@ class Decision:
     rules: tuple[str, ...] = ()  # every enforced rule that matched, in file order
     monitored: tuple[RuleMatch, ...] = ()  # monitor-mode matches: what would have happened
     redact_kinds: tuple[str, ...] = ()  # finding-kind globs that redact rules asked to hide
+    violation: Violation | None = None  # when the winner is an input contract: what broke it
 
     @property
     def blocks(self) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from proxy.policy.conditions import Predicate, glob_matcher
+from proxy.policy.contract import Contract
 from proxy.policy.model import (
     ACTION_RANK,
     Action,
@@ -61,6 +62,10 @@ class Rule:
     condition: Predicate
     redact_kinds: tuple[str, ...]
     source: str  # file:line, for people reading a decision
+    # Whether the condition reads what the scanners find (texts must be scanned for it).
+    reads_findings: bool = True
+    # Set for an input contract: the condition is "the contract is broken".
+    contract: Contract | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,8 @@ class PolicySet:
     files: tuple[str, ...] = ()
     custom_scanners: tuple[Any, ...] = ()  # scanners for rules' own `custom` patterns
     tests: tuple[Any, ...] = ()
+    # Phases with a rule that reads findings: only these have their texts scanned.
+    scanned_phases: frozenset[Phase] = frozenset()
 
     @property
     def rule_count(self) -> int:
@@ -105,9 +112,21 @@ class PolicySet:
         """Whether any rule of the phase looks at findings: if none does, nobody scans for it.
 
         Scanning is most of Warden's CPU per request; a set with no content or response rules
-        costs no more than authentication and routing.
+        costs no more than authentication and routing, and response rules that only read a
+        prediction's ML risk scan no answer text.
         """
+        return phase in self.scanned_phases
+
+    def decides(self, phase: Phase) -> bool:
+        """Whether the phase has any rule at all (otherwise its default decides)."""
         return bool(self.rules.get(phase))
+
+    def contract_for(self, model: str) -> Contract | None:
+        """The first input contract naming this model: it names positional features too."""
+        for rule in self.rules.get("access", ()):
+            if rule.contract is not None and rule.contract.models(model):
+                return rule.contract
+        return None
 
     def decide(self, phase: Phase, inp: PolicyInput) -> Decision:
         """Pure: most severe enforced match wins, ties by file order; monitor rules only count."""
@@ -140,6 +159,10 @@ class PolicySet:
             if not monitored:
                 return self.default_decision(phase)
             return replace(self.default_decision(phase), monitored=tuple(monitored))
+        violation = None
+        if winner.contract is not None and inp.prediction is not None:
+            # Asked again only for the winner, so the rule loop stays a plain predicate call.
+            violation = winner.contract.check(inp.prediction)
         return Decision(
             phase,
             winner_action,
@@ -150,6 +173,7 @@ class PolicySet:
             rules=tuple(enforced),
             monitored=tuple(monitored),
             redact_kinds=tuple(redact_kinds) if winner_action == "redact" else (),
+            violation=violation,
         )
 
 

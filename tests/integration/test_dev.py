@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import openai
 import orjson
 
@@ -60,6 +62,25 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+async def check_demo_iris(info: dict[str, str]) -> None:
+    """The shipped demo-iris contract: a flower is classified, a negative petal refused."""
+    url = f"{info['proxy_url']}/ml/v2/models/demo-iris/infer"
+    headers = {"authorization": f"Bearer {info['api_key']}"}
+
+    def body(*row: float) -> dict[str, Any]:
+        return {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": list(row)}]}
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=body(5.1, 3.5, 1.4, 0.2), headers=headers) as response:
+            assert response.status == 200
+            outputs = (await response.json())["outputs"]
+            assert response.headers["x-warden-ml-risk-label"] == "normal"
+        assert outputs[0]["name"] == "probabilities" and outputs[0]["shape"] == [1, 3]
+        async with http.post(url, json=body(6.3, 2.9, -5.6, 1.8), headers=headers) as response:
+            assert response.status == 400
+            assert (await response.json())["error"]["param"] == "petal_length"
+
+
 async def test_dev_serves_the_sdks_and_stops_everything(repo_root: Path, tmp_path: Path):
     state_dir = tmp_path / "state"
     process, port, admin_port = start_dev(repo_root, state_dir)
@@ -74,6 +95,7 @@ async def test_dev_serves_the_sdks_and_stops_everything(repo_root: Path, tmp_pat
                 model="echo-1", messages=[{"role": "user", "content": "offline and working"}]
             )
         assert reply.choices[0].message.content == "offline and working"
+        await check_demo_iris(info)
         postgres_pid = int((state_dir / "postgres" / "postmaster.pid").read_text().split()[0])
         redis_pid = int((state_dir / "redis" / "redis.pid").read_text().strip())
         assert pid_alive(postgres_pid) and pid_alive(redis_pid)

@@ -28,6 +28,9 @@ def test_shipped_policies_compile_and_their_tests_pass(repo_root: Path, tmp_path
     tested = warden("policies", "test", str(repo_root / "policies"), cwd=tmp_path)
     assert tested.returncode == 0, tested.stdout
     assert "FAIL" not in tested.stdout
+    # The demo model's input contract is tested beside it (policies/ml.yaml).
+    assert "PASS ml.yaml:" in tested.stdout
+    assert "a negative petal length is refused, naming the feature" in tested.stdout
     summary = tested.stdout.strip().splitlines()[-1]
     passed = int(summary.split()[2])
     assert passed >= 10 and summary.endswith(" 0 failed")

@@ -143,3 +143,26 @@ def test_unreadable_and_invalid_files(tmp_path: Path):
     with pytest.raises(ConfigError) as caught:
         load_settings(empty, {})
     assert {p.path for p in caught.value.problems} == {"upstreams", "routes"}
+
+
+def test_ml_settings_are_checked():
+    found = problems_of(minimal(ml={"baseline_request": 5, "weights": {"trust": 1}}))
+    assert found["ml.baseline_request"].startswith("unknown key (expected one of: enabled,")
+    assert found["ml.weights.trust"] == (
+        "unknown key (expected one of: confidence, drift, outlier)"
+    )
+    found = problems_of(
+        minimal(
+            ml={
+                "weights": {"confidence": 0, "drift": 0, "outlier": 0},
+                "outlier_sigma": 0,
+                "recent_window": 0,
+            }
+        )
+    )
+    assert found == {
+        "ml.weights": "at least one weight must be above 0",
+        "ml.outlier_sigma": "must be above 0",
+        "ml.recent_window": "must be at least 1",
+    }
+    assert settings_from_mapping(minimal(ml={"enabled": False}), {}).ml.enabled is False

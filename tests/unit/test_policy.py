@@ -262,7 +262,7 @@ def test_every_problem_names_file_line_rule_and_field():
     assert found == [
         "00.yaml:12: rule bad.action: action: 'blok' is not one of "
         "['allow', 'flag', 'redact', 'block']",
-        "01.yaml:4: colour: unknown key (expected one of: rules, overrides, tests)",
+        "01.yaml:4: colour: unknown key (expected one of: rules, contracts, overrides, tests)",
         "00.yaml:19: rule wrong.phase: when.findings: 'findings' is a condition of the "
         "content or response phase",
         "00.yaml:25: rule unknown.kind: when.findings.kinds: unknown finding kind 'pii.passport'",
