@@ -16,16 +16,9 @@ import pytest
 from proxy.audit.record import COLUMNS
 from tests.conftest import RunningWarden
 from tests.integration.test_audit_proxy import rows_for
+from tests.rules import ECHO_MODELS_ONLY, rules
 
-RULES = """
-rules:
-  - id: models.allowlist
-    description: echo models only
-    phase: access
-    when: {model_not_in: ["echo-*"]}
-    action: block
-    severity: high
-"""
+RULES = rules(ECHO_MODELS_ONLY)
 
 
 async def send(warden: RunningWarden, key: str, model: str) -> tuple[int, str]:

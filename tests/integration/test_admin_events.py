@@ -13,17 +13,10 @@ import orjson
 
 from proxy.keys import EVENT_FEED
 from tests.conftest import RunningWarden
+from tests.rules import ECHO_MODELS_ONLY, rules
 
 CANARY = "CANARY-" + "e1v9"
-RULES = """
-rules:
-  - id: models.allowlist
-    description: echo models only
-    phase: access
-    when: {model_not_in: ["echo-*"]}
-    action: block
-    severity: high
-"""
+RULES = rules(ECHO_MODELS_ONLY)
 
 
 async def send(warden: RunningWarden, key: str, model: str) -> str:

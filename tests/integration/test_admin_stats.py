@@ -11,22 +11,9 @@ import pytest
 
 from tests.conftest import RunningWarden
 from tests.integration.test_audit_proxy import rows_for
+from tests.rules import ECHO_MODELS_ONLY, REDACT_EMAILS, rules
 
-RULES = """
-rules:
-  - id: models.allowlist
-    description: echo models only
-    phase: access
-    when: {model_not_in: ["echo-*"]}
-    action: block
-    severity: high
-  - id: pii.redact
-    description: emails are hidden
-    phase: content
-    when: {findings: {kinds: [pii.email]}}
-    action: redact
-    severity: low
-"""
+RULES = rules(ECHO_MODELS_ONLY, REDACT_EMAILS)
 
 
 async def send(warden: RunningWarden, key: str, model: str, text: str = "hi") -> int:

@@ -15,23 +15,10 @@ import pytest
 
 from proxy.keys import AUDIT_WRITER
 from tests.conftest import RunningWarden
+from tests.rules import ECHO_MODELS_ONLY, REDACT_EMAILS, rules
 
 CANARY = "CANARY-" + "7f3a9c"  # assembled, so a grep of the source finds no whole canary
-RULES = """
-rules:
-  - id: models.allowlist
-    description: echo models only
-    phase: access
-    when: {model_not_in: ["echo-*"]}
-    action: block
-    severity: high
-  - id: pii.redact
-    description: emails are hidden
-    phase: content
-    when: {findings: {kinds: [pii.email]}}
-    action: redact
-    severity: low
-"""
+RULES = rules(ECHO_MODELS_ONLY, REDACT_EMAILS)
 
 
 async def rows_for(db: asyncpg.Pool, count: int, timeout: float = 10.0) -> list[asyncpg.Record]:
