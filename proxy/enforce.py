@@ -2,34 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from aiohttp import web
 
 from proxy.exchange import Exchange
 from proxy.formats import Call
-from proxy.formats.rewrite import replace_segments
-from proxy.formats.segments import JsonPath
+from proxy.formats.rewrite import KeyCollision, replace_segments
+from proxy.formats.segments import KEY, JsonPath, Segment
 from proxy.formats.texts import TEXT_READERS
 from proxy.policy import Decision, PolicyInput
 from proxy.policy.conditions import glob_matcher
 from proxy.policy.model import most_severe
 from proxy.policy_store import PolicyStore
-from proxy.redact import Redactor
+from proxy.redact import KindPredicate, Redactor
 from proxy.replies import LocalReply
+from proxy.restore import Restorer
 from proxy.scanning import Scanning, TextScan
 
 EXCHANGE = web.RequestKey("warden_exchange", Exchange)
 
 
-def policy_violation(decision: Decision) -> LocalReply:
+def policy_violation(decision: Decision, detail: str = "") -> LocalReply:
     """403 with `type: policy_violation` and the rule id as `code`: SDKs raise PermissionDenied."""
     rule = decision.rule_id or "default"
     return LocalReply(
         403,
-        f"Blocked by policy rule '{rule}': {decision.reason}",
+        f"Blocked by policy rule '{rule}': {decision.reason}{detail}",
         "policy_violation",
         code=rule,
     )
+
+
+# A redacted object key that would take another key's name cannot be sent without losing data.
+_KEY_COLLISION = " (a redacted object key would replace another key of the same object)"
 
 
 def access_input(exchange: Exchange) -> PolicyInput:
@@ -75,20 +82,28 @@ class EnforceContent:
         if decision.blocks:
             return policy_violation(decision)
         if decision.action == "redact":
-            redact_request(exchange, decision)
+            return redact_request(exchange, decision)
         return None
 
 
-def redact_request(exchange: Exchange, decision: Decision) -> None:
-    """Rewrite the body with placeholders for the findings the redact rules named."""
+def redact_request(exchange: Exchange, decision: Decision) -> LocalReply | None:
+    """Rewrite the body with placeholders for the findings the redact rules named, and keep
+    the ones restore rules named for the answer."""
     scan, call = exchange.prompt_scan, exchange.call
     assert scan is not None and call is not None
-    replacements = _redactions(exchange, scan, decision)
+    restorable = glob_matcher(decision.restore_kinds) if decision.restore_kinds else None
+    replacements = _redactions(exchange, scan, decision, restorable)
     if not replacements:
-        return
-    payload = replace_segments(call.payload, replacements)
+        return None
+    try:
+        payload = replace_segments(call.payload, replacements)
+    except KeyCollision:
+        return policy_violation(decision, _KEY_COLLISION)
     exchange.call = Call(call.operation, call.model, call.stream, payload)
     exchange.body = orjson.dumps(payload)
+    if restorable is not None and exchange.redactor is not None:
+        exchange.restorer = exchange.redactor.restorer()
+    return None
 
 
 class EnforceResponse:
@@ -104,30 +119,47 @@ class EnforceResponse:
         policy, call, route = exchange.policy, exchange.call, exchange.route
         if policy is None or call is None or route is None or not 200 <= status < 300 or not body:
             return body
-        if not policy.scans("response"):
+        scans, restorer = policy.scans("response"), exchange.restorer
+        if not scans and restorer is None:
             return body
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             return body  # not JSON: nothing a format reader can find text in
         segments = TEXT_READERS[route.format].response_segments(call.operation, payload)
-        scan = self.scanning.scan_segments(policy, segments)
-        exchange.response_scan = scan
-        inp = access_input(exchange).with_findings(
-            scan.all_findings, scan.risk.score, scan.risk.label
-        )
-        decision = policy.decide("response", inp)
-        exchange.decisions.append(decision)
-        if decision.blocks:
-            return policy_violation(decision)
-        if decision.action == "redact":
-            replacements = _redactions(exchange, scan, decision)
-            if replacements:
-                return orjson.dumps(replace_segments(payload, replacements))
-        return body
+        replacements: dict[JsonPath, str] = {}
+        checked: Any = payload
+        if scans:
+            scan = self.scanning.scan_segments(policy, segments, "response")
+            exchange.response_scan = scan
+            inp = access_input(exchange).with_findings(
+                scan.all_findings, scan.risk.score, scan.risk.label
+            )
+            decision = policy.decide("response", inp)
+            exchange.decisions.append(decision)
+            if decision.blocks:
+                return policy_violation(decision)
+            if decision.action == "redact":
+                replacements = _redactions(exchange, scan, decision)
+                try:
+                    checked = replace_segments(payload, replacements)
+                except KeyCollision:
+                    return policy_violation(decision, _KEY_COLLISION)
+        if restorer is not None:
+            # After the answer's own redaction: its new placeholders are not the prompt's.
+            replacements = _restored(restorer, segments, replacements)
+            checked = _replace_keys_if_possible(payload, replacements)
+        if not replacements:
+            return body
+        return orjson.dumps(checked)
 
 
-def _redactions(exchange: Exchange, scan: TextScan, decision: Decision) -> dict[JsonPath, str]:
+def _redactions(
+    exchange: Exchange,
+    scan: TextScan,
+    decision: Decision,
+    restorable: KindPredicate | None = None,
+) -> dict[JsonPath, str]:
     """Placeholders for the findings the redact rules named; one mapping per request."""
     wanted = glob_matcher(decision.redact_kinds)
     redactor = exchange.redactor = exchange.redactor or Redactor()
@@ -135,8 +167,34 @@ def _redactions(exchange: Exchange, scan: TextScan, decision: Decision) -> dict[
     for segment, findings in zip(scan.segments, scan.findings, strict=True):
         chosen = [f for f in findings if wanted(f.kind)]
         if chosen:
-            replacements[segment.path] = redactor.redact(segment.text, chosen)
+            replacements[segment.path] = redactor.redact(segment.text, chosen, restorable)
     return replacements
+
+
+def _restored(
+    restorer: Restorer, segments: list[Segment], replacements: dict[JsonPath, str]
+) -> dict[JsonPath, str]:
+    """`replacements` plus the segments whose (possibly redacted) text had placeholders."""
+    restored = dict(replacements)
+    for segment in segments:
+        text = replacements.get(segment.path, segment.text)
+        back = restorer.restore(text)
+        if back != text:
+            restored[segment.path] = back
+    return restored
+
+
+def _replace_keys_if_possible(payload: Any, replacements: dict[JsonPath, str]) -> Any:
+    """Restored keys that would collide with another key keep their placeholder."""
+    try:
+        return replace_segments(payload, replacements)
+    except KeyCollision:
+        values = {p: t for p, t in replacements.items() if not _is_key_path(p)}
+        return replace_segments(payload, values)
+
+
+def _is_key_path(path: JsonPath) -> bool:
+    return len(path) >= 2 and isinstance(path[-2], int) and path[-2] == KEY
 
 
 def overall_action(decisions: list[Decision]) -> str:

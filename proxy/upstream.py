@@ -201,7 +201,6 @@ class Forwarder:
         route = exchange.route
         assert route is not None
         buffering = guard is not None and route.stream_guard == "buffer"
-        observing = guard is not None and route.stream_guard == "observe"
         held: list[bytes] = []
         response = web.StreamResponse(status=upstream.status, headers=headers)
         exchange.streamed = True
@@ -228,9 +227,8 @@ class Forwarder:
                 checked = guard.feed(chunk)
                 if checked.blocked is not None and buffering:
                     return self._blocked_before_sending(exchange, checked.blocked)
-                if not observing:
-                    data = checked.data
-                if checked.blocked is not None and not observing:
+                data = checked.data
+                if checked.blocked is not None:
                     await self._write_quietly(exchange, response, data)
                     return response
             if buffering:
@@ -241,7 +239,7 @@ class Forwarder:
             checked = guard.finish()
             if checked.blocked is not None and buffering:
                 return self._blocked_before_sending(exchange, checked.blocked)
-            if not observing and checked.data:
+            if checked.data:
                 if buffering:
                     held.append(checked.data)
                 elif not await self._write_quietly(exchange, response, checked.data):

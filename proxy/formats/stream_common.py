@@ -11,8 +11,15 @@ ChannelKey = tuple[str | int, ...]
 
 @dataclass(frozen=True, slots=True)
 class Located:
-    """`texts`: (channel, path of the string in the event's data, is it a snapshot)."""
+    """`texts`: (channel, path of the string in the event's data, is it a snapshot).
+
+    `json_channels`: the channels among them whose text is raw JSON being written (tool-call
+    arguments), where a value put into it must be escaped. `keepalive`: the event only keeps
+    the connection open; it may go out before text held back from earlier events.
+    """
 
     texts: list[tuple[ChannelKey, JsonPath, bool]] = field(default_factory=list)
     usage: Usage | None = None
     done: bool = False
+    json_channels: frozenset[ChannelKey] = frozenset()
+    keepalive: bool = False

@@ -15,7 +15,7 @@ import orjson
 
 from proxy.formats import stream_anthropic, stream_openai
 from proxy.formats.rewrite import replace_segments
-from proxy.formats.segments import JsonPath, Segment, Usage, walk_strings
+from proxy.formats.segments import VALUES_ONLY, JsonPath, Segment, Usage, walk_strings
 from proxy.formats.stream_common import ChannelKey, Located
 from proxy.sse import SseEvent, make_event
 
@@ -35,18 +35,21 @@ class StreamDelta:
     A guard must scan snapshots too, since nothing forces them to equal the deltas, and when it
     changed a channel's text it must rewrite the snapshots (`rewrite_delta` does both kinds).
     `usage`: token counts this event reports (merge them: later wins). `done`: the stream's end.
+    `json_channels` and `keepalive`: as in `Located`.
     """
 
     texts: list[tuple[ChannelKey, str]] = field(default_factory=list)
     usage: Usage | None = None
     done: bool = False
     snapshots: list[tuple[ChannelKey, str]] = field(default_factory=list)
+    json_channels: frozenset[ChannelKey] = frozenset()
+    keepalive: bool = False
 
 
 def _generic(data: Any) -> Located:
     # An unknown stream: every string is a text, its channel the path to it in the event.
     segments: list[Segment] = []
-    walk_strings(segments, data, (), None)
+    walk_strings(segments, data, (), None, VALUES_ONLY)
     return Located([(s.path, s.path, False) for s in segments])
 
 
@@ -65,7 +68,7 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
     what the upstream sent, whatever was asked. Data that is not JSON is one text (`RAW_DATA`).
     """
     if not event.has_data:
-        return StreamDelta()
+        return StreamDelta(keepalive=True)  # comments and bare `event:` lines are not events
     if event.data.strip() == "[DONE]":
         return StreamDelta(done=True)
     data = _parse(event.data)
@@ -78,7 +81,9 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
         text = _string_at(data, path)
         if text:
             (snapshots if snapshot else texts).append((channel, text))
-    return StreamDelta(texts, located.usage, located.done, snapshots)
+    return StreamDelta(
+        texts, located.usage, located.done, snapshots, located.json_channels, located.keepalive
+    )
 
 
 def rewrite_delta(

@@ -126,6 +126,9 @@ class _Compiler:
                 source, (*path, "action"), "redact needs `findings` or `custom` to say what to hide"
             )
             ok = False
+        if raw.get("restore") and (raw["action"] != "redact" or phase != "content"):
+            self.problem(source, (*path, "restore"), "restore applies to content rules that redact")
+            ok = False
         custom_kind = f"custom.{rule_id}" if "custom" in when else None
         scanner = None
         if custom_kind is not None:
@@ -154,6 +157,8 @@ class _Compiler:
             condition=condition.predicate,
             redact_kinds=condition.redact_kinds,
             source=f"{source.name}:{source.line_of(path)}",
+            finding_kinds=_finding_kinds(when, custom_kind),
+            restore=bool(raw.get("restore", False)),
         )
         return rule, scanner
 
@@ -185,6 +190,25 @@ class _Compiler:
             self.problem(source, (*path, "action"), "redact applies to content and response rules")
             return None
         return override
+
+
+def _finding_kinds(when: dict[str, Any], custom_kind: str | None) -> tuple[str, ...] | None:
+    """The kinds a condition reads; None for risk conditions, which combine every finding."""
+    if "risk" in when or "risk_label" in when:
+        return None
+    kinds = list(when["findings"]["kinds"]) if "findings" in when else []
+    if custom_kind is not None:
+        kinds.append(custom_kind)
+    return tuple(kinds)
+
+
+def _phase_kinds(rules: tuple[Rule, ...]) -> tuple[str, ...] | None:
+    kinds: list[str] = []
+    for rule in rules:
+        if rule.finding_kinds is None:
+            return None
+        kinds.extend(rule.finding_kinds)
+    return tuple(dict.fromkeys(kinds))
 
 
 def canonical_version(sources: list[SourceFile]) -> str:
@@ -279,6 +303,7 @@ def compile_policies(
         files=tuple(s.name for s in sources),
         custom_scanners=tuple(scanners),
         tests=tuple(tests),
+        phase_kinds={phase: _phase_kinds(by_phase[phase]) for phase in PHASES},
     )
 
 

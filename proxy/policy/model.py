@@ -66,6 +66,8 @@ class Decision:
     rules: tuple[str, ...] = ()  # every enforced rule that matched, in file order
     monitored: tuple[RuleMatch, ...] = ()  # monitor-mode matches: what would have happened
     redact_kinds: tuple[str, ...] = ()  # finding-kind globs that redact rules asked to hide
+    # Of those, the ones whose placeholders the answer may turn back into the original values.
+    restore_kinds: tuple[str, ...] = ()
 
     @property
     def blocks(self) -> bool:

@@ -15,6 +15,7 @@ from proxy.formats.segments import (
     ASSISTANT,
     DOCUMENT,
     IN_JSON,
+    KEY,
     MAX_DEPTH,
     SYSTEM,
     TOOL,
@@ -612,12 +613,20 @@ REQUESTS: list[tuple[str, str, Any, list[tuple[JsonPath, str, Role]]]] = [
         "predict",
         {"instances": [{"text": "a", "id": 3}, ["b", ["c"]], 1.5]},
         [
+            ((KEY, "instances"), "instances", None),
+            (("instances", 0, KEY, "text"), "text", None),
             (("instances", 0, "text"), "a", None),
+            (("instances", 0, KEY, "id"), "id", None),
             (("instances", 1, 0), "b", None),
             (("instances", 1, 1, 0), "c", None),
         ],
     ),
-    ("kserve", "predict", {"inputs": ["x"]}, [(("inputs", 0), "x", None)]),
+    (
+        "kserve",
+        "predict",
+        {"inputs": ["x"]},
+        [((KEY, "inputs"), "inputs", None), (("inputs", 0), "x", None)],
+    ),
     (
         "kserve",
         "infer",
@@ -639,8 +648,18 @@ REQUESTS: list[tuple[str, str, Any, list[tuple[JsonPath, str, Role]]]] = [
     (
         "json",
         "json",
-        {"key not text": {"a": ["x", {"b": "y"}], "n": 1, "e": ""}, "z": True},
-        [(("key not text", "a", 0), "x", None), (("key not text", "a", 1, "b"), "y", None)],
+        # In free-form JSON a key is data like any value.
+        {"key is text": {"a": ["x", {"b": "y"}], "n": 1, "e": ""}, "z": True},
+        [
+            ((KEY, "key is text"), "key is text", None),
+            (("key is text", KEY, "a"), "a", None),
+            (("key is text", "a", 0), "x", None),
+            (("key is text", "a", 1, KEY, "b"), "b", None),
+            (("key is text", "a", 1, "b"), "y", None),
+            (("key is text", KEY, "n"), "n", None),
+            (("key is text", KEY, "e"), "e", None),
+            ((KEY, "z"), "z", None),
+        ],
     ),
     ("json", "json", "bare", [((), "bare", None)]),
 ]
@@ -760,6 +779,21 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
                     "function",
                     "arguments",
                     IN_JSON,
+                    KEY,
+                    "city",
+                ),
+                "city",
+            ),
+            (
+                (
+                    "choices",
+                    0,
+                    "message",
+                    "tool_calls",
+                    0,
+                    "function",
+                    "arguments",
+                    IN_JSON,
                     "city",
                 ),
                 "Paris",
@@ -783,6 +817,7 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
             (("output", 1, "content", 0, "text"), "hello"),
             (("output", 1, "content", 1, "refusal"), "nope"),
             (("output", 2, "name"), "f"),
+            (("output", 2, "arguments", IN_JSON, KEY, "q"), "q"),
             (("output", 2, "arguments", IN_JSON, "q"), "x"),
         ],
     ),
@@ -796,6 +831,7 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
             (("content", 1, "text"), "hi"),
             (("content", 1, "citations", 0, "cited_text"), "q"),
             (("content", 2, "name"), "f"),
+            (("content", 2, "input", KEY, "id"), "id"),
             (("content", 2, "input", "id"), "data, not an id"),
         ],
     ),
@@ -809,7 +845,12 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
         "kserve",
         "predict",
         {"predictions": [{"label": "setosa", "p": 0.9}, "x"]},
-        [(("predictions", 0, "label"), "setosa"), (("predictions", 1), "x")],
+        [
+            (("predictions", 0, KEY, "label"), "label"),
+            (("predictions", 0, "label"), "setosa"),
+            (("predictions", 0, KEY, "p"), "p"),
+            (("predictions", 1), "x"),
+        ],
     ),
     (
         "kserve",
@@ -823,7 +864,12 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
         },
         [(("outputs", 1, "data", 0), "setosa")],
     ),
-    ("json", "json", {"echo": {"a": ["b"]}}, [(("echo", "a", 0), "b")]),
+    (
+        "json",
+        "json",
+        {"echo": {"a": ["b"]}},
+        [((KEY, "echo"), "echo"), (("echo", KEY, "a"), "a"), (("echo", "a", 0), "b")],
+    ),
 ]
 
 
@@ -872,11 +918,30 @@ def test_replace_round_trip(fmt: str, operation: str, payload: Any) -> None:
     before = copy.deepcopy(payload)
     segments = read(operation, payload)
     # Text a JSON encoder must escape, to prove re-serialisation inside arguments is sound.
-    replaced = {s.path: f'[R{i}] "quoted" \\ \n' for i, s in enumerate(segments)}
+    replaced = {s.path: f'[R{i}] "quoted" \\ \n' for i, s in enumerate(segments) if not s.is_key}
     rewritten = replace_segments(payload, replaced)
     assert payload == before, "the input must not be mutated"
-    assert [(s.path, s.text) for s in read(operation, rewritten)] == list(replaced.items())
+    values = [(s.path, s.text) for s in read(operation, rewritten) if not s.is_key]
+    assert values == list(replaced.items())
     assert replace_segments(payload, {}) is payload
+
+
+@pytest.mark.parametrize(("fmt", "operation", "payload"), _all_requests())
+def test_every_key_renamed_at_once_keeps_values_and_order(
+    fmt: str, operation: str, payload: Any
+) -> None:
+    read = TEXT_READERS[fmt].request_segments
+    before = copy.deepcopy(payload)
+    segments = read(operation, payload)
+    renamed = {s.path: f'[K{i}] "q" \\' for i, s in enumerate(segments) if s.is_key}
+    # Values too, in the same call: their paths name keys by their old names.
+    values = {s.path: f"[V{i}]" for i, s in enumerate(segments) if not s.is_key}
+    rewritten = replace_segments(payload, {**renamed, **values})
+    assert payload == before
+    after = read(operation, rewritten)
+    assert [s.text for s in after] == [renamed.get(s.path) or values[s.path] for s in segments], (
+        "same strings, same document order, every key and value rewritten"
+    )
 
 
 def test_only_the_replaced_branches_are_copied() -> None:
@@ -971,8 +1036,8 @@ def test_deep_json_is_walked_without_recursion_up_to_the_limit() -> None:
         deep = [deep]
     segments: list[Segment] = []
     walk_strings(segments, {"a": deep}, (), None)
-    assert [s.text for s in segments] == ["bottom"]
-    assert len(segments[0].path) == MAX_DEPTH
+    assert [s.text for s in segments] == ["a", "bottom"]
+    assert len(segments[1].path) == MAX_DEPTH
 
 
 @pytest.mark.parametrize("fmt", ["openai", "anthropic", "kserve", "json"])
