@@ -75,8 +75,11 @@ class RouteConfig:
     # Streamed answers under response rules: hold back a window of text (default), hold the
     # whole answer (a block is still a clean 403), only record (observe), or skip (off).
     stream_guard: Literal["window", "buffer", "observe", "off"] = "window"
-    # Characters held back per text channel: matches up to this long are caught whole.
-    stream_hold_back: int = 256
+    # The most characters held back per text channel: matches up to this long are caught
+    # whole. Only text that could still become a match is held (a word, a number, a key
+    # block), so prose is not delayed by it. Default: the longest match the response scanners
+    # can make (4200, a PEM private key).
+    stream_hold_back: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,8 @@ def _cross_check(settings: Settings) -> list[Problem]:
             problems.append(Problem(f"{where}.prefix", "expected a path starting with '/'"))
         if route.rewrite is not None and not route.rewrite.startswith("/"):
             problems.append(Problem(f"{where}.rewrite", "expected a path starting with '/'"))
+        if route.stream_hold_back is not None and route.stream_hold_back < 0:
+            problems.append(Problem(f"{where}.stream_hold_back", "must be 0 or more"))
         if route.prefix in seen:
             problems.append(Problem(f"{where}.prefix", f"duplicate route prefix {route.prefix!r}"))
         seen.add(route.prefix)

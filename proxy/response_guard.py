@@ -136,17 +136,23 @@ class ResponseGuard:
         if delta.keepalive:
             out += event.raw
             return None
-        if not delta.texts and not delta.snapshots:
+        if (not delta.texts and not delta.snapshots) or delta.whole_values:
+            # An event that ends or opens something: what is held goes out before it.
             blocked = self._flush(out)
-            if blocked is None:
+            if blocked is not None:
+                return blocked
+            if not delta.texts and not delta.snapshots:
                 out += event.raw
-            return blocked
+                return None
         rewritten = event
         changed = shown_any = False
         for channel_key, text in delta.texts:
             channel = self._channel(channel_key, event, delta)
             channel.template = event
-            shown, blocked = self._pass(channel, text)
+            if delta.whole_values:
+                shown, blocked = self._whole(text, channel_key in delta.json_channels)
+            else:
+                shown, blocked = self._pass(channel, text)
             if blocked is not None:
                 return blocked
             if shown:
@@ -167,7 +173,7 @@ class ResponseGuard:
                     rewritten = rewrite_delta(self.format, rewritten, channel_key, shown)
                     changed = True
             shown_any = True
-        if shown_any:
+        if shown_any or delta.whole_values:
             out += serialize(rewritten) if changed else event.raw
         return None
 
@@ -203,6 +209,10 @@ class ResponseGuard:
         channel = self.channels.get(channel_key)
         if channel is not None:
             return "".join(channel.shown), None
+        return self._whole(text, channel_key in delta.json_channels)
+
+    def _whole(self, text: str, json_string: bool) -> tuple[str, Decision | None]:
+        """A text that arrives whole: scanned at once, never held."""
         shown = text
         if self.scanners:
             found = scan_text(text, self.scanners)
@@ -212,7 +222,7 @@ class ResponseGuard:
             if not self.observe:
                 shown = self._redacted(text, found, 0)
         if self.restorer is not None:
-            shown = self.restorer.restore(shown, json_string=channel_key in delta.json_channels)
+            shown = self.restorer.restore(shown, json_string=json_string)
         return shown, None
 
     def _flush(self, out: bytearray) -> Decision | None:
@@ -293,11 +303,14 @@ class StreamGuards:
         if not deciding and exchange.restorer is None:
             return None
         scanners = self.scanning.scanners_for(policy, "response") if deciding else ()
+        hold_back = route.stream_hold_back
+        if hold_back is None:
+            hold_back = max((s.max_match_len for s in scanners), default=0)
         return ResponseGuard(
             exchange,
             policy,
             scanners,
-            route.stream_hold_back,
+            hold_back,
             observe=route.stream_guard == "observe",
             decide=deciding,
             restorer=exchange.restorer,

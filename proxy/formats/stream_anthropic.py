@@ -32,7 +32,8 @@ def locate(data: Any) -> Located:
         return Located(deltas)
     if kind == "content_block_start":
         index = _index(data.get("index"))
-        return Located(_block(data.get("content_block"), ("content_block",), index))
+        block = _block(data.get("content_block"), ("content_block",), index)
+        return Located(block, whole_values=True)
     if kind == "message_start":
         message = data.get("message")
         if not isinstance(message, dict):
@@ -42,7 +43,7 @@ def locate(data: Any) -> Located:
         for pos, block in enumerate(content if isinstance(content, list) else []):
             found.extend(_block(block, ("message", "content", pos), pos))
         # Input tokens arrive here, output tokens (cumulative) in message_delta.
-        return Located(found, usage("messages", message))
+        return Located(found, usage("messages", message), whole_values=True)
     if kind == "message_delta":
         return Located(usage=usage("messages", data))
     if kind == "ping":

@@ -135,10 +135,12 @@ def _responses_event(kind: str, data: dict[str, Any]) -> Located:
             channel_kind = "reasoning" if part.get("type") == "reasoning_text" else "content"
         channel = _channel(channel_kind, output, data)
         ok = isinstance(part.get(key), str)
-        return Located([(channel, ("part", key), _PART_EVENTS[kind])] if ok else [])
+        part_text: Found = [(channel, ("part", key), _PART_EVENTS[kind])] if ok else []
+        return Located(part_text, whole_values=not _PART_EVENTS[kind])
     if kind in ("response.output_item.added", "response.output_item.done"):
         snapshot = kind.endswith(".done")
-        return Located(_item(data.get("item"), ("item",), output, snapshot))
+        item = _item(data.get("item"), ("item",), output, snapshot)
+        return Located(item, whole_values=not snapshot)
     if kind in _FINAL_EVENTS or kind in _RESPONSE_EVENTS:
         response = data.get("response")
         found: Found = []

@@ -35,7 +35,7 @@ class StreamDelta:
     A guard must scan snapshots too, since nothing forces them to equal the deltas, and when it
     changed a channel's text it must rewrite the snapshots (`rewrite_delta` does both kinds).
     `usage`: token counts this event reports (merge them: later wins). `done`: the stream's end.
-    `json_channels` and `keepalive`: as in `Located`.
+    `json_channels`, `keepalive` and `whole_values`: as in `Located`.
     """
 
     texts: list[tuple[ChannelKey, str]] = field(default_factory=list)
@@ -44,6 +44,7 @@ class StreamDelta:
     snapshots: list[tuple[ChannelKey, str]] = field(default_factory=list)
     json_channels: frozenset[ChannelKey] = frozenset()
     keepalive: bool = False
+    whole_values: bool = False
 
 
 def _generic(data: Any) -> Located:
@@ -82,7 +83,13 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
         if text:
             (snapshots if snapshot else texts).append((channel, text))
     return StreamDelta(
-        texts, located.usage, located.done, snapshots, located.json_channels, located.keepalive
+        texts,
+        located.usage,
+        located.done,
+        snapshots,
+        located.json_channels,
+        located.keepalive,
+        located.whole_values,
     )
 
 
