@@ -19,7 +19,7 @@ from time import perf_counter
 from proxy.enforce import access_input, policy_violation
 from proxy.exchange import Exchange
 from proxy.formats.stream_common import ChannelKey
-from proxy.formats.stream_text import StreamDelta, rewrite_delta, stream_deltas
+from proxy.formats.stream_text import StreamDelta, rewrite_delta, rewrite_texts, stream_deltas
 from proxy.policy import Decision, PolicySet
 from proxy.policy.conditions import glob_matcher
 from proxy.redact import Redactor
@@ -144,8 +144,8 @@ class ResponseGuard:
             if not delta.texts and not delta.snapshots:
                 out += event.raw
                 return None
-        rewritten = event
-        changed = shown_any = False
+        rewrites: dict[ChannelKey, str] = {}
+        shown_any = False
         for channel_key, text in delta.texts:
             channel = self._channel(channel_key, event, delta)
             channel.template = event
@@ -159,8 +159,7 @@ class ResponseGuard:
                 channel.shown.append(shown)
                 shown_any = True
             if shown != text:
-                rewritten = rewrite_delta(self.format, rewritten, channel_key, shown)
-                changed = True
+                rewrites[channel_key] = shown
         if delta.snapshots:
             blocked = self._flush(out)
             if blocked is not None:
@@ -170,11 +169,10 @@ class ResponseGuard:
                 if blocked is not None:
                     return blocked
                 if shown != text:
-                    rewritten = rewrite_delta(self.format, rewritten, channel_key, shown)
-                    changed = True
+                    rewrites[channel_key] = shown
             shown_any = True
         if shown_any or delta.whole_values:
-            out += serialize(rewritten) if changed else event.raw
+            out += serialize(rewrite_texts(event, delta, rewrites)) if rewrites else event.raw
         return None
 
     def _channel(self, key: ChannelKey, event: SseEvent, delta: StreamDelta) -> _Channel:

@@ -7,7 +7,7 @@ that a match split across events is still one match.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -19,7 +19,14 @@ from proxy.formats.segments import VALUES_ONLY, JsonPath, Segment, Usage, walk_s
 from proxy.formats.stream_common import ChannelKey, Located
 from proxy.sse import SseEvent, make_event
 
-__all__ = ["RAW_DATA", "ChannelKey", "StreamDelta", "rewrite_delta", "stream_deltas"]
+__all__ = [
+    "RAW_DATA",
+    "ChannelKey",
+    "StreamDelta",
+    "rewrite_delta",
+    "rewrite_texts",
+    "stream_deltas",
+]
 
 # The channel of an event whose data is not JSON: the whole data is the text.
 RAW_DATA: Final[ChannelKey] = ("<raw data>",)
@@ -45,6 +52,10 @@ class StreamDelta:
     json_channels: frozenset[ChannelKey] = frozenset()
     keepalive: bool = False
     whole_values: bool = False
+    # For `rewrite_texts`: the event's data as parsed here (this delta's own copy) and where
+    # each channel's text is in it, so that a rewrite neither parses nor locates again.
+    parsed: Any = field(default=None, repr=False, compare=False)
+    paths: tuple[tuple[ChannelKey, JsonPath], ...] = field(default=(), repr=False, compare=False)
 
 
 def _generic(data: Any) -> Located:
@@ -74,7 +85,7 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
         return StreamDelta(done=True)
     data = _parse(event.data)
     if data is _NOT_JSON:
-        return StreamDelta([(RAW_DATA, event.data)] if event.data else [])
+        return StreamDelta([(RAW_DATA, event.data)] if event.data else [], parsed=_NOT_JSON)
     located = _LOCATORS.get(format_name, _generic)(data)
     texts: list[tuple[ChannelKey, str]] = []
     snapshots: list[tuple[ChannelKey, str]] = []
@@ -90,7 +101,25 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
         located.json_channels,
         located.keepalive,
         located.whole_values,
+        data,
+        tuple((channel, path) for channel, path, _ in located.texts),
     )
+
+
+def rewrite_texts(event: SseEvent, delta: StreamDelta, texts: Mapping[ChannelKey, str]) -> SseEvent:
+    """`event` with the text of each channel in `texts` replaced, from `delta` (the one
+    `stream_deltas` made of this event; its parsed data is changed in place)."""
+    if delta.parsed is _NOT_JSON:
+        return make_event(texts[RAW_DATA], event.event, event.id, event.retry)
+    data = delta.parsed
+    for channel, path in delta.paths:
+        text = texts.get(channel)
+        if text is not None:
+            node = data
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = text
+    return make_event(orjson.dumps(data).decode(), event.event, event.id, event.retry)
 
 
 def rewrite_delta(
