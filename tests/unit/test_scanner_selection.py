@@ -160,3 +160,42 @@ def test_restore_is_refused_where_nothing_was_redacted_before(phase: str, action
     (problem,) = error.value.problems
     assert (problem.rule_id, problem.field) == ("r", "restore")
     assert "content rules that redact" in problem.message
+
+
+def test_object_keys_are_scanned_together_and_findings_go_back_to_their_key() -> None:
+    token = "ghp_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"
+    segments = [
+        Segment(("a",), "plain value"),
+        Segment((-1, "id"), "id", is_key=True),
+        Segment((-1, "jane@example.com"), "jane@example.com", is_key=True),
+        Segment(("b",), "call +1 415 555 0132"),
+        Segment((-1, token), token, is_key=True),
+    ]
+
+    class Counting:
+        name, kinds, max_match_len = "pii", frozenset({"pii.email"}), 64
+
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+            self.inner = Scanning().scanners[0]
+
+        def scan(self, text: str) -> list[object]:
+            self.calls.append(text)
+            return self.inner.scan(text)  # type: ignore[no-any-return]
+
+    counting = Counting()
+    scan = Scanning([counting, Scanning().scanners[1]]).scan_segments(None, segments)  # type: ignore[list-item]
+    # Two values and one text of all keys: three calls, not five.
+    assert counting.calls == [
+        "plain value",
+        "call +1 415 555 0132",
+        f"id\njane@example.com\n{token}",
+    ]
+    kinds = [[(f.kind, f.start, f.end) for f in found] for found in scan.findings]
+    assert kinds == [
+        [],
+        [],
+        [("pii.email", 0, 16)],
+        [("pii.phone", 5, 20)],
+        [("secret.github_token", 0, len(token))],
+    ]

@@ -10,13 +10,14 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.formats.rewrite import SegmentPathError, replace_segments
+from proxy.formats.rewrite import KeyCollision, SegmentPathError, replace_segments
 from proxy.formats.segments import (
     ASSISTANT,
     DOCUMENT,
     IN_JSON,
     KEY,
     MAX_DEPTH,
+    SCHEMA,
     SYSTEM,
     TOOL,
     TOOL_DEFINITION,
@@ -1047,3 +1048,59 @@ def test_deeper_json_is_refused_not_skipped(fmt: str) -> None:
         deep = {"k": [deep]}
     with pytest.raises(TooDeeplyNested):
         TEXT_READERS[fmt].request_segments("predict", {"model": "m", "instances": deep})
+
+
+# --- Object keys ---------------------------------------------------------------------------
+
+
+def test_keys_are_renamed_in_place_keeping_order_and_values() -> None:
+    body = {"a": 1, "jane@example.com": {"inner@example.com": "x", "z": 2}, "b": 3}
+    rewritten = replace_segments(
+        body,
+        {
+            ("jane@example.com", KEY, "inner@example.com"): "[EMAIL_2]",
+            (KEY, "jane@example.com"): "[EMAIL_1]",
+            ("jane@example.com", "inner@example.com"): "value",
+        },
+    )
+    assert list(rewritten) == ["a", "[EMAIL_1]", "b"]
+    assert rewritten["[EMAIL_1]"] == {"[EMAIL_2]": "value", "z": 2}
+    assert body == {"a": 1, "jane@example.com": {"inner@example.com": "x", "z": 2}, "b": 3}
+
+
+def test_keys_inside_embedded_json_are_renamed() -> None:
+    body = {"arguments": '{"jane@example.com": "vip"}'}
+    rewritten = replace_segments(body, {("arguments", IN_JSON, KEY, "jane@example.com"): "[E]"})
+    assert json.loads(rewritten["arguments"]) == {"[E]": "vip"}
+
+
+@pytest.mark.parametrize(
+    "renames",
+    [
+        {(KEY, "b"): "a"},  # onto a key that stays
+        {(KEY, "a"): "x", (KEY, "b"): "x"},  # two keys onto one name
+    ],
+)
+def test_a_rename_that_would_drop_a_key_is_refused(renames: dict[JsonPath, str]) -> None:
+    with pytest.raises(KeyCollision) as collision:
+        replace_segments({"a": 1, "b": 2}, renames)
+    assert collision.value.path == ()
+
+
+def test_swapping_two_keys_is_fine() -> None:
+    swapped = replace_segments({"a": 1, "b": 2}, {(KEY, "a"): "b", (KEY, "b"): "a"})
+    assert swapped == {"b": 1, "a": 2} and list(swapped) == ["b", "a"]
+
+
+def test_a_missing_key_is_a_path_error() -> None:
+    with pytest.raises(SegmentPathError):
+        replace_segments({"a": 1}, {(KEY, "nope"): "x"})
+
+
+def test_schema_vocabulary_keys_are_not_text_but_property_names_are() -> None:
+    segments: list[Segment] = []
+    schema = {"type": "object", "properties": {"user_email": {"type": "string"}}}
+    walk_strings(segments, schema, (), None, SCHEMA)
+    assert [(s.path, s.text, s.is_key) for s in segments] == [
+        (("properties", KEY, "user_email"), "user_email", True)
+    ]
