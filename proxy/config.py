@@ -125,6 +125,16 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanningSettings:
+    # A request or answer with more text than this (characters) is scanned in a scanning
+    # process, so the event loop keeps answering small requests meanwhile; 0: always inline.
+    offload_above_chars: int = 65_536
+    # Scanning processes per worker: big scans at once; more wait their turn (small ones
+    # never wait for them). Started on the first big scan.
+    processes: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Logging:
     level: Literal["debug", "info", "warning", "error"] = "info"
     requests: bool = True
@@ -142,6 +152,7 @@ class Settings:
     policies: Policies = Policies()
     audit: AuditSettings = AuditSettings()
     limits: Limits = Limits()
+    scanning: ScanningSettings = ScanningSettings()
     logging: Logging = Logging()
     rate_limit: RateLimitSettings = RateLimitSettings()
     # Where relative paths (policies dir, spool dir) are resolved from: the config file's folder.
@@ -223,6 +234,10 @@ def _cross_check(settings: Settings) -> list[Problem]:
     ):
         if urlsplit(url_text).scheme not in schemes:
             problems.append(Problem(label, f"expected a URL with scheme {' or '.join(schemes)}"))
+    if settings.scanning.offload_above_chars < 0:
+        problems.append(Problem("scanning.offload_above_chars", "must be 0 or more"))
+    if settings.scanning.processes < 1:
+        problems.append(Problem("scanning.processes", "must be at least 1"))
     if settings.postgres.pool_min > settings.postgres.pool_max:
         problems.append(Problem("postgres.pool_min", "must not exceed postgres.pool_max"))
     problems.extend(

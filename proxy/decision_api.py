@@ -76,7 +76,7 @@ class AnswerCheck:
         risk_score, risk_label = 0.0, "normal"
         if not access.blocks and body.get("text"):
             segments = [Segment(("text",), body["text"])]
-            scan = self.scanning.scan_segments(policy, segments, "content")
+            scan = await self.scanning.scan_segments_off_loop(policy, segments, "content")
             exchange.prompt_scan = scan
             risk_score, risk_label = scan.risk.score, scan.risk.label
             content = policy.decide(

@@ -115,7 +115,7 @@ class EnforceResponse:
     def __init__(self, scanning: Scanning) -> None:
         self.scanning = scanning
 
-    def __call__(self, exchange: Exchange, status: int, body: bytes) -> bytes | LocalReply:
+    async def __call__(self, exchange: Exchange, status: int, body: bytes) -> bytes | LocalReply:
         policy, call, route = exchange.policy, exchange.call, exchange.route
         if policy is None or call is None or route is None or not 200 <= status < 300 or not body:
             return body
@@ -130,7 +130,7 @@ class EnforceResponse:
         replacements: dict[JsonPath, str] = {}
         checked: Any = payload
         if scans:
-            scan = self.scanning.scan_segments(policy, segments, "response")
+            scan = await self.scanning.scan_segments_off_loop(policy, segments, "response")
             exchange.response_scan = scan
             inp = access_input(exchange).with_findings(
                 scan.all_findings, scan.risk.score, scan.risk.label

@@ -6,7 +6,7 @@ import bisect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxy.exchange import Exchange
 from proxy.formats import Call
@@ -22,6 +22,9 @@ from proxy.scanners import SCANNERS, Finding, Scanner, resolve_overlaps
 from proxy.scanners.custom import compile_custom_rule
 
 _CHOSEN_CACHE = 16
+
+if TYPE_CHECKING:
+    from proxy.scan_offload import ScanOffload
 
 # Told how long each scanner spent on one request's texts (by scanner name).
 ScannerTimer = Callable[[str, float], None]
@@ -62,10 +65,12 @@ class Scanning:
         thresholds: RiskThresholds | None = None,
         *,
         timer: ScannerTimer | None = None,
+        offload: ScanOffload | None = None,
     ) -> None:
         self.scanners = tuple(SCANNERS.values()) if scanners is None else tuple(scanners)
         self.thresholds = thresholds or RiskThresholds()
         self.timer = timer
+        self.offload = offload
         # (policy version, phase) -> the scanners that phase needs.
         self._chosen: dict[tuple[str, Phase | None], tuple[Scanner, ...]] = {}
 
@@ -98,18 +103,30 @@ class Scanning:
         self, policy: PolicySet | None, segments: Sequence[Segment], phase: Phase | None = None
     ) -> TextScan:
         scanners = self.scanners_for(policy, phase)
-        spent = [0.0] * len(scanners)
-        found: list[list[Finding]] = [[] for _ in segments]
-        for indexes, text in _scan_units(segments):
-            for i, scanner in enumerate(scanners):
-                started = time.perf_counter()
-                unit_findings = scanner.scan(text)
-                spent[i] += time.perf_counter() - started
-                if len(indexes) == 1:
-                    found[indexes[0]].extend(unit_findings)
-                else:
-                    _spread(unit_findings, indexes, segments, found)
-        per_segment = [resolve_overlaps(f) for f in found]
+        per_segment, spent = find_in_segments(scanners, segments)
+        return self._result(scanners, segments, per_segment, spent)
+
+    async def scan_segments_off_loop(
+        self, policy: PolicySet | None, segments: Sequence[Segment], phase: Phase | None = None
+    ) -> TextScan:
+        """`scan_segments`, in a scanning process when the texts are big (see scan_offload)."""
+        scanners = self.scanners_for(policy, phase)
+        offload = self.offload
+        if offload is None or not scanners or not offload.wanted(segments):
+            return self.scan_segments(policy, segments, phase)
+        specs = policy.custom_specs if policy is not None else {}
+        found = await offload.find(scanners, segments, specs)
+        if found is None:  # a scanner the process cannot rebuild: scanned here
+            return self.scan_segments(policy, segments, phase)
+        return self._result(scanners, segments, *found)
+
+    def _result(
+        self,
+        scanners: Sequence[Scanner],
+        segments: Sequence[Segment],
+        per_segment: list[list[Finding]],
+        spent: list[float],
+    ) -> TextScan:
         if self.timer is not None and segments and scanners:
             for scanner, seconds in zip(scanners, spent, strict=True):
                 self.timer(scanner.name, seconds)
@@ -125,6 +142,25 @@ class Scanning:
     def request_texts(format_name: str, call: Call) -> list[str]:
         reader = TEXT_READERS[format_name]
         return [s.text for s in reader.request_segments(call.operation, call.payload)]
+
+
+def find_in_segments(
+    scanners: Sequence[Scanner], segments: Sequence[Segment]
+) -> tuple[list[list[Finding]], list[float]]:
+    """Every scanner over every segment: each segment's findings (overlaps resolved) and each
+    scanner's seconds. Pure; scanning processes run it too."""
+    spent = [0.0] * len(scanners)
+    found: list[list[Finding]] = [[] for _ in segments]
+    for indexes, text in _scan_units(segments):
+        for i, scanner in enumerate(scanners):
+            started = time.perf_counter()
+            unit_findings = scanner.scan(text)
+            spent[i] += time.perf_counter() - started
+            if len(indexes) == 1:
+                found[indexes[0]].extend(unit_findings)
+            else:
+                _spread(unit_findings, indexes, segments, found)
+    return [resolve_overlaps(f) for f in found], spent
 
 
 # Object keys are scanned together, one per line: a request may have hundreds (tool schemas,
@@ -179,5 +215,7 @@ class ScanPrompt:
             segments = reader.request_segments(call.operation, call.payload)
         except TooDeeplyNested as exc:
             return bad_request(str(exc), code="too_deeply_nested")
-        exchange.prompt_scan = self.scanning.scan_segments(exchange.policy, segments, "content")
+        exchange.prompt_scan = await self.scanning.scan_segments_off_loop(
+            exchange.policy, segments, "content"
+        )
         return None

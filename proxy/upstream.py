@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import aiohttp
@@ -119,7 +119,7 @@ def _is_event_stream(response: aiohttp.ClientResponse) -> bool:
 
 
 # Checks a whole answer before it is sent: the body to send, or a reply that replaces it.
-ResponseCheck = Callable[[Exchange, int, bytes], "bytes | LocalReply"]
+ResponseCheck = Callable[[Exchange, int, bytes], Awaitable["bytes | LocalReply"]]
 
 
 class GuardStep(Protocol):
@@ -179,7 +179,7 @@ class Forwarder:
         finally:
             exchange.upstream_finished = time.perf_counter()
         if self.check_response is not None:
-            checked = self.check_response(exchange, upstream.status, body)
+            checked = await self.check_response(exchange, upstream.status, body)
             if isinstance(checked, LocalReply):
                 exchange.reply = checked
                 return render_reply(checked, exchange.request_id)

@@ -256,6 +256,7 @@ def compile_policies(
     }
     rules: dict[str, Rule] = {}
     scanners: list[Any] = []
+    specs: dict[str, Any] = {}
     for source in sources:
         for index, raw in items(source, "rules"):
             if raw["id"] in rules:
@@ -269,6 +270,7 @@ def compile_policies(
                 rules[rule.id] = rule
             if scanner is not None:
                 scanners.append(scanner)
+                specs[raw["id"]] = raw["when"]["custom"]
     overrides: dict[tuple[str, str], Override] = {}
     for source in sources:
         for index, raw in items(source, "overrides"):
@@ -302,6 +304,7 @@ def compile_policies(
         defaults=defaults or PolicyDefaults(),
         files=tuple(s.name for s in sources),
         custom_scanners=tuple(scanners),
+        custom_specs=specs,
         tests=tuple(tests),
         phase_kinds={phase: _phase_kinds(by_phase[phase]) for phase in PHASES},
     )

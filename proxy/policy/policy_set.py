@@ -96,6 +96,8 @@ class PolicySet:
     defaults: PolicyDefaults
     files: tuple[str, ...] = ()
     custom_scanners: tuple[Any, ...] = ()  # scanners for rules' own `custom` patterns
+    # rule id -> its `custom` spec, to compile those scanners again in another process.
+    custom_specs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     tests: tuple[Any, ...] = ()
     # Per phase, the finding-kind globs its rules look at (None: all findings); a phase missing
     # here is read as None.
