@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from time import perf_counter
 
 from proxy.enforce import access_input, policy_violation
 from proxy.exchange import Exchange
@@ -28,7 +27,7 @@ from proxy.restore import Restorer, StreamRestorer
 from proxy.risk import assess
 from proxy.scanners import Finding, Scanner, scan_text
 from proxy.scanners.window import StreamWindow
-from proxy.scanning import Scanning
+from proxy.scanning import Scanning, TimedScanner
 from proxy.sse import SseEvent, SseParser, serialize
 from proxy.upstream import sse_error_event
 
@@ -45,24 +44,6 @@ class _Channel:
     restore: StreamRestorer | None  # None when nothing is restored
     template: SseEvent  # the latest event that carried this channel's text
     shown: list[str] = field(default_factory=list)  # what the caller got on this channel
-
-
-class _TimedScanner:
-    """A scanner that adds up its own time, reported once when the stream ends."""
-
-    def __init__(self, scanner: Scanner) -> None:
-        self.scanner = scanner
-        self.name = scanner.name
-        self.kinds = scanner.kinds
-        self.max_match_len = scanner.max_match_len
-        self.seconds = 0.0
-
-    def scan(self, text: str) -> list[Finding]:
-        started = perf_counter()
-        try:
-            return self.scanner.scan(text)
-        finally:
-            self.seconds += perf_counter() - started
 
 
 class ResponseGuard:
@@ -87,7 +68,8 @@ class ResponseGuard:
         assert exchange.route is not None and exchange.call is not None
         self.exchange = exchange
         self.policy = policy
-        self.timed = [_TimedScanner(s) for s in scanners] if timer is not None else []
+        # Scanner time is reported once, when the stream ends.
+        self.timed = [TimedScanner(s) for s in scanners] if timer is not None else []
         self.scanners: tuple[Scanner, ...] = tuple(self.timed) or scanners
         self.timer = timer
         self.hold_back = hold_back

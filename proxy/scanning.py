@@ -46,6 +46,24 @@ class TextScan:
         return Scanned(self.all_findings, self.risk.score, self.risk.label)
 
 
+class TimedScanner:
+    """A scanner that adds up the time it spends, for a caller that reports it later."""
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        self.name = scanner.name
+        self.kinds = scanner.kinds
+        self.max_match_len = scanner.max_match_len
+        self.seconds = 0.0
+
+    def scan(self, text: str) -> list[Finding]:
+        started = time.perf_counter()
+        try:
+            return self.scanner.scan(text)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
 def compile_custom(rule_id: str, spec: dict[str, Any]) -> Scanner:
     """The policy compiler's hook for a rule's `custom:` patterns (RE2, linear time)."""
     return compile_custom_rule(
