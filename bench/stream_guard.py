@@ -141,7 +141,7 @@ def run(
         if guard is None:
             out = raw
         else:
-            out = guard.feed(raw).data if raw else guard.finish().data
+            out = b"".join(o.data for o in guard.feed(raw)) if raw else guard.finish().data
         spent = time.thread_time() - started
         cpu += spent
         if out and first_out is None:

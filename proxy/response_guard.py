@@ -12,7 +12,7 @@ is not taken back; a match longer than the hold-back is reported but not held.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from proxy.enforce import access_input, policy_violation
@@ -85,13 +85,16 @@ class ResponseGuard:
         self.redactor = exchange.redactor = exchange.redactor or Redactor()
         self.finished = False
 
-    def feed(self, chunk: bytes) -> GuardOutput:
-        out = bytearray()
+    def feed(self, chunk: bytes) -> Iterator[GuardOutput]:
+        """What to send, event by event: the caller can write each before the next is checked."""
         for event in self.parser.feed(chunk):
+            out = bytearray()
             blocked = self._event(event, out)
             if blocked is not None:
-                return self._cut(out, blocked)
-        return GuardOutput(bytes(out))
+                yield self._cut(out, blocked)
+                return
+            if out:
+                yield GuardOutput(bytes(out))
 
     def finish(self) -> GuardOutput:
         """End of the upstream stream: release what is held. Unterminated bytes are dropped:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
 import aiohttp
@@ -130,7 +130,9 @@ class GuardStep(Protocol):
 class StreamGuard(Protocol):
     """Response rules over a stream (proxy.response_guard); the relay only moves bytes."""
 
-    def feed(self, chunk: bytes) -> GuardStep: ...
+    def feed(self, chunk: bytes) -> Iterator[GuardStep]:
+        """What to send for each complete event of `chunk` (held ones yield nothing)."""
+        ...
 
     def finish(self) -> GuardStep: ...
 
@@ -222,19 +224,22 @@ class Forwarder:
                 await self._write_quietly(exchange, response, sse_error_event(reply))
                 return response
             exchange.response_bytes += len(chunk)
-            data = chunk
-            if guard is not None:
-                checked = guard.feed(chunk)
+            if guard is None:
+                if not await self._write_quietly(exchange, response, chunk):
+                    return response
+                continue
+            # Event by event: the first one goes out before the rest of the chunk is checked.
+            for checked in guard.feed(chunk):
                 if checked.blocked is not None and buffering:
                     return self._blocked_before_sending(exchange, checked.blocked)
-                data = checked.data
-                if checked.blocked is not None:
-                    await self._write_quietly(exchange, response, data)
+                if buffering:
+                    held.append(checked.data)
+                elif checked.data and not await self._write_quietly(
+                    exchange, response, checked.data
+                ):
                     return response
-            if buffering:
-                held.append(data)
-            elif data and not await self._write_quietly(exchange, response, data):
-                return response
+                if checked.blocked is not None:
+                    return response
         if guard is not None:
             checked = guard.finish()
             if checked.blocked is not None and buffering:

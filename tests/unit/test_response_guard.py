@@ -68,6 +68,11 @@ def guard(hold_back: int) -> tuple[ResponseGuard, Exchange]:
     return ResponseGuard(exchange, policy, tuple(SCANNERS.values()), hold_back), exchange
 
 
+def fed(g: ResponseGuard, chunk: bytes) -> bytes:
+    """Everything the guard lets out for `chunk`, its events' outputs joined."""
+    return b"".join(step.data for step in g.feed(chunk))
+
+
 def shown_text(data: bytes) -> tuple[str, bool]:
     text, done = "", False
     for event in SseParser().feed(data):
@@ -88,7 +93,7 @@ def test_every_cut_gives_the_same_redacted_answer(hold_back: int):
     cuts = sorted({*range(0, len(stream) + 1, 7), *range(first - 80, last + 80), len(stream)})
     for cut in cuts:
         g, exchange = guard(hold_back)
-        out = g.feed(stream[:cut]).data + g.feed(stream[cut:]).data + g.finish().data
+        out = fed(g, stream[:cut]) + fed(g, stream[cut:]) + g.finish().data
         assert shown_text(out) == (expected, True), cut
         assert exchange.decisions[-1].rule_id == "redact.phone"
 
@@ -96,7 +101,7 @@ def test_every_cut_gives_the_same_redacted_answer(hold_back: int):
 def test_unredacted_events_pass_byte_for_byte():
     g, _ = guard(16)
     stream = chat_stream("please call the office before noon".split(" "))
-    out = g.feed(stream).data + g.finish().data
+    out = fed(g, stream) + g.finish().data
     assert shown_text(out) == ("please call the office before noon", True)
     assert out.startswith(stream.split(b"\n\n")[0]), "the first event is relayed as received"
 
@@ -149,7 +154,7 @@ def test_block_starts_keep_their_place_before_their_deltas():
     stream = b"".join(anthropic_event(e) for e in events)
     for cut in range(0, len(stream) + 1, 3):
         g, _ = anthropic_guard()
-        out = g.feed(stream[:cut]).data + g.feed(stream[cut:]).data + g.finish().data
+        out = fed(g, stream[:cut]) + fed(g, stream[cut:]) + g.finish().data
         kinds = [orjson.loads(e.data)["type"] for e in SseParser().feed(out)]
         assert kinds[:2] == ["message_start", "content_block_start"], cut
         assert kinds[-2:] == ["content_block_stop", "message_stop"], cut
@@ -179,7 +184,7 @@ def test_a_ping_does_not_release_a_number_being_written():
         },
         {"type": "content_block_stop", "index": 0},
     ):
-        out += g.feed(anthropic_event(data)).data
+        out += fed(g, anthropic_event(data))
     out += g.finish().data
     texts = [
         orjson.loads(e.data)["delta"]["text"]
@@ -188,3 +193,14 @@ def test_a_ping_does_not_release_a_number_being_written():
     ]
     assert "".join(texts) == "call [PHONE_1] now"
     assert texts[0] == "call ", "what cannot be part of the number went out at once"
+
+
+def test_a_chunk_of_many_events_comes_out_event_by_event():
+    g, _ = guard(16)
+    stream = chat_stream("please call the office before noon".split(" "))
+    steps = g.feed(stream)
+    first = next(steps)
+    # The role chunk is out before any later event of the same read is checked.
+    assert first.data == stream.split(b"\n\n")[0] + b"\n\n"
+    assert not g.channels, "no text event looked at yet"
+    assert len(list(steps)) > 3
