@@ -223,8 +223,6 @@ def _cross_check(settings: Settings) -> list[Problem]:
             problems.append(Problem(f"{where}.prefix", "expected a path starting with '/'"))
         if route.rewrite is not None and not route.rewrite.startswith("/"):
             problems.append(Problem(f"{where}.rewrite", "expected a path starting with '/'"))
-        if route.stream_hold_back is not None and route.stream_hold_back < 0:
-            problems.append(Problem(f"{where}.stream_hold_back", "must be 0 or more"))
         if route.prefix in seen:
             problems.append(Problem(f"{where}.prefix", f"duplicate route prefix {route.prefix!r}"))
         seen.add(route.prefix)
@@ -234,8 +232,6 @@ def _cross_check(settings: Settings) -> list[Problem]:
     ):
         if urlsplit(url_text).scheme not in schemes:
             problems.append(Problem(label, f"expected a URL with scheme {' or '.join(schemes)}"))
-    if settings.scanning.offload_above_chars < 0:
-        problems.append(Problem("scanning.offload_above_chars", "must be 0 or more"))
     if settings.scanning.processes < 1:
         problems.append(Problem("scanning.processes", "must be at least 1"))
     if settings.postgres.pool_min > settings.postgres.pool_max:

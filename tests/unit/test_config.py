@@ -81,12 +81,12 @@ def test_every_problem_is_reported_at_once():
         (
             lambda r: r["routes"][0].update(stream_hold_back=-1),
             "routes[0].stream_hold_back",
-            "must be 0 or more",
+            "expected a non-negative number, got -1",
         ),
         (
             lambda r: r.update(scanning={"offload_above_chars": -5}),
             "scanning.offload_above_chars",
-            "must be 0 or more",
+            "expected a non-negative number, got -5",
         ),
         (lambda r: r.update(scanning={"processes": 0}), "scanning.processes", "must be at least 1"),
     ],
