@@ -61,6 +61,7 @@ from proxy.ratelimit.lua import create_client as create_redis_client
 from proxy.record import Recorder
 from proxy.response_guard import StreamGuards
 from proxy.routing import ResolveRoute, RouteTable
+from proxy.scan_offload import ScanOffload
 from proxy.scanners import KNOWN_KINDS
 from proxy.scanning import Scanning, ScanPrompt, compile_custom
 from proxy.settlement import Settlements
@@ -201,11 +202,18 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
     show_active(store)
     app[POLICIES] = store
     scanner_seconds = metrics.scanner_duration
+    offload = ScanOffload(settings.scanning.offload_above_chars, settings.scanning.processes)
     app[POLICY_SCAN] = Scanning(
-        timer=lambda name, seconds: scanner_seconds.labels(scanner_label(name)).observe(seconds)
+        timer=lambda name, seconds: scanner_seconds.labels(scanner_label(name)).observe(seconds),
+        offload=offload,
     )
-    async with background(store.watch(settings.policies.reload_interval_seconds), "policy-watch"):
-        yield
+    try:
+        async with background(
+            store.watch(settings.policies.reload_interval_seconds), "policy-watch"
+        ):
+            yield
+    finally:
+        offload.close()
 
 
 async def postgres_pool(app: web.Application) -> AsyncIterator[None]:

@@ -80,8 +80,11 @@ class RouteConfig:
     # Streamed answers under response rules: hold back a window of text (default), hold the
     # whole answer (a block is still a clean 403), only record (observe), or skip (off).
     stream_guard: Literal["window", "buffer", "observe", "off"] = "window"
-    # Characters held back per text channel: matches up to this long are caught whole.
-    stream_hold_back: int = 256
+    # The most characters held back per text channel: matches up to this long are caught
+    # whole. Only text that could still become a match is held (a word, a number, a key
+    # block), so prose is not delayed by it. Default: the longest match the response scanners
+    # can make (4200, a PEM private key).
+    stream_hold_back: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,16 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanningSettings:
+    # A request or answer with more text than this (characters) is scanned in a scanning
+    # process, so the event loop keeps answering small requests meanwhile; 0: always inline.
+    offload_above_chars: int = 65_536
+    # Scanning processes per worker: big scans at once; more wait their turn (small ones
+    # never wait for them). Started on the first big scan.
+    processes: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Logging:
     level: Literal["debug", "info", "warning", "error"] = "info"
     requests: bool = True
@@ -146,6 +159,7 @@ class Settings:
     incidents: IncidentSettings = IncidentSettings()
     alerts: AlertSettings = AlertSettings()
     limits: Limits = Limits()
+    scanning: ScanningSettings = ScanningSettings()
     logging: Logging = Logging()
     rate_limit: RateLimitSettings = RateLimitSettings()
     ml: MlSettings = MlSettings()
@@ -226,6 +240,8 @@ def _cross_check(settings: Settings) -> list[Problem]:
     ):
         if urlsplit(url_text).scheme not in schemes:
             problems.append(Problem(label, f"expected a URL with scheme {' or '.join(schemes)}"))
+    if settings.scanning.processes < 1:
+        problems.append(Problem("scanning.processes", "must be at least 1"))
     if settings.postgres.pool_min > settings.postgres.pool_max:
         problems.append(Problem("postgres.pool_min", "must not exceed postgres.pool_max"))
     problems.extend(

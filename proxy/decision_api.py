@@ -75,7 +75,8 @@ class AnswerCheck:
         exchange.decisions.append(access)
         risk_score, risk_label = 0.0, "normal"
         if not access.blocks and body.get("text"):
-            scan = self.scanning.scan_segments(policy, [Segment(("text",), body["text"])])
+            segments = [Segment(("text",), body["text"])]
+            scan = await self.scanning.scan_segments_off_loop(policy, segments, "content")
             exchange.prompt_scan = scan
             risk_score, risk_label = scan.risk.score, scan.risk.label
             content = policy.decide(

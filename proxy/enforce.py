@@ -10,15 +10,16 @@ from aiohttp import web
 
 from proxy.exchange import Exchange
 from proxy.formats import Call
-from proxy.formats.rewrite import replace_segments
-from proxy.formats.segments import JsonPath
+from proxy.formats.rewrite import KeyCollision, replace_segments
+from proxy.formats.segments import KEY, JsonPath, Segment
 from proxy.formats.texts import TEXT_READERS
 from proxy.policy import Decision, PolicyInput
 from proxy.policy.conditions import glob_matcher
 from proxy.policy.model import most_severe
 from proxy.policy_store import PolicyStore
-from proxy.redact import Redactor
+from proxy.redact import KindPredicate, Redactor
 from proxy.replies import LocalReply
+from proxy.restore import Restorer
 from proxy.scanning import Scanning, TextScan
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 EXCHANGE = web.RequestKey("warden_exchange", Exchange)
 
 
-def policy_violation(decision: Decision) -> LocalReply:
+def policy_violation(decision: Decision, detail: str = "") -> LocalReply:
     """403 with `type: policy_violation` and the rule id as `code`: SDKs raise PermissionDenied.
 
     A broken input contract is the caller's input error instead: 400 naming the feature.
@@ -44,10 +45,14 @@ def policy_violation(decision: Decision) -> LocalReply:
         )
     return LocalReply(
         403,
-        f"Blocked by policy rule '{rule}': {decision.reason}",
+        f"Blocked by policy rule '{rule}': {decision.reason}{detail}",
         "policy_violation",
         code=rule,
     )
+
+
+# A redacted object key that would take another key's name cannot be sent without losing data.
+_KEY_COLLISION = " (a redacted object key would replace another key of the same object)"
 
 
 def access_input(exchange: Exchange) -> PolicyInput:
@@ -95,20 +100,28 @@ class EnforceContent:
         if decision.blocks:
             return policy_violation(decision)
         if decision.action == "redact":
-            redact_request(exchange, decision)
+            return redact_request(exchange, decision)
         return None
 
 
-def redact_request(exchange: Exchange, decision: Decision) -> None:
-    """Rewrite the body with placeholders for the findings the redact rules named."""
+def redact_request(exchange: Exchange, decision: Decision) -> LocalReply | None:
+    """Rewrite the body with placeholders for the findings the redact rules named, and keep
+    the ones restore rules named for the answer."""
     scan, call = exchange.prompt_scan, exchange.call
     assert scan is not None and call is not None
-    replacements = _redactions(exchange, scan, decision)
+    restorable = glob_matcher(decision.restore_kinds) if decision.restore_kinds else None
+    replacements = _redactions(exchange, scan, decision, restorable)
     if not replacements:
-        return
-    payload = replace_segments(call.payload, replacements)
+        return None
+    try:
+        payload = replace_segments(call.payload, replacements)
+    except KeyCollision:
+        return policy_violation(decision, _KEY_COLLISION)
     exchange.call = Call(call.operation, call.model, call.stream, payload)
     exchange.body = orjson.dumps(payload)
+    if restorable is not None and exchange.redactor is not None:
+        exchange.restorer = exchange.redactor.restorer()
+    return None
 
 
 # A prediction's ML risk from the parsed answer (proxy.ml.scoring.PredictionScorer).
@@ -126,12 +139,13 @@ class EnforceResponse:
         self.scanning = scanning
         self.score_prediction = score_prediction
 
-    def __call__(self, exchange: Exchange, status: int, body: bytes) -> bytes | LocalReply:
+    async def __call__(self, exchange: Exchange, status: int, body: bytes) -> bytes | LocalReply:
         policy, call, route = exchange.policy, exchange.call, exchange.route
         if policy is None or call is None or route is None or not 200 <= status < 300 or not body:
             return body
         scoring = exchange.prediction is not None and self.score_prediction is not None
-        if not scoring and not policy.decides("response"):
+        deciding, restorer = policy.decides("response"), exchange.restorer
+        if not scoring and not deciding and restorer is None:
             return body
         try:
             payload = orjson.loads(body)
@@ -139,28 +153,45 @@ class EnforceResponse:
             return body  # not JSON: nothing a format reader can find text in
         if scoring and self.score_prediction is not None:
             exchange.ml_risk = self.score_prediction(exchange, payload)
-        if not policy.decides("response"):
-            return body
+        # Rules on a prediction's ML risk alone read no answer text: nothing to scan for them.
+        scans = policy.scans("response")
         segments = []
-        if policy.scans("response"):
+        if scans or restorer is not None:
             segments = TEXT_READERS[route.format].response_segments(call.operation, payload)
-        scan = self.scanning.scan_segments(policy, segments)
-        exchange.response_scan = scan
-        inp = access_input(exchange).with_findings(
-            scan.all_findings, scan.risk.score, scan.risk.label
-        )
-        decision = policy.decide("response", inp)
-        exchange.decisions.append(decision)
-        if decision.blocks:
-            return policy_violation(decision)
-        if decision.action == "redact":
-            replacements = _redactions(exchange, scan, decision)
-            if replacements:
-                return orjson.dumps(replace_segments(payload, replacements))
-        return body
+        replacements: dict[JsonPath, str] = {}
+        checked: Any = payload
+        if deciding:
+            scanned = segments if scans else []
+            scan = await self.scanning.scan_segments_off_loop(policy, scanned, "response")
+            exchange.response_scan = scan
+            inp = access_input(exchange).with_findings(
+                scan.all_findings, scan.risk.score, scan.risk.label
+            )
+            decision = policy.decide("response", inp)
+            exchange.decisions.append(decision)
+            if decision.blocks:
+                return policy_violation(decision)
+            if decision.action == "redact":
+                replacements = _redactions(exchange, scan, decision)
+                try:
+                    checked = replace_segments(payload, replacements)
+                except KeyCollision:
+                    return policy_violation(decision, _KEY_COLLISION)
+        if restorer is not None:
+            # After the answer's own redaction: its new placeholders are not the prompt's.
+            replacements = _restored(restorer, segments, replacements)
+            checked = _replace_keys_if_possible(payload, replacements)
+        if not replacements:
+            return body
+        return orjson.dumps(checked)
 
 
-def _redactions(exchange: Exchange, scan: TextScan, decision: Decision) -> dict[JsonPath, str]:
+def _redactions(
+    exchange: Exchange,
+    scan: TextScan,
+    decision: Decision,
+    restorable: KindPredicate | None = None,
+) -> dict[JsonPath, str]:
     """Placeholders for the findings the redact rules named; one mapping per request."""
     wanted = glob_matcher(decision.redact_kinds)
     redactor = exchange.redactor = exchange.redactor or Redactor()
@@ -168,8 +199,34 @@ def _redactions(exchange: Exchange, scan: TextScan, decision: Decision) -> dict[
     for segment, findings in zip(scan.segments, scan.findings, strict=True):
         chosen = [f for f in findings if wanted(f.kind)]
         if chosen:
-            replacements[segment.path] = redactor.redact(segment.text, chosen)
+            replacements[segment.path] = redactor.redact(segment.text, chosen, restorable)
     return replacements
+
+
+def _restored(
+    restorer: Restorer, segments: list[Segment], replacements: dict[JsonPath, str]
+) -> dict[JsonPath, str]:
+    """`replacements` plus the segments whose (possibly redacted) text had placeholders."""
+    restored = dict(replacements)
+    for segment in segments:
+        text = replacements.get(segment.path, segment.text)
+        back = restorer.restore(text)
+        if back != text:
+            restored[segment.path] = back
+    return restored
+
+
+def _replace_keys_if_possible(payload: Any, replacements: dict[JsonPath, str]) -> Any:
+    """Restored keys that would collide with another key keep their placeholder."""
+    try:
+        return replace_segments(payload, replacements)
+    except KeyCollision:
+        values = {p: t for p, t in replacements.items() if not _is_key_path(p)}
+        return replace_segments(payload, values)
+
+
+def _is_key_path(path: JsonPath) -> bool:
+    return len(path) >= 2 and isinstance(path[-2], int) and path[-2] == KEY
 
 
 def overall_action(decisions: list[Decision]) -> str:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from proxy.policy import Decision, PolicySet
     from proxy.redact import Redactor
     from proxy.replies import LocalReply
+    from proxy.restore import Restorer
     from proxy.routing import Route
     from proxy.scanning import TextScan
 
@@ -53,6 +54,8 @@ class Exchange:
     usage: Usage | None = None
     # Placeholders given in this request; never logged, never stored.
     redactor: Redactor | None = None
+    # The prompt's placeholders that rules let the answer turn back into the original values.
+    restorer: Restorer | None = None
     reply: LocalReply | None = None
     status: int = 0
     # What happened upstream; all None when Warden answered by itself.

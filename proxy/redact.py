@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from proxy.restore import PLACEHOLDER_RE, Restorer
 from proxy.scanners import Finding
+
+# Which finding kinds may have their original values put back in the answer.
+KindPredicate = Callable[[str], bool]
 
 _LABELS: Final[dict[str, str]] = {
     "pii.email": "EMAIL",
@@ -17,9 +21,6 @@ _LABELS: Final[dict[str, str]] = {
     "pii.iban": "IBAN",
     "pii.ip_address": "IP_ADDRESS",
 }
-_PLACEHOLDER_RE: Final = re.compile(r"\[([A-Z][A-Z0-9_]*)_(\d+)\]")
-# Longest placeholder a stream may have to reassemble before restoring it.
-MAX_PLACEHOLDER_LEN: Final = 48
 
 
 def placeholder_label(kind: str) -> str | None:
@@ -42,22 +43,33 @@ class Redaction:
     replaced: int
 
 
-def _merged_spans(findings: Iterable[Finding]) -> list[tuple[int, int, str]]:
+@dataclass(slots=True)
+class _Span:
+    start: int
+    end: int
+    label: str
+    length: int  # of the longest finding merged in, which names the placeholder
+    kinds: set[str]
+
+
+def _merged_spans(findings: Iterable[Finding]) -> list[_Span]:
     """Overlapping spans merge into one; the longest finding names the placeholder."""
     spans = sorted(
-        (f.start, f.end, label, f.end - f.start)
+        (f.start, f.end, label, f.kind)
         for f in findings
         if (label := placeholder_label(f.kind)) is not None and f.end > f.start
     )
-    merged: list[tuple[int, int, str, int]] = []
-    for start, end, label, length in spans:
-        if merged and start < merged[-1][1]:
-            last_start, last_end, last_label, last_length = merged[-1]
-            keep = label if length > last_length else last_label
-            merged[-1] = (last_start, max(end, last_end), keep, max(length, last_length))
+    merged: list[_Span] = []
+    for start, end, label, kind in spans:
+        last = merged[-1] if merged else None
+        if last is not None and start < last.end:
+            if end - start > last.length:
+                last.label, last.length = label, end - start
+            last.end = max(end, last.end)
+            last.kinds.add(kind)
         else:
-            merged.append((start, end, label, length))
-    return [(start, end, label) for start, end, label, _ in merged]
+            merged.append(_Span(start, end, label, end - start, {kind}))
+    return merged
 
 
 class Redactor:
@@ -67,12 +79,13 @@ class Redactor:
     logged or persisted, and its repr shows counts only.
     """
 
-    __slots__ = ("_by_value", "_by_placeholder", "_counters")
+    __slots__ = ("_by_value", "_by_placeholder", "_counters", "_restorable")
 
     def __init__(self) -> None:
         self._by_value: dict[tuple[str, str], str] = {}
         self._by_placeholder: dict[str, str] = {}
         self._counters: dict[str, int] = {}
+        self._restorable: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Redactor placeholders={len(self._by_placeholder)}>"
@@ -91,26 +104,42 @@ class Redactor:
             self._by_placeholder[placeholder] = value
         return placeholder
 
-    def redact_detailed(self, text: str, findings: Iterable[Finding]) -> Redaction:
+    def redact_detailed(
+        self, text: str, findings: Iterable[Finding], restorable: KindPredicate | None = None
+    ) -> Redaction:
+        """Placeholders for `findings`; those whose every merged kind is `restorable` are
+        marked so, for `restorer()`."""
         parts: list[str] = []
         cursor = replaced = 0
-        for start, end, label in _merged_spans(findings):
-            parts.append(text[cursor:start])
-            parts.append(self.placeholder_for(label, text[start:end]))
-            cursor = end
+        for span in _merged_spans(findings):
+            placeholder = self.placeholder_for(span.label, text[span.start : span.end])
+            if restorable is not None and all(restorable(kind) for kind in span.kinds):
+                self._restorable.add(placeholder)
+            parts.append(text[cursor : span.start])
+            parts.append(placeholder)
+            cursor = span.end
             replaced += 1
         parts.append(text[cursor:])
         return Redaction("".join(parts), replaced)
 
-    def redact(self, text: str, findings: Iterable[Finding]) -> str:
-        return self.redact_detailed(text, findings).text
+    def redact(
+        self, text: str, findings: Iterable[Finding], restorable: KindPredicate | None = None
+    ) -> str:
+        return self.redact_detailed(text, findings, restorable).text
 
     def restore(self, text: str) -> str:
-        """Put the original values back for placeholders this redactor issued."""
+        """Put the original values back for every placeholder this redactor issued."""
         if not self._by_placeholder or "[" not in text:
             return text
         lookup = self._by_placeholder.get
-        return _PLACEHOLDER_RE.sub(lambda m: lookup(m.group(), m.group()), text)
+        return PLACEHOLDER_RE.sub(lambda m: lookup(m.group(), m.group()), text)
+
+    def restorer(self) -> Restorer | None:
+        """The placeholders issued so far for restorable kinds, frozen: placeholders given
+        later (to hide values in the answer) are not in it. None when there are none."""
+        if not self._restorable:
+            return None
+        return Restorer({p: self._by_placeholder[p] for p in self._restorable})
 
 
 def redact(text: str, findings: Iterable[Finding], redactor: Redactor | None = None) -> Redaction:

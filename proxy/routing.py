@@ -26,7 +26,7 @@ class Route:
     max_body_bytes: int
     reject_unparsable: bool
     stream_guard: str = "window"
-    stream_hold_back: int = 256
+    stream_hold_back: int | None = None  # None: the longest match the scanners can make
 
     def matches(self, path: str) -> bool:
         if self.prefix.endswith("/"):

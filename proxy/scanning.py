@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxy.exchange import Exchange
 from proxy.formats import Call
 from proxy.formats.segments import Segment, TooDeeplyNested
 from proxy.formats.texts import TEXT_READERS
 from proxy.policy import PolicySet
+from proxy.policy.conditions import glob_matcher
 from proxy.policy.evaluate import Scanned
+from proxy.policy.model import Phase
 from proxy.replies import LocalReply, bad_request
 from proxy.risk import Risk, RiskThresholds, assess
 from proxy.scanners import SCANNERS, Finding, Scanner, resolve_overlaps
 from proxy.scanners.custom import compile_custom_rule
+
+_CHOSEN_CACHE = 16
+
+if TYPE_CHECKING:
+    from proxy.scan_offload import ScanOffload
 
 # Told how long each scanner spent on one request's texts (by scanner name).
 ScannerTimer = Callable[[str, float], None]
@@ -38,6 +46,24 @@ class TextScan:
         return Scanned(self.all_findings, self.risk.score, self.risk.label)
 
 
+class TimedScanner:
+    """A scanner that adds up the time it spends, for a caller that reports it later."""
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        self.name = scanner.name
+        self.kinds = scanner.kinds
+        self.max_match_len = scanner.max_match_len
+        self.seconds = 0.0
+
+    def scan(self, text: str) -> list[Finding]:
+        started = time.perf_counter()
+        try:
+            return self.scanner.scan(text)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
 def compile_custom(rule_id: str, spec: dict[str, Any]) -> Scanner:
     """The policy compiler's hook for a rule's `custom:` patterns (RE2, linear time)."""
     return compile_custom_rule(
@@ -57,28 +83,69 @@ class Scanning:
         thresholds: RiskThresholds | None = None,
         *,
         timer: ScannerTimer | None = None,
+        offload: ScanOffload | None = None,
     ) -> None:
         self.scanners = tuple(SCANNERS.values()) if scanners is None else tuple(scanners)
         self.thresholds = thresholds or RiskThresholds()
         self.timer = timer
+        self.offload = offload
+        # (policy version, phase) -> the scanners that phase needs.
+        self._chosen: dict[tuple[str, Phase | None], tuple[Scanner, ...]] = {}
 
-    def scanners_for(self, policy: PolicySet | None) -> tuple[Scanner, ...]:
-        if policy is None or not policy.custom_scanners:
-            return self.scanners
-        return self.scanners + tuple(policy.custom_scanners)
+    def scanners_for(
+        self, policy: PolicySet | None, phase: Phase | None = None
+    ) -> tuple[Scanner, ...]:
+        """The scanners a phase's rules need: those that can produce a kind some rule reads.
 
-    def scan_segments(self, policy: PolicySet | None, segments: Sequence[Segment]) -> TextScan:
-        scanners = self.scanners_for(policy)
-        spent = [0.0] * len(scanners)
-        per_segment = []
-        for segment in segments:
-            found: list[Finding] = []
-            for i, scanner in enumerate(scanners):
-                started = time.perf_counter()
-                found.extend(scanner.scan(segment.text))
-                spent[i] += time.perf_counter() - started
-            per_segment.append(resolve_overlaps(found))
-        if self.timer is not None and segments:
+        Without a phase (dry runs, the decision API), every scanner runs, custom ones included.
+        """
+        every = self.scanners
+        if policy is not None and policy.custom_scanners:
+            every = every + tuple(policy.custom_scanners)
+        kinds = policy.finding_kinds(phase) if policy is not None and phase else None
+        if kinds is None:
+            return every
+        key = (policy.version if policy is not None else "", phase)
+        chosen = self._chosen.get(key)
+        if chosen is None:
+            wanted = glob_matcher(kinds) if kinds else None
+            chosen = tuple(
+                s for s in every if wanted is not None and any(wanted(k) for k in s.kinds)
+            )
+            if len(self._chosen) >= _CHOSEN_CACHE:
+                self._chosen.clear()  # policy reloads only; a few versions at most
+            self._chosen[key] = chosen
+        return chosen
+
+    def scan_segments(
+        self, policy: PolicySet | None, segments: Sequence[Segment], phase: Phase | None = None
+    ) -> TextScan:
+        scanners = self.scanners_for(policy, phase)
+        per_segment, spent = find_in_segments(scanners, segments)
+        return self._result(scanners, segments, per_segment, spent)
+
+    async def scan_segments_off_loop(
+        self, policy: PolicySet | None, segments: Sequence[Segment], phase: Phase | None = None
+    ) -> TextScan:
+        """`scan_segments`, in a scanning process when the texts are big (see scan_offload)."""
+        scanners = self.scanners_for(policy, phase)
+        offload = self.offload
+        if offload is None or not scanners or not offload.wanted(segments):
+            return self.scan_segments(policy, segments, phase)
+        specs = policy.custom_specs if policy is not None else {}
+        found = await offload.find(scanners, segments, specs)
+        if found is None:  # a scanner the process cannot rebuild: scanned here
+            return self.scan_segments(policy, segments, phase)
+        return self._result(scanners, segments, *found)
+
+    def _result(
+        self,
+        scanners: Sequence[Scanner],
+        segments: Sequence[Segment],
+        per_segment: list[list[Finding]],
+        spent: list[float],
+    ) -> TextScan:
+        if self.timer is not None and segments and scanners:
             for scanner, seconds in zip(scanners, spent, strict=True):
                 self.timer(scanner.name, seconds)
         flat = [f for findings in per_segment for f in findings]
@@ -93,6 +160,60 @@ class Scanning:
     def request_texts(format_name: str, call: Call) -> list[str]:
         reader = TEXT_READERS[format_name]
         return [s.text for s in reader.request_segments(call.operation, call.payload)]
+
+
+def find_in_segments(
+    scanners: Sequence[Scanner], segments: Sequence[Segment]
+) -> tuple[list[list[Finding]], list[float]]:
+    """Every scanner over every segment: each segment's findings (overlaps resolved) and each
+    scanner's seconds. Pure; scanning processes run it too."""
+    spent = [0.0] * len(scanners)
+    found: list[list[Finding]] = [[] for _ in segments]
+    for indexes, text in _scan_units(segments):
+        for i, scanner in enumerate(scanners):
+            started = time.perf_counter()
+            unit_findings = scanner.scan(text)
+            spent[i] += time.perf_counter() - started
+            if len(indexes) == 1:
+                found[indexes[0]].extend(unit_findings)
+            else:
+                _spread(unit_findings, indexes, segments, found)
+    return [resolve_overlaps(f) for f in found], spent
+
+
+# Object keys are scanned together, one per line: a request may have hundreds (tool schemas,
+# JSON payloads), and each scanner call has a fixed cost far above that of a short key.
+_KEY_SEPARATOR = "\n"
+
+
+def _scan_units(segments: Sequence[Segment]) -> list[tuple[list[int], str]]:
+    """(segment indexes, text to scan): each value alone, all keys joined in one text."""
+    units = [([i], s.text) for i, s in enumerate(segments) if not s.is_key]
+    keys = [i for i, s in enumerate(segments) if s.is_key]
+    if len(keys) == 1:
+        units.append((keys, segments[keys[0]].text))
+    elif keys:
+        units.append((keys, _KEY_SEPARATOR.join(segments[i].text for i in keys)))
+    return units
+
+
+def _spread(
+    findings: list[Finding],
+    indexes: list[int],
+    segments: Sequence[Segment],
+    found: list[list[Finding]],
+) -> None:
+    """Findings over joined keys, back to the key each starts in, clipped to that key."""
+    starts, offset = [], 0
+    for i in indexes:
+        starts.append(offset)
+        offset += len(segments[i].text) + len(_KEY_SEPARATOR)
+    for finding in findings:
+        at = bisect.bisect_right(starts, finding.start) - 1
+        base, length = starts[at], len(segments[indexes[at]].text)
+        start, end = finding.start - base, min(finding.end - base, length)
+        if end > start:
+            found[indexes[at]].append(Finding(finding.kind, start, end, finding.score))
 
 
 class ScanPrompt:
@@ -112,5 +233,7 @@ class ScanPrompt:
             segments = reader.request_segments(call.operation, call.payload)
         except TooDeeplyNested as exc:
             return bad_request(str(exc), code="too_deeply_nested")
-        exchange.prompt_scan = self.scanning.scan_segments(exchange.policy, segments)
+        exchange.prompt_scan = await self.scanning.scan_segments_off_loop(
+            exchange.policy, segments, "content"
+        )
         return None

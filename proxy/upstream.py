@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
 import aiohttp
@@ -120,7 +120,7 @@ def _is_event_stream(response: aiohttp.ClientResponse) -> bool:
 
 
 # Checks a whole answer before it is sent: the body to send, or a reply that replaces it.
-ResponseCheck = Callable[[Exchange, int, bytes], "bytes | LocalReply"]
+ResponseCheck = Callable[[Exchange, int, bytes], Awaitable["bytes | LocalReply"]]
 
 
 class GuardStep(Protocol):
@@ -131,7 +131,9 @@ class GuardStep(Protocol):
 class StreamGuard(Protocol):
     """Response rules over a stream (proxy.response_guard); the relay only moves bytes."""
 
-    def feed(self, chunk: bytes) -> GuardStep: ...
+    def feed(self, chunk: bytes) -> Iterator[GuardStep]:
+        """What to send for each complete event of `chunk` (held ones yield nothing)."""
+        ...
 
     def finish(self) -> GuardStep: ...
 
@@ -182,7 +184,7 @@ class Forwarder:
         finally:
             exchange.upstream_finished = time.perf_counter()
         if self.check_response is not None:
-            checked = self.check_response(exchange, upstream.status, body)
+            checked = await self.check_response(exchange, upstream.status, body)
             if isinstance(checked, LocalReply):
                 exchange.reply = checked
                 return render_reply(checked, exchange.request_id)
@@ -208,7 +210,6 @@ class Forwarder:
         route = exchange.route
         assert route is not None
         buffering = guard is not None and route.stream_guard == "buffer"
-        observing = guard is not None and route.stream_guard == "observe"
         held: list[bytes] = []
         response = web.StreamResponse(status=upstream.status, headers=headers)
         exchange.streamed = True
@@ -232,25 +233,27 @@ class Forwarder:
             exchange.response_bytes += len(chunk)
             if meter is not None:
                 meter.feed(chunk)
-            data = chunk
-            if guard is not None:
-                checked = guard.feed(chunk)
+            if guard is None:
+                if not await self._write_quietly(exchange, response, chunk):
+                    return response
+                continue
+            # Event by event: the first one goes out before the rest of the chunk is checked.
+            for checked in guard.feed(chunk):
                 if checked.blocked is not None and buffering:
                     return self._blocked_before_sending(exchange, checked.blocked)
-                if not observing:
-                    data = checked.data
-                if checked.blocked is not None and not observing:
-                    await self._write_quietly(exchange, response, data)
+                if buffering:
+                    held.append(checked.data)
+                elif checked.data and not await self._write_quietly(
+                    exchange, response, checked.data
+                ):
                     return response
-            if buffering:
-                held.append(data)
-            elif data and not await self._write_quietly(exchange, response, data):
-                return response
+                if checked.blocked is not None:
+                    return response
         if guard is not None:
             checked = guard.finish()
             if checked.blocked is not None and buffering:
                 return self._blocked_before_sending(exchange, checked.blocked)
-            if not observing and checked.data:
+            if checked.data:
                 if buffering:
                     held.append(checked.data)
                 elif not await self._write_quietly(exchange, response, checked.data):

@@ -37,6 +37,10 @@ SIM_BODY = "x-sim-body"
 SIM_DELAY = "x-sim-delay"
 SIM_CHUNK_DELAY = "x-sim-chunk-delay"
 SIM_WORDS = "x-sim-words"
+SIM_CHUNK_CHARS = "x-sim-chunk-chars"
+# A JSON list of SSE `data:` payloads (objects or strings) streamed as the answer, one event
+# per list item, each in its own write; objects with a "type" get an `event:` line too.
+SIM_EVENTS = "x-sim-events"
 
 
 def create_simulated_upstream() -> web.Application:
@@ -75,6 +79,7 @@ async def _simulate(request: web.Request, handler: Handler) -> web.StreamRespons
         delay = float(headers.get(SIM_DELAY, "0"))
         chunk_delay = float(headers.get(SIM_CHUNK_DELAY, "0"))
         words = int(headers[SIM_WORDS]) if SIM_WORDS in headers else None
+        chunk_chars = int(headers[SIM_CHUNK_CHARS]) if SIM_CHUNK_CHARS in headers else None
         status = int(headers[SIM_STATUS]) if SIM_STATUS in headers else None
     except ValueError as exc:
         return error_response(request.path, 400, f"bad x-sim-* header: {exc}")
@@ -87,7 +92,11 @@ async def _simulate(request: web.Request, handler: Handler) -> web.StreamRespons
                     status=status, body=headers[SIM_BODY].encode(), content_type="application/json"
                 )
             return error_response(request.path, status, f"simulated upstream status {status}")
-        request[PACING] = Pacing(chunk_delay=chunk_delay, answer_words=words)
+        if SIM_EVENTS in headers:
+            return await _scripted_stream(request, headers[SIM_EVENTS])
+        request[PACING] = Pacing(
+            chunk_delay=chunk_delay, answer_words=words, chunk_chars=chunk_chars
+        )
         response = await handler(request)
     except (asyncio.CancelledError, ConnectionResetError):
         events.append(f"cancelled:{request.path}")
@@ -97,6 +106,19 @@ async def _simulate(request: web.Request, handler: Handler) -> web.StreamRespons
         transport = request.transport
         gone = transport is None or transport.is_closing()
         events.append(f"{'cancelled' if gone else 'completed'}:{request.path}")
+    return response
+
+
+async def _scripted_stream(request: web.Request, script: str) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    for item in orjson.loads(script):
+        data = item if isinstance(item, str) else orjson.dumps(item).decode()
+        # Typed events (Anthropic, Responses API) are named after their type, as providers do.
+        kind = item.get("type") if isinstance(item, dict) else None
+        named = f"event: {kind}\n" if isinstance(kind, str) else ""
+        await response.write(f"{named}data: {data}\n\n".encode())
+    await response.write_eof()
     return response
 
 

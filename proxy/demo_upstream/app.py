@@ -29,7 +29,8 @@ from proxy.demo_upstream.wire import json_response
 
 def create_demo_upstream_app(*, middlewares: Iterable[Middleware] = ()) -> web.Application:
     """Build the demo app; extra ``middlewares`` wrap the demo's own error handling."""
-    app = web.Application(middlewares=[*middlewares, _demo_errors])
+    # Warden decides how big a request may be (limits.max_body_bytes); the model takes any.
+    app = web.Application(middlewares=[*middlewares, _demo_errors], client_max_size=64 << 20)
     router = app.router
     router.add_get("/v1/models", list_models)
     router.add_get("/v1/models/{model_id}", get_model)

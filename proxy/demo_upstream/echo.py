@@ -34,6 +34,11 @@ def echo_answer(request: web.Request, prompt: str, limit: int | None) -> Answer:
         cycled = [source[i % len(source)] for i in range(wanted)]
         # A repeat starts with a bare word; give it a separator so words do not fuse.
         words = [w if i == 0 or w[:1].isspace() else f" {w}" for i, w in enumerate(cycled)]
-    if limit is not None and len(words) > limit:
-        return Answer(words[:limit], truncated=True)
-    return Answer(words, truncated=False)
+    truncated = limit is not None and len(words) > limit
+    if truncated:
+        words = words[:limit]
+    size = request_pacing(request).chunk_chars
+    if size:
+        text = "".join(words)
+        words = [text[i : i + size] for i in range(0, len(text), size)]
+    return Answer(words, truncated=truncated)

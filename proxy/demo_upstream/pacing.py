@@ -14,6 +14,9 @@ class Pacing:
 
     chunk_delay: float = 0.0
     answer_words: int | None = None
+    # Stream the answer in pieces of this many characters instead of word by word, so that
+    # a word (a placeholder, a secret) arrives split across events.
+    chunk_chars: int | None = None
 
 
 # Set by an outer middleware to slow streams down or lengthen answers for one request.

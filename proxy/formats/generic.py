@@ -21,14 +21,14 @@ def describe(method: str, path: str, payload: Any) -> Call | Invalid:
 
 
 def request_segments(operation: str, payload: Any) -> list[Segment]:
-    """Every string value at any depth; keys are field names, not text, and are left out."""
+    """Every string at any depth, object keys included: in free-form JSON a key is data."""
     out: list[Segment] = []
     walk_strings(out, payload, (), None)
     return out
 
 
 def response_segments(operation: str, payload: Any) -> list[Segment]:
-    """Every string value at any depth, as for requests."""
+    """Every string at any depth, keys included, as for requests."""
     return request_segments(operation, payload)
 
 

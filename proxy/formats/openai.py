@@ -53,7 +53,8 @@ def _operation_for(path: str) -> str | None:
 # None), so a new or provider-specific field (vLLM's `chat_template`, `documents`) is scanned.
 
 _STRUCTURE: Final = openai_items.STRUCTURE
-_SKIP: Final = frozenset({"model"})
+# `logit_bias` maps token ids to numbers: nothing in it is text.
+_SKIP: Final = frozenset({"model", "logit_bias"})
 _REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str | None, Prune]]]] = {
     "chat": {
         "tools": (TOOL_DEFINITION, SCHEMA),

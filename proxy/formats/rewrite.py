@@ -5,6 +5,8 @@ Paths are those of `Segment.path`. A path through a string that holds JSON carri
 IN_JSON, "email")`: the string is parsed (the same way extraction parsed it), the inner paths are
 replaced in the parsed value, and it is serialised back compactly into the outer string. So the
 text stays valid JSON whatever the replacement contains (quotes, backslashes, newlines).
+
+A path ending `KEY, name` renames the object key `name`; the object keeps its key order.
 """
 
 from __future__ import annotations
@@ -12,11 +14,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from proxy.formats.segments import IN_JSON, JsonPath, dump_embedded_json, parse_embedded_json
+from proxy.formats.segments import (
+    IN_JSON,
+    KEY,
+    JsonPath,
+    dump_embedded_json,
+    parse_embedded_json,
+)
 
 
 class SegmentPathError(LookupError):
     """A replacement path does not lead to a string of the payload (a bug in the caller)."""
+
+
+class KeyCollision(ValueError):
+    """A renamed object key would take the name of another key of the same object."""
+
+    def __init__(self, path: JsonPath) -> None:
+        super().__init__(f"renaming the key at {path!r} would overwrite another key")
+        self.path = path
 
 
 def replace_segments(payload: Any, replacements: Mapping[JsonPath, str]) -> Any:
@@ -24,7 +40,8 @@ def replace_segments(payload: Any, replacements: Mapping[JsonPath, str]) -> Any:
 
     Only the containers along the replaced paths are copied; untouched subtrees are shared with
     the input, which is never mutated. Raises `SegmentPathError` for a path that does not end on
-    a string, and `ValueError` when a replacement path lies inside another one.
+    a string or a key, `ValueError` when a replacement path lies inside another one, and
+    `KeyCollision` when a renamed key would replace another.
     """
     if not replacements:
         return payload
@@ -58,10 +75,18 @@ def _embedded_json_split(payload: Any, path: JsonPath) -> int | None:
             if step == IN_JSON:
                 return index
             raise SegmentPathError(f"{path!r}: step {index} goes into a string")
+        if _is_key_step(node, step) and index == len(path) - 2:
+            if path[-1] not in node:
+                raise SegmentPathError(f"{path!r}: no key {path[-1]!r} here")
+            return None
         node = _child(node, step, path)
     if not isinstance(node, str):
         raise SegmentPathError(f"{path!r} does not end on a string")
     return None
+
+
+def _is_key_step(node: Any, step: str | int) -> bool:
+    return isinstance(node, dict) and isinstance(step, int) and step == KEY
 
 
 def _child(node: Any, step: str | int, path: JsonPath) -> Any:
@@ -87,22 +112,41 @@ def _string_at(payload: Any, path: JsonPath) -> str:
 
 
 def _replace_strings(payload: Any, direct: dict[JsonPath, str]) -> Any:
-    # Every path has been checked to end on a string, so none can be a prefix of another.
+    # Every path has been checked to end on a string or a key, so none can be a prefix of
+    # another. Values are replaced first: their paths name keys by their old names.
     if () in direct:
         return direct[()]
     root = _shallow_copy(payload)
     copied = {id(root)}  # containers made here, safe to write to
+    renames: dict[JsonPath, dict[str, str]] = {}
     for path, text in direct.items():
-        node = root
-        for step in path[:-1]:
-            child = node[step]
-            if id(child) not in copied:
-                child = _shallow_copy(child)
-                node[step] = child
-                copied.add(id(child))
-            node = child
-        node[path[-1]] = text
+        if len(path) >= 2 and isinstance(path[-2], int) and path[-2] == KEY:
+            renames.setdefault(path[:-2], {})[str(path[-1])] = text
+            continue
+        _writable(root, path[:-1], copied)[path[-1]] = text
+    # Deepest objects first: the paths of outer ones still hold the old names.
+    for container, names in sorted(renames.items(), key=lambda item: -len(item[0])):
+        node = _writable(root, container, copied)
+        kept = set(node) - set(names)
+        if any(new in kept for new in names.values()) or len(set(names.values())) < len(names):
+            raise KeyCollision(container)
+        renamed = {names.get(key, key): value for key, value in node.items()}
+        node.clear()
+        node.update(renamed)
     return root
+
+
+def _writable(root: Any, path: JsonPath, copied: set[int]) -> Any:
+    """The container at `path`, copied on the way down unless this call made it."""
+    node = root
+    for step in path:
+        child = node[step]
+        if id(child) not in copied:
+            child = _shallow_copy(child)
+            node[step] = child
+            copied.add(id(child))
+        node = child
+    return node
 
 
 def _shallow_copy(node: Any) -> Any:

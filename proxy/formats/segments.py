@@ -19,6 +19,11 @@ MAX_DEPTH: Final = 64
 # path that ends on a string, where neither a key nor an index could apply.
 IN_JSON: Final = "<json>"
 
+# A path element meaning "the name of the object key that follows, not its value": the path
+# `("input", KEY, "jane@example.com")` is the key itself. An int, so never an object's key, and
+# negative, so never a list index.
+KEY: Final = -1
+
 # Roles: who wrote the text, as far as the wire format says. Tool results and documents are
 # apart from user text because injection hidden in them is "indirect".
 SYSTEM: Final = "system"
@@ -35,11 +40,15 @@ class TooDeeplyNested(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One string of a payload: where it is (`path`), what it says, and who wrote it if known."""
+    """One string of a payload: where it is (`path`), what it says, and who wrote it if known.
+
+    `is_key`: the string is an object key (its path ends `KEY, text`), not a value.
+    """
 
     path: JsonPath
     text: str
     role: str | None = None
+    is_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,9 @@ class Prune:
     itself JSON (tool-call arguments); their strings are walked inside with an `IN_JSON` path.
     `inert`: (key, string value) pairs that are vocabulary, not text (`"type": "string"` in a
     JSON schema); only these exact values are skipped, so a key can still carry text.
+    `keys_are_text`: object keys are read too. In free-form JSON a key is data like any value
+    (`{"jane@example.com": "vip"}`, a schema's property names); in protocol objects keys are
+    the protocol's field names, which providers check.
     Free-form JSON (tool inputs) is walked with `NO_PRUNE`: there, a key named `type` is data.
     """
 
@@ -77,14 +89,30 @@ class Prune:
     types: frozenset[str] = frozenset()
     json_keys: frozenset[str] = frozenset()
     inert: frozenset[tuple[str, str]] = frozenset()
+    keys_are_text: bool = False
+    key_vocabulary: frozenset[str] = frozenset()  # keys that are never read as text
 
 
-NO_PRUNE: Final = Prune()
-# Tool definitions and response schemas: JSON Schema, whose type names are not worth a scan.
+NO_PRUNE: Final = Prune(keys_are_text=True)
+# Stream events: texts are found by their path in each event, so only values are read.
+VALUES_ONLY: Final = Prune()
+# Tool definitions and response schemas: JSON Schema, whose type names are not worth a scan;
+# property names are read, since the model reads them.
 _SCHEMA_VOCABULARY: Final = (
     "object string number integer boolean array null function custom json_schema json_object text"
 )
-SCHEMA: Final = Prune(inert=frozenset(("type", name) for name in _SCHEMA_VOCABULARY.split()))
+# The keywords of JSON Schema and of the tool wrappers around it.
+_SCHEMA_KEYWORDS: Final = (
+    "type function custom name description parameters input_schema strict properties required "
+    "items enum const additionalProperties anyOf oneOf allOf not $ref $defs definitions default "
+    "title format pattern minimum maximum exclusiveMinimum exclusiveMaximum minLength maxLength "
+    "minItems maxItems uniqueItems nullable examples json_schema schema cache_control"
+)
+SCHEMA: Final = Prune(
+    inert=frozenset(("type", name) for name in _SCHEMA_VOCABULARY.split()),
+    keys_are_text=True,
+    key_vocabulary=frozenset(_SCHEMA_KEYWORDS.split()),
+)
 
 
 def _children(node: dict[str, Any] | list[Any]) -> Iterator[tuple[str | int, Any]]:
@@ -94,7 +122,8 @@ def _children(node: dict[str, Any] | list[Any]) -> Iterator[tuple[str | int, Any
 def walk_strings(
     out: list[Segment], value: Any, path: JsonPath, role: str | None, prune: Prune = NO_PRUNE
 ) -> None:
-    """Append every non-empty string under `value` (keys excluded), in document order.
+    """Append every non-empty string under `value` in document order; object keys too when
+    `prune.keys_are_text`, each just before its value.
 
     Raises `TooDeeplyNested` past `MAX_DEPTH`: callers fail closed rather than skip text.
     """
@@ -106,10 +135,13 @@ def walk_strings(
         return
     # Hot on every request: prune's sets in locals, one isinstance chain per child.
     skip, json_keys, inert, types = prune.keys, prune.json_keys, prune.inert, prune.types
+    keys_are_text, vocabulary = prune.keys_are_text, prune.key_vocabulary
     stack: list[tuple[Iterator[tuple[str | int, Any]], JsonPath]] = [(_children(value), path)]
     while stack:
         children, base = stack[-1]
         for key, child in children:
+            if keys_are_text and key and isinstance(key, str) and key not in vocabulary:
+                out.append(Segment((*base, KEY, key), key, role, is_key=True))
             if isinstance(child, str):
                 if not child or key in skip or (inert and (key, child) in inert):
                     continue

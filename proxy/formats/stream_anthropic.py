@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from proxy.formats.anthropic import STRUCTURE, usage
-from proxy.formats.segments import NO_PRUNE, JsonPath, Prune, Segment, walk_strings
+from proxy.formats.segments import VALUES_ONLY, JsonPath, Prune, Segment, walk_strings
 from proxy.formats.stream_common import ChannelKey, Located
 
 Found = list[tuple[ChannelKey, JsonPath, bool]]
@@ -25,10 +25,15 @@ def locate(data: Any) -> Located:
     if not isinstance(data, dict) or not isinstance(kind, str):
         return Located(_walk(data, (), ("event",), STRUCTURE, snapshot=True))
     if kind == "content_block_delta":
-        return Located(_delta(data))
+        deltas = _delta(data)
+        delta = data.get("delta")
+        if isinstance(delta, dict) and delta.get("type") == "input_json_delta":
+            return Located(deltas, json_channels=frozenset(channel for channel, _, _ in deltas))
+        return Located(deltas)
     if kind == "content_block_start":
         index = _index(data.get("index"))
-        return Located(_block(data.get("content_block"), ("content_block",), index))
+        block = _block(data.get("content_block"), ("content_block",), index)
+        return Located(block, whole_values=True)
     if kind == "message_start":
         message = data.get("message")
         if not isinstance(message, dict):
@@ -38,10 +43,12 @@ def locate(data: Any) -> Located:
         for pos, block in enumerate(content if isinstance(content, list) else []):
             found.extend(_block(block, ("message", "content", pos), pos))
         # Input tokens arrive here, output tokens (cumulative) in message_delta.
-        return Located(found, usage("messages", message))
+        return Located(found, usage("messages", message), whole_values=True)
     if kind == "message_delta":
         return Located(usage=usage("messages", data))
-    if kind in ("message_stop", "ping", "content_block_stop"):
+    if kind == "ping":
+        return Located(keepalive=True)
+    if kind in ("message_stop", "content_block_stop"):
         return Located(done=kind == "message_stop")
     # `error` and any event type added later: each string scanned whole.
     found = _walk(data, (), ("event", kind), STRUCTURE, snapshot=True)
@@ -75,7 +82,7 @@ def _block(block: Any, path: JsonPath, index: int) -> Found:
         if key in _BLOCK_TEXT and isinstance(value, str):
             found.append((channel, (*path, key), False))
         elif key == "input":
-            found.extend(_walk(value, (*path, key), (*channel, key), NO_PRUNE, snapshot=False))
+            found.extend(_walk(value, (*path, key), (*channel, key), VALUES_ONLY, snapshot=False))
         elif key not in STRUCTURE.keys:
             found.extend(_walk(value, (*path, key), (*channel, key), STRUCTURE, snapshot=False))
     return found

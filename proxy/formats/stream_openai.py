@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Final
 
 from proxy.formats.openai_items import STRUCTURE
@@ -21,10 +22,16 @@ Found = list[tuple[ChannelKey, JsonPath, bool]]
 
 def locate(data: Any) -> Located:
     if isinstance(data, dict) and isinstance(data.get("type"), str):
-        return _responses_event(data["type"], data)
-    if isinstance(data, dict):
-        return _chunk(data)
-    return Located(_walk(data, (), ("event",), snapshot=True))
+        located = _responses_event(data["type"], data)
+    elif isinstance(data, dict):
+        located = _chunk(data)
+    else:
+        return Located(_walk(data, (), ("event",), snapshot=True))
+    # Tool-call arguments are JSON as the model writes it (chat deltas, finished items).
+    arguments = {channel for channel, path, _ in located.texts if path[-1:] == ("arguments",)}
+    if not arguments:
+        return located
+    return replace(located, json_channels=located.json_channels | arguments)
 
 
 # --- Chat completions and completions: {"choices": [{"index", "delta" | "text"}], "usage"}
@@ -114,7 +121,9 @@ def _responses_event(kind: str, data: dict[str, Any]) -> Located:
     if kind in _TEXT_EVENTS:
         channel_kind, key, snapshot = _TEXT_EVENTS[kind]
         channel = _channel(channel_kind, output, data)
-        return Located([(channel, (key,), snapshot)] if isinstance(data.get(key), str) else [])
+        json_channels = frozenset({channel}) if channel_kind == "arguments" else frozenset()
+        text: Found = [(channel, (key,), snapshot)] if isinstance(data.get(key), str) else []
+        return Located(text, json_channels=json_channels)
     if kind in _PART_EVENTS:
         part = data.get("part")
         if not isinstance(part, dict):
@@ -126,10 +135,12 @@ def _responses_event(kind: str, data: dict[str, Any]) -> Located:
             channel_kind = "reasoning" if part.get("type") == "reasoning_text" else "content"
         channel = _channel(channel_kind, output, data)
         ok = isinstance(part.get(key), str)
-        return Located([(channel, ("part", key), _PART_EVENTS[kind])] if ok else [])
+        part_text: Found = [(channel, ("part", key), _PART_EVENTS[kind])] if ok else []
+        return Located(part_text, whole_values=not _PART_EVENTS[kind])
     if kind in ("response.output_item.added", "response.output_item.done"):
         snapshot = kind.endswith(".done")
-        return Located(_item(data.get("item"), ("item",), output, snapshot))
+        item = _item(data.get("item"), ("item",), output, snapshot)
+        return Located(item, whole_values=not snapshot)
     if kind in _FINAL_EVENTS or kind in _RESPONSE_EVENTS:
         response = data.get("response")
         found: Found = []

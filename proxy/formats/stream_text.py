@@ -7,7 +7,7 @@ that a match split across events is still one match.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -15,11 +15,18 @@ import orjson
 
 from proxy.formats import stream_anthropic, stream_openai
 from proxy.formats.rewrite import replace_segments
-from proxy.formats.segments import JsonPath, Segment, Usage, walk_strings
+from proxy.formats.segments import VALUES_ONLY, JsonPath, Segment, Usage, walk_strings
 from proxy.formats.stream_common import ChannelKey, Located
 from proxy.sse import SseEvent, make_event
 
-__all__ = ["RAW_DATA", "ChannelKey", "StreamDelta", "rewrite_delta", "stream_deltas"]
+__all__ = [
+    "RAW_DATA",
+    "ChannelKey",
+    "StreamDelta",
+    "rewrite_delta",
+    "rewrite_texts",
+    "stream_deltas",
+]
 
 # The channel of an event whose data is not JSON: the whole data is the text.
 RAW_DATA: Final[ChannelKey] = ("<raw data>",)
@@ -35,18 +42,26 @@ class StreamDelta:
     A guard must scan snapshots too, since nothing forces them to equal the deltas, and when it
     changed a channel's text it must rewrite the snapshots (`rewrite_delta` does both kinds).
     `usage`: token counts this event reports (merge them: later wins). `done`: the stream's end.
+    `json_channels`, `keepalive` and `whole_values`: as in `Located`.
     """
 
     texts: list[tuple[ChannelKey, str]] = field(default_factory=list)
     usage: Usage | None = None
     done: bool = False
     snapshots: list[tuple[ChannelKey, str]] = field(default_factory=list)
+    json_channels: frozenset[ChannelKey] = frozenset()
+    keepalive: bool = False
+    whole_values: bool = False
+    # For `rewrite_texts`: the event's data as parsed here (this delta's own copy) and where
+    # each channel's text is in it, so that a rewrite neither parses nor locates again.
+    parsed: Any = field(default=None, repr=False, compare=False)
+    paths: tuple[tuple[ChannelKey, JsonPath], ...] = field(default=(), repr=False, compare=False)
 
 
 def _generic(data: Any) -> Located:
     # An unknown stream: every string is a text, its channel the path to it in the event.
     segments: list[Segment] = []
-    walk_strings(segments, data, (), None)
+    walk_strings(segments, data, (), None, VALUES_ONLY)
     return Located([(s.path, s.path, False) for s in segments])
 
 
@@ -65,12 +80,12 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
     what the upstream sent, whatever was asked. Data that is not JSON is one text (`RAW_DATA`).
     """
     if not event.has_data:
-        return StreamDelta()
+        return StreamDelta(keepalive=True)  # comments and bare `event:` lines are not events
     if event.data.strip() == "[DONE]":
         return StreamDelta(done=True)
     data = _parse(event.data)
     if data is _NOT_JSON:
-        return StreamDelta([(RAW_DATA, event.data)] if event.data else [])
+        return StreamDelta([(RAW_DATA, event.data)] if event.data else [], parsed=_NOT_JSON)
     located = _LOCATORS.get(format_name, _generic)(data)
     texts: list[tuple[ChannelKey, str]] = []
     snapshots: list[tuple[ChannelKey, str]] = []
@@ -78,7 +93,33 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
         text = _string_at(data, path)
         if text:
             (snapshots if snapshot else texts).append((channel, text))
-    return StreamDelta(texts, located.usage, located.done, snapshots)
+    return StreamDelta(
+        texts,
+        located.usage,
+        located.done,
+        snapshots,
+        located.json_channels,
+        located.keepalive,
+        located.whole_values,
+        data,
+        tuple((channel, path) for channel, path, _ in located.texts),
+    )
+
+
+def rewrite_texts(event: SseEvent, delta: StreamDelta, texts: Mapping[ChannelKey, str]) -> SseEvent:
+    """`event` with the text of each channel in `texts` replaced, from `delta` (the one
+    `stream_deltas` made of this event; its parsed data is changed in place)."""
+    if delta.parsed is _NOT_JSON:
+        return make_event(texts[RAW_DATA], event.event, event.id, event.retry)
+    data = delta.parsed
+    for channel, path in delta.paths:
+        text = texts.get(channel)
+        if text is not None:
+            node = data
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = text
+    return make_event(orjson.dumps(data).decode(), event.event, event.id, event.retry)
 
 
 def rewrite_delta(

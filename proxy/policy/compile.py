@@ -152,6 +152,9 @@ class _Compiler:
                 source, (*path, "action"), "redact needs `findings` or `custom` to say what to hide"
             )
             ok = False
+        if raw.get("restore") and (raw["action"] != "redact" or phase != "content"):
+            self.problem(source, (*path, "restore"), "restore applies to content rules that redact")
+            ok = False
         custom_kind = f"custom.{rule_id}" if "custom" in when else None
         scanner = None
         if custom_kind is not None:
@@ -182,6 +185,8 @@ class _Compiler:
             source=f"{source.name}:{source.line_of(path)}",
             # Response rules on a prediction's ML risk alone need no answer text scanned.
             reads_findings=phase != "access" and not (when and set(when) <= ML_KEYS),
+            finding_kinds=_finding_kinds(when, custom_kind),
+            restore=bool(raw.get("restore", False)),
         )
         return rule, scanner
 
@@ -239,6 +244,25 @@ class _Compiler:
         return override
 
 
+def _finding_kinds(when: dict[str, Any], custom_kind: str | None) -> tuple[str, ...] | None:
+    """The kinds a condition reads; None for risk conditions, which combine every finding."""
+    if "risk" in when or "risk_label" in when:
+        return None
+    kinds = list(when["findings"]["kinds"]) if "findings" in when else []
+    if custom_kind is not None:
+        kinds.append(custom_kind)
+    return tuple(kinds)
+
+
+def _phase_kinds(rules: tuple[Rule, ...]) -> tuple[str, ...] | None:
+    kinds: list[str] = []
+    for rule in rules:
+        if rule.finding_kinds is None:
+            return None
+        kinds.extend(rule.finding_kinds)
+    return tuple(dict.fromkeys(kinds))
+
+
 def canonical_version(sources: list[SourceFile]) -> str:
     """SHA-256 of what decides (rules and overrides, not tests), independent of YAML layout."""
     canonical = [
@@ -289,6 +313,7 @@ def compile_policies(
     }
     rules: dict[str, Rule] = {}
     scanners: list[Any] = []
+    specs: dict[str, Any] = {}
     for source in sources:
         for index, raw in items(source, "rules"):
             if not compiler.new_id(rules, source, ("rules", index), raw["id"]):
@@ -298,6 +323,7 @@ def compile_policies(
                 rules[rule.id] = rule
             if scanner is not None:
                 scanners.append(scanner)
+                specs[raw["id"]] = raw["when"]["custom"]
         for index, raw in items(source, "contracts"):
             if not compiler.new_id(rules, source, ("contracts", index), raw["id"]):
                 continue
@@ -337,8 +363,10 @@ def compile_policies(
         defaults=defaults or PolicyDefaults(),
         files=tuple(s.name for s in sources),
         custom_scanners=tuple(scanners),
+        custom_specs=specs,
         tests=tuple(tests),
         scanned_phases=frozenset(r.phase for r in rules.values() if r.reads_findings),
+        phase_kinds={phase: _phase_kinds(by_phase[phase]) for phase in PHASES},
     )
 
 

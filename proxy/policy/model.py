@@ -83,6 +83,8 @@ class Decision:
     monitored: tuple[RuleMatch, ...] = ()  # monitor-mode matches: what would have happened
     redact_kinds: tuple[str, ...] = ()  # finding-kind globs that redact rules asked to hide
     violation: Violation | None = None  # when the winner is an input contract: what broke it
+    # Of those, the ones whose placeholders the answer may turn back into the original values.
+    restore_kinds: tuple[str, ...] = ()
 
     @property
     def blocks(self) -> bool:

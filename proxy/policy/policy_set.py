@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -66,6 +67,10 @@ class Rule:
     reads_findings: bool = True
     # Set for an input contract: the condition is "the contract is broken".
     contract: Contract | None = None
+    # Finding-kind globs the condition looks at; None when it reads every finding (risk).
+    finding_kinds: tuple[str, ...] | None = None
+    # Content redact rules only: the caller's answer gets the original values back.
+    restore: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +101,14 @@ class PolicySet:
     defaults: PolicyDefaults
     files: tuple[str, ...] = ()
     custom_scanners: tuple[Any, ...] = ()  # scanners for rules' own `custom` patterns
+    # rule id -> its `custom` spec, to compile those scanners again in another process.
+    custom_specs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     tests: tuple[Any, ...] = ()
     # Phases with a rule that reads findings: only these have their texts scanned.
     scanned_phases: frozenset[Phase] = frozenset()
+    # Per phase, the finding-kind globs its rules look at (None: all findings); a phase missing
+    # here is read as None.
+    phase_kinds: Mapping[Phase, tuple[str, ...] | None] = dataclasses.field(default_factory=dict)
 
     @property
     def rule_count(self) -> int:
@@ -128,6 +138,11 @@ class PolicySet:
                 return rule.contract
         return None
 
+    def finding_kinds(self, phase: Phase) -> tuple[str, ...] | None:
+        """The finding-kind globs the phase's rules look at, so that only the scanners that can
+        produce one of them run; None when some rule reads every finding (risk conditions)."""
+        return self.phase_kinds.get(phase)
+
     def decide(self, phase: Phase, inp: PolicyInput) -> Decision:
         """Pure: most severe enforced match wins, ties by file order; monitor rules only count."""
         if not self.rules.get(phase):
@@ -137,6 +152,7 @@ class PolicySet:
         enforced: list[str] = []
         monitored: list[RuleMatch] = []
         redact_kinds: list[str] = []
+        restore_kinds: list[str] = []
         for rule in self.rules.get(phase, ()):
             action, mode = rule.action, rule.mode
             override = self.overrides.get((inp.tenant, rule.id))
@@ -153,6 +169,8 @@ class PolicySet:
             enforced.append(rule.id)
             if action == "redact":
                 redact_kinds.extend(rule.redact_kinds)
+                if rule.restore:
+                    restore_kinds.extend(rule.redact_kinds)
             if winner is None or ACTION_RANK[action] > ACTION_RANK[winner_action]:
                 winner, winner_action = rule, action
         if winner is None:
@@ -174,6 +192,7 @@ class PolicySet:
             monitored=tuple(monitored),
             redact_kinds=tuple(redact_kinds) if winner_action == "redact" else (),
             violation=violation,
+            restore_kinds=tuple(restore_kinds) if winner_action == "redact" else (),
         )
 
 

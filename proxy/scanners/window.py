@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from proxy.scanners import Finding, Scanner, scan_text
+from proxy.scanners.holdback import hold_rule
 
 if TYPE_CHECKING:
     from proxy.redact import Redactor
@@ -25,17 +26,22 @@ class WindowResult:
 
 
 class StreamWindow:
-    """Hold back the last `hold_back` characters of a stream; emit and report the rest.
+    """Hold back the tail of a stream where a match could still be growing; emit and report
+    the rest.
 
-    Correctness: every match no longer than `hold_back` that starts before the emitted cut has
-    all its characters in the scanned window, so it is seen whole; a match crossing the cut
-    moves the cut back to its start. Findings carry absolute offsets in the stream.
+    What is held is decided per scanner (`holdback.hold_rule`): the trailing word or number
+    for the default detectors, `max_match_len` characters for the others, never more than
+    `hold_back`. Ordinary prose is released as soon as each word ends.
 
-    Cost: a scan runs only once `step` new characters are pending, over at most
-    `LEFT_CONTEXT + hold_back + step + len(delta)` characters, so the whole stream is scanned
-    about `1 + hold_back / step` times: linear in its length, never the accumulated text per
-    delta. Findings longer than `hold_back` (document-level classifiers) cannot be held back;
-    they are reported once per kind and never delay the stream.
+    Correctness: a match that could still grow is never emitted in part; a match crossing
+    the cut moves the cut back to its start; matches end before the cut with the character
+    after them seen. Findings carry absolute offsets in the stream.
+
+    Cost: a scan runs when at least a quarter as many characters can be released as stay
+    held (or `step` of them), over `LEFT_CONTEXT` plus the pending text, so the work is at
+    most `LEFT_CONTEXT` per delta plus a few times the stream's length: never the accumulated
+    text per delta. Findings longer than `hold_back` (document-level classifiers) cannot be
+    held back; they are reported once per kind and never delay the stream.
     """
 
     def __init__(
@@ -50,6 +56,7 @@ class StreamWindow:
             raise ValueError("hold_back must be >= 0")
         self._scanners = tuple(scanners)
         self._hold_back = hold_back
+        self._hold_rules = tuple(hold_rule(s) for s in self._scanners)
         self._step = step if step is not None else max(16, hold_back // 4)
         self._redactor = redactor
         self._pending = ""  # not yet emitted; starts at absolute offset self._emitted
@@ -67,18 +74,28 @@ class StreamWindow:
         if self._finished:
             raise RuntimeError("feed() after finish()")
         self._pending += delta
-        if len(self._pending) < self._hold_back + self._step:
+        cut = self._safe_cut()
+        held = len(self._pending) - cut
+        # Scan only when it releases enough to pay for itself (see Cost above).
+        if cut <= 0 or (4 * cut < held and cut < self._step):
             return WindowResult("")
-        return self._advance(final=False)
+        return self._advance(cut, final=False)
 
     def finish(self) -> WindowResult:
         self._finished = True
-        return self._advance(final=True)
+        return self._advance(len(self._pending), final=True)
 
-    def _advance(self, *, final: bool) -> WindowResult:
+    def _safe_cut(self) -> int:
+        """How much of the pending text no match still in progress can reach back into."""
+        pending = self._pending
+        cut = len(pending)
+        for rule in self._hold_rules:
+            cut = min(cut, rule(pending))
+        return max(cut, len(pending) - self._hold_back)
+
+    def _advance(self, cut: int, *, final: bool) -> WindowResult:
         window = self._context + self._pending
         offset = len(self._context)  # window index of self._pending[0]
-        cut = len(self._pending) if final else len(self._pending) - self._hold_back
         settled: list[Finding] = []
         findings = scan_text(window, self._scanners) if window else []
         for finding in findings:

@@ -78,6 +78,17 @@ def test_every_problem_is_reported_at_once():
             "postgres.pool_min",
             "must not exceed postgres.pool_max",
         ),
+        (
+            lambda r: r["routes"][0].update(stream_hold_back=-1),
+            "routes[0].stream_hold_back",
+            "expected a non-negative number, got -1",
+        ),
+        (
+            lambda r: r.update(scanning={"offload_above_chars": -5}),
+            "scanning.offload_above_chars",
+            "expected a non-negative number, got -5",
+        ),
+        (lambda r: r.update(scanning={"processes": 0}), "scanning.processes", "must be at least 1"),
     ],
 )
 def test_cross_checks(edit: Any, path: str, message: str):

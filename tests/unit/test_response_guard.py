@@ -68,6 +68,11 @@ def guard(hold_back: int) -> tuple[ResponseGuard, Exchange]:
     return ResponseGuard(exchange, policy, tuple(SCANNERS.values()), hold_back), exchange
 
 
+def fed(g: ResponseGuard, chunk: bytes) -> bytes:
+    """Everything the guard lets out for `chunk`, its events' outputs joined."""
+    return b"".join(step.data for step in g.feed(chunk))
+
+
 def shown_text(data: bytes) -> tuple[str, bool]:
     text, done = "", False
     for event in SseParser().feed(data):
@@ -88,7 +93,7 @@ def test_every_cut_gives_the_same_redacted_answer(hold_back: int):
     cuts = sorted({*range(0, len(stream) + 1, 7), *range(first - 80, last + 80), len(stream)})
     for cut in cuts:
         g, exchange = guard(hold_back)
-        out = g.feed(stream[:cut]).data + g.feed(stream[cut:]).data + g.finish().data
+        out = fed(g, stream[:cut]) + fed(g, stream[cut:]) + g.finish().data
         assert shown_text(out) == (expected, True), cut
         assert exchange.decisions[-1].rule_id == "redact.phone"
 
@@ -96,6 +101,106 @@ def test_every_cut_gives_the_same_redacted_answer(hold_back: int):
 def test_unredacted_events_pass_byte_for_byte():
     g, _ = guard(16)
     stream = chat_stream("please call the office before noon".split(" "))
-    out = g.feed(stream).data + g.finish().data
+    out = fed(g, stream) + g.finish().data
     assert shown_text(out) == ("please call the office before noon", True)
     assert out.startswith(stream.split(b"\n\n")[0]), "the first event is relayed as received"
+
+
+def anthropic_guard() -> tuple[ResponseGuard, Exchange]:
+    settings = settings_from_mapping(
+        {
+            "upstreams": {"u": {"url": "http://u"}},
+            "routes": [{"prefix": "/v1/messages", "upstream": "u", "format": "anthropic"}],
+        },
+        {},
+    )
+    route = RouteTable.from_settings(settings).match("/v1/messages")
+    assert route is not None
+    _, policy = compiled()
+    exchange = Exchange(make_mocked_request("POST", "/v1/messages"), "req")
+    exchange.route = route
+    exchange.call = Call("messages", "claude", True, {})
+    exchange.policy = policy
+    # The scanners a phone rule needs (per-phase selection): no injection model on answers.
+    scanners = (SCANNERS["pii"], SCANNERS["secrets"])
+    return ResponseGuard(exchange, policy, scanners, 4200), exchange
+
+
+def anthropic_event(data: dict[str, object]) -> bytes:
+    return f"event: {data['type']}\n".encode() + b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def test_block_starts_keep_their_place_before_their_deltas():
+    # The tool's name is a whole value: held, the start would follow its own deltas.
+    events = [
+        {"type": "message_start", "message": {"id": "m", "content": [], "usage": {}}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "t", "name": "send", "input": {}},
+        },
+        *(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": piece},
+            }
+            for piece in ('{"to": ', '"call +1 415', " 555 0132", '"}')
+        ),
+        {"type": "ping"},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_stop"},
+    ]
+    stream = b"".join(anthropic_event(e) for e in events)
+    for cut in range(0, len(stream) + 1, 3):
+        g, _ = anthropic_guard()
+        out = fed(g, stream[:cut]) + fed(g, stream[cut:]) + g.finish().data
+        kinds = [orjson.loads(e.data)["type"] for e in SseParser().feed(out)]
+        assert kinds[:2] == ["message_start", "content_block_start"], cut
+        assert kinds[-2:] == ["content_block_stop", "message_stop"], cut
+        partial = "".join(
+            orjson.loads(e.data)["delta"]["partial_json"]
+            for e in SseParser().feed(out)
+            if orjson.loads(e.data)["type"] == "content_block_delta"
+        )
+        assert orjson.loads(partial) == {"to": "call [PHONE_1]"}, cut
+
+
+def test_a_ping_does_not_release_a_number_being_written():
+    g, _ = anthropic_guard()
+    out = b""
+    for data in (
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "call +1 415"},
+        },
+        {"type": "ping"},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": " 555 0132 now"},
+        },
+        {"type": "content_block_stop", "index": 0},
+    ):
+        out += fed(g, anthropic_event(data))
+    out += g.finish().data
+    texts = [
+        orjson.loads(e.data)["delta"]["text"]
+        for e in SseParser().feed(out)
+        if orjson.loads(e.data)["type"] == "content_block_delta"
+    ]
+    assert "".join(texts) == "call [PHONE_1] now"
+    assert texts[0] == "call ", "what cannot be part of the number went out at once"
+
+
+def test_a_chunk_of_many_events_comes_out_event_by_event():
+    g, _ = guard(16)
+    stream = chat_stream("please call the office before noon".split(" "))
+    steps = g.feed(stream)
+    first = next(steps)
+    # The role chunk is out before any later event of the same read is checked.
+    assert first.data == stream.split(b"\n\n")[0] + b"\n\n"
+    assert not g.channels, "no text event looked at yet"
+    assert len(list(steps)) > 3

@@ -10,12 +10,14 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.formats.rewrite import SegmentPathError, replace_segments
+from proxy.formats.rewrite import KeyCollision, SegmentPathError, replace_segments
 from proxy.formats.segments import (
     ASSISTANT,
     DOCUMENT,
     IN_JSON,
+    KEY,
     MAX_DEPTH,
+    SCHEMA,
     SYSTEM,
     TOOL,
     TOOL_DEFINITION,
@@ -612,12 +614,20 @@ REQUESTS: list[tuple[str, str, Any, list[tuple[JsonPath, str, Role]]]] = [
         "predict",
         {"instances": [{"text": "a", "id": 3}, ["b", ["c"]], 1.5]},
         [
+            ((KEY, "instances"), "instances", None),
+            (("instances", 0, KEY, "text"), "text", None),
             (("instances", 0, "text"), "a", None),
+            (("instances", 0, KEY, "id"), "id", None),
             (("instances", 1, 0), "b", None),
             (("instances", 1, 1, 0), "c", None),
         ],
     ),
-    ("kserve", "predict", {"inputs": ["x"]}, [(("inputs", 0), "x", None)]),
+    (
+        "kserve",
+        "predict",
+        {"inputs": ["x"]},
+        [((KEY, "inputs"), "inputs", None), (("inputs", 0), "x", None)],
+    ),
     (
         "kserve",
         "infer",
@@ -639,8 +649,18 @@ REQUESTS: list[tuple[str, str, Any, list[tuple[JsonPath, str, Role]]]] = [
     (
         "json",
         "json",
-        {"key not text": {"a": ["x", {"b": "y"}], "n": 1, "e": ""}, "z": True},
-        [(("key not text", "a", 0), "x", None), (("key not text", "a", 1, "b"), "y", None)],
+        # In free-form JSON a key is data like any value.
+        {"key is text": {"a": ["x", {"b": "y"}], "n": 1, "e": ""}, "z": True},
+        [
+            ((KEY, "key is text"), "key is text", None),
+            (("key is text", KEY, "a"), "a", None),
+            (("key is text", "a", 0), "x", None),
+            (("key is text", "a", 1, KEY, "b"), "b", None),
+            (("key is text", "a", 1, "b"), "y", None),
+            (("key is text", KEY, "n"), "n", None),
+            (("key is text", KEY, "e"), "e", None),
+            ((KEY, "z"), "z", None),
+        ],
     ),
     ("json", "json", "bare", [((), "bare", None)]),
 ]
@@ -760,6 +780,21 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
                     "function",
                     "arguments",
                     IN_JSON,
+                    KEY,
+                    "city",
+                ),
+                "city",
+            ),
+            (
+                (
+                    "choices",
+                    0,
+                    "message",
+                    "tool_calls",
+                    0,
+                    "function",
+                    "arguments",
+                    IN_JSON,
                     "city",
                 ),
                 "Paris",
@@ -783,6 +818,7 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
             (("output", 1, "content", 0, "text"), "hello"),
             (("output", 1, "content", 1, "refusal"), "nope"),
             (("output", 2, "name"), "f"),
+            (("output", 2, "arguments", IN_JSON, KEY, "q"), "q"),
             (("output", 2, "arguments", IN_JSON, "q"), "x"),
         ],
     ),
@@ -796,6 +832,7 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
             (("content", 1, "text"), "hi"),
             (("content", 1, "citations", 0, "cited_text"), "q"),
             (("content", 2, "name"), "f"),
+            (("content", 2, "input", KEY, "id"), "id"),
             (("content", 2, "input", "id"), "data, not an id"),
         ],
     ),
@@ -809,7 +846,12 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
         "kserve",
         "predict",
         {"predictions": [{"label": "setosa", "p": 0.9}, "x"]},
-        [(("predictions", 0, "label"), "setosa"), (("predictions", 1), "x")],
+        [
+            (("predictions", 0, KEY, "label"), "label"),
+            (("predictions", 0, "label"), "setosa"),
+            (("predictions", 0, KEY, "p"), "p"),
+            (("predictions", 1), "x"),
+        ],
     ),
     (
         "kserve",
@@ -823,7 +865,12 @@ RESPONSES: list[tuple[str, str, Any, list[tuple[JsonPath, str]]]] = [
         },
         [(("outputs", 1, "data", 0), "setosa")],
     ),
-    ("json", "json", {"echo": {"a": ["b"]}}, [(("echo", "a", 0), "b")]),
+    (
+        "json",
+        "json",
+        {"echo": {"a": ["b"]}},
+        [((KEY, "echo"), "echo"), (("echo", KEY, "a"), "a"), (("echo", "a", 0), "b")],
+    ),
 ]
 
 
@@ -872,11 +919,30 @@ def test_replace_round_trip(fmt: str, operation: str, payload: Any) -> None:
     before = copy.deepcopy(payload)
     segments = read(operation, payload)
     # Text a JSON encoder must escape, to prove re-serialisation inside arguments is sound.
-    replaced = {s.path: f'[R{i}] "quoted" \\ \n' for i, s in enumerate(segments)}
+    replaced = {s.path: f'[R{i}] "quoted" \\ \n' for i, s in enumerate(segments) if not s.is_key}
     rewritten = replace_segments(payload, replaced)
     assert payload == before, "the input must not be mutated"
-    assert [(s.path, s.text) for s in read(operation, rewritten)] == list(replaced.items())
+    values = [(s.path, s.text) for s in read(operation, rewritten) if not s.is_key]
+    assert values == list(replaced.items())
     assert replace_segments(payload, {}) is payload
+
+
+@pytest.mark.parametrize(("fmt", "operation", "payload"), _all_requests())
+def test_every_key_renamed_at_once_keeps_values_and_order(
+    fmt: str, operation: str, payload: Any
+) -> None:
+    read = TEXT_READERS[fmt].request_segments
+    before = copy.deepcopy(payload)
+    segments = read(operation, payload)
+    renamed = {s.path: f'[K{i}] "q" \\' for i, s in enumerate(segments) if s.is_key}
+    # Values too, in the same call: their paths name keys by their old names.
+    values = {s.path: f"[V{i}]" for i, s in enumerate(segments) if not s.is_key}
+    rewritten = replace_segments(payload, {**renamed, **values})
+    assert payload == before
+    after = read(operation, rewritten)
+    assert [s.text for s in after] == [renamed.get(s.path) or values[s.path] for s in segments], (
+        "same strings, same document order, every key and value rewritten"
+    )
 
 
 def test_only_the_replaced_branches_are_copied() -> None:
@@ -971,8 +1037,8 @@ def test_deep_json_is_walked_without_recursion_up_to_the_limit() -> None:
         deep = [deep]
     segments: list[Segment] = []
     walk_strings(segments, {"a": deep}, (), None)
-    assert [s.text for s in segments] == ["bottom"]
-    assert len(segments[0].path) == MAX_DEPTH
+    assert [s.text for s in segments] == ["a", "bottom"]
+    assert len(segments[1].path) == MAX_DEPTH
 
 
 @pytest.mark.parametrize("fmt", ["openai", "anthropic", "kserve", "json"])
@@ -982,3 +1048,59 @@ def test_deeper_json_is_refused_not_skipped(fmt: str) -> None:
         deep = {"k": [deep]}
     with pytest.raises(TooDeeplyNested):
         TEXT_READERS[fmt].request_segments("predict", {"model": "m", "instances": deep})
+
+
+# --- Object keys ---------------------------------------------------------------------------
+
+
+def test_keys_are_renamed_in_place_keeping_order_and_values() -> None:
+    body = {"a": 1, "jane@example.com": {"inner@example.com": "x", "z": 2}, "b": 3}
+    rewritten = replace_segments(
+        body,
+        {
+            ("jane@example.com", KEY, "inner@example.com"): "[EMAIL_2]",
+            (KEY, "jane@example.com"): "[EMAIL_1]",
+            ("jane@example.com", "inner@example.com"): "value",
+        },
+    )
+    assert list(rewritten) == ["a", "[EMAIL_1]", "b"]
+    assert rewritten["[EMAIL_1]"] == {"[EMAIL_2]": "value", "z": 2}
+    assert body == {"a": 1, "jane@example.com": {"inner@example.com": "x", "z": 2}, "b": 3}
+
+
+def test_keys_inside_embedded_json_are_renamed() -> None:
+    body = {"arguments": '{"jane@example.com": "vip"}'}
+    rewritten = replace_segments(body, {("arguments", IN_JSON, KEY, "jane@example.com"): "[E]"})
+    assert json.loads(rewritten["arguments"]) == {"[E]": "vip"}
+
+
+@pytest.mark.parametrize(
+    "renames",
+    [
+        {(KEY, "b"): "a"},  # onto a key that stays
+        {(KEY, "a"): "x", (KEY, "b"): "x"},  # two keys onto one name
+    ],
+)
+def test_a_rename_that_would_drop_a_key_is_refused(renames: dict[JsonPath, str]) -> None:
+    with pytest.raises(KeyCollision) as collision:
+        replace_segments({"a": 1, "b": 2}, renames)
+    assert collision.value.path == ()
+
+
+def test_swapping_two_keys_is_fine() -> None:
+    swapped = replace_segments({"a": 1, "b": 2}, {(KEY, "a"): "b", (KEY, "b"): "a"})
+    assert swapped == {"b": 1, "a": 2} and list(swapped) == ["b", "a"]
+
+
+def test_a_missing_key_is_a_path_error() -> None:
+    with pytest.raises(SegmentPathError):
+        replace_segments({"a": 1}, {(KEY, "nope"): "x"})
+
+
+def test_schema_vocabulary_keys_are_not_text_but_property_names_are() -> None:
+    segments: list[Segment] = []
+    schema = {"type": "object", "properties": {"user_email": {"type": "string"}}}
+    walk_strings(segments, schema, (), None, SCHEMA)
+    assert [(s.path, s.text, s.is_key) for s in segments] == [
+        (("properties", KEY, "user_email"), "user_email", True)
+    ]

@@ -442,7 +442,45 @@ def test_data_that_is_not_json_is_one_raw_text() -> None:
 
 def test_comments_and_keep_alives_carry_nothing() -> None:
     (ping,) = SseParser().feed(b": ping\n\n")
-    assert stream_deltas("anthropic", "messages", ping) == StreamDelta()
+    assert stream_deltas("anthropic", "messages", ping) == StreamDelta(keepalive=True)
+    (anthropic_ping,) = SseParser().feed(b'event: ping\ndata: {"type": "ping"}\n\n')
+    assert stream_deltas("anthropic", "messages", anthropic_ping) == StreamDelta(keepalive=True)
+
+
+def test_tool_call_arguments_are_json_channels() -> None:
+    chat = sse(
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "content": "x",
+                        "tool_calls": [{"index": 1, "function": {"arguments": '{"a'}}],
+                    },
+                }
+            ]
+        }
+    )
+    delta = stream_deltas("openai", "chat", chat)
+    assert delta.json_channels == {("choice", 0, "tool_call", 1)}
+    responses = sse(
+        {"type": "response.function_call_arguments.delta", "output_index": 2, "delta": '{"'}
+    )
+    assert stream_deltas("openai", "responses", responses).json_channels == {
+        ("output", 2, "arguments")
+    }
+    anthropic_delta = sse(
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": '{"q'},
+        }
+    )
+    assert stream_deltas("anthropic", "messages", anthropic_delta).json_channels == {("content", 1)}
+    text = sse(
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}}
+    )
+    assert stream_deltas("anthropic", "messages", text).json_channels == frozenset()
 
 
 def test_generic_streams_use_the_path_as_channel() -> None:

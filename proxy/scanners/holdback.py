@@ -1,0 +1,90 @@
+"""Prefix-aware hold-back: where, in a stream's unsent tail, a match could still be growing.
+
+A streaming window must not send the start of a match before the match is whole. Holding the
+last `max_match_len` characters is always safe, and delays every token by that much text.
+These rules hold only what could still become a match, from the shapes the default detectors
+match:
+
+- Emails, IPs, provider keys, tokens, JWTs, URLs with credentials: one run of ASCII non-space
+  characters. Only the trailing run can still grow; a finished word goes at once.
+- Phone numbers, card numbers, SSNs, IBANs: digit and capital groups separated by single
+  spaces (`+1 415 555 0132`, `GB82 WEST 1234 …`). While the tail is such a run, it is held
+  from the run's start; an extension (`x`, `ext`) keeps it open.
+- Private key blocks: from an unterminated `-----BEGIN`.
+- Keyword-anchored secrets (`password = …`, `Bearer …`): the span reported is the value, one
+  run, found with the keyword in the window's left context.
+
+A scanner with no rule here (injection cues, custom patterns) holds its `max_match_len`.
+The window caps every hold at its `hold_back`. The chunk-boundary tests split every finding
+of every kind at every offset, which is what keeps these rules honest when a detector changes.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable
+from typing import Final
+
+from proxy.scanners.base import Scanner
+
+# text -> the index from which a match could still be in progress (len(text): none).
+HoldFrom = Callable[[str], int]
+
+_RUN: Final = "".join(chr(c) for c in range(0x21, 0x7F))  # ASCII without space and controls
+# Characters of number and IBAN groups, the single space between groups included.
+_GROUP: Final = string.digits + string.ascii_uppercase + "+()-./ "
+_GROUP_TOKEN: Final = frozenset(_GROUP) - {" "}
+# A phone extension being written after the number: "x", "e", "ex", "ext", "ext.", then digits.
+_EXTENSION: Final = re.compile(r"(?:x|e|ex|ext\.?)[0-9]*")
+_KEY_BEGIN: Final = "-----BEGIN"
+_KEY_END: Final = "-----END"
+
+
+def run_start(text: str) -> int:
+    """Start of the trailing run of ASCII non-space characters (len(text) if none)."""
+    return len(text.rstrip(_RUN))
+
+
+def _groups_start(text: str) -> int:
+    """Where a number or IBAN still being written starts, else the trailing run's start."""
+    start = run_start(text)
+    token = text[start:]
+    if not all(c in _GROUP_TOKEN for c in token) and _EXTENSION.fullmatch(token) is None:
+        return start
+    # Extend over the groups before it; a match never begins with the space between them.
+    begin = len(text[:start].rstrip(_GROUP))
+    while begin < len(text) and text[begin] == " ":
+        begin += 1
+    return begin
+
+
+def _private_key_start(text: str) -> int:
+    begin = text.rfind(_KEY_BEGIN)
+    if begin < 0:
+        return len(text)
+    end = text.find(_KEY_END, begin)
+    if end < 0 or text.find("-----", end + len(_KEY_END)) < 0:
+        return begin  # the block (or its last line) is still being written
+    return len(text)
+
+
+def pii_hold(text: str) -> int:
+    return _groups_start(text)
+
+
+def secrets_hold(text: str) -> int:
+    return min(run_start(text), _private_key_start(text))
+
+
+# By scanner name, for the default scanners whose shapes are known.
+HOLD_RULES: Final[dict[str, HoldFrom]] = {"pii": pii_hold, "secrets": secrets_hold}
+
+
+def hold_rule(scanner: Scanner) -> HoldFrom:
+    """The scanner's own rule, or holding its longest match."""
+    rule = HOLD_RULES.get(scanner.name)
+    if rule is not None:
+        return rule
+    longest = scanner.max_match_len
+    return lambda text: max(0, len(text) - longest)
