@@ -14,6 +14,7 @@ from aiohttp import web
 
 from proxy import admin
 from proxy.alerts import AlertEvaluator, WebhookSender
+from proxy.alerts.model_signals import ModelSignalSource, RegistrySignals, no_model_signals
 from proxy.audit import AuditWriter
 from proxy.audit_gate import RequireAudit
 from proxy.auth import Authenticate, KeyStore
@@ -344,8 +345,17 @@ async def alerts(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     sender = app[WEBHOOK_SENDER] = WebhookSender(app[DB_POOL], settings, metrics)
+    models: ModelSignalSource = no_model_signals
+    if app[SETTINGS].ml.enabled:
+        failures = metrics.dependency_failures.labels("redis", "fallback")
+        models = RegistrySignals(app[MODEL_REGISTRY], on_failure=failures.inc)
     evaluator = app[ALERT_EVALUATOR] = AlertEvaluator(
-        app[DB_POOL], settings, metrics, on_notify=sender.wake
+        app[DB_POOL],
+        settings,
+        metrics,
+        models=models,
+        events=app[EVENT_FEED],
+        on_notify=sender.wake,
     )
     async with contextlib.AsyncExitStack() as tasks:
         await tasks.enter_async_context(background(evaluator.run(), "alert-evaluator"))

@@ -87,10 +87,12 @@ def v2_body(rows: list[list[float]]) -> dict[str, Any]:
     }
 
 
-async def infer(warden: RunningWarden, key: str, rows: list[list[float]]) -> Any:
+async def infer(warden: RunningWarden, key: str, rows: list[list[float]], **headers: str) -> Any:
     """One prediction; the response (already read) for its status, headers and body."""
     async with warden.http.post(
-        warden.proxy_url + INFER, json=v2_body(rows), headers={"authorization": f"Bearer {key}"}
+        warden.proxy_url + INFER,
+        json=v2_body(rows),
+        headers={"authorization": f"Bearer {key}", **headers},
     ) as response:
         await response.read()
         return response
