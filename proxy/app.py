@@ -26,6 +26,7 @@ from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_deci
 from proxy.errors import StartupError
 from proxy.events import EventFeed
 from proxy.incidents import BlockIncidents
+from proxy.incidents.notices import IncidentNotices
 from proxy.keys import (
     ALERT_EVALUATOR,
     AUDIT_WRITER,
@@ -34,6 +35,7 @@ from proxy.keys import (
     DRAINING,
     EVENT_FEED,
     HTTP_SESSION,
+    INCIDENT_NOTICES,
     KEY_STORE,
     METRICS,
     MODEL_OBSERVER,
@@ -325,17 +327,23 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
     if not settings.audit.enabled:
         yield
         return
-    incidents = settings.incidents
+    incidents, notices = settings.incidents, None
+    if incidents.auto_open:
+        # Announced on the live feed once the audit batch that changed them commits.
+        notices = app[INCIDENT_NOTICES] = IncidentNotices(settings.postgres.url, app[EVENT_FEED])
     async with AuditWriter(
         settings.audit,
         settings.postgres.url,
         base_dir=settings.base_dir,
         # Incidents are derived from the blocks each batch stores, in its transaction.
-        hook=BlockIncidents(incidents, metrics) if incidents.auto_open else None,
+        hook=BlockIncidents(incidents, metrics, notices) if incidents.auto_open else None,
     ) as writer:
         app[AUDIT_WRITER] = writer
         metrics.watch_audit(writer)
-        yield
+        async with contextlib.AsyncExitStack() as tasks:
+            if notices is not None:
+                await tasks.enter_async_context(background(notices.run(), "incident-notices"))
+            yield
 
 
 async def alerts(app: web.Application) -> AsyncIterator[None]:
