@@ -12,7 +12,6 @@ import asyncpg
 
 from proxy.alerts import store as alert_store
 from proxy.alerts.rules import Firing
-from proxy.audit import AuditRecord, AuditWriter
 from tests.conftest import RunningWarden, Services, eventually
 from tests.integration.ml_helpers import (
     IRIS,
@@ -22,8 +21,7 @@ from tests.integration.ml_helpers import (
     ml_config,
     wait_for,
 )
-from tests.integration.test_alerts import alerting, alerts_where, send
-from tests.integration.test_audit_writer import audit_settings
+from tests.integration.test_alerts import alerting, alerts_where, send, write_history
 
 
 def ml_alerting(window_seconds: float = 4, **rules: dict[str, Any]) -> Callable[..., None]:
@@ -121,18 +119,7 @@ async def test_latency_drift_against_the_frozen_ml_baseline(
 async def test_without_redis_alerts_fall_back_to_trailing_baselines_and_keep_drift_open(
     start_warden: Callable[..., Any], services: Services, db: asyncpg.Pool, tmp_path: Path
 ):
-    # echo-1 answered in 5 ms a little while ago (the trailing window).
-    past = datetime.now(UTC) - timedelta(seconds=40)
-    async with AuditWriter(audit_settings(tmp_path), services.database_url) as writer:
-        for n in range(60):
-            writer.submit(
-                AuditRecord(
-                    request_id=f"history-{n}", event_time=past + timedelta(milliseconds=n),
-                    decision="allow", status=200, latency_ms=6.0, tenant="acme", model="echo-1",
-                    upstream="openai", upstream_status=200, upstream_ms=5.0, overhead_ms=0.5,
-                )
-            )  # fmt: skip
-        await eventually(lambda: writer.rows_written == 60)
+    await write_history(services, tmp_path, seconds_ago=40)  # echo-1 answered in 5 ms
     alerts = alerting(None, latency_drift={"min_samples": 5, "min_baseline_samples": 50})
 
     def redis_down(raw: dict[str, Any]) -> None:
