@@ -13,11 +13,9 @@ import pytest
 from tests.conftest import RunningWarden, Services, eventually
 from tests.integration.ml_helpers import (
     IRIS,
-    infer,
+    drift_iris,
     install_policies,
-    iris_rows,
     ml_config,
-    wait_for,
 )
 from tests.integration.test_alerts import send as send_many
 from tests.integration.test_alerts import write_history
@@ -170,14 +168,7 @@ async def test_ml_models_report_the_drift_of_their_statistics(
 ):
     install_policies(policy_dir, repo_root)
     warden: RunningWarden = await start_warden(ml_config())
-    key = await warden.create_key("acme")
-    for batch in range(10):
-        assert (await infer(warden, key, iris_rows(4, seed=batch))).status == 200
-    await wait_for(warden, lambda r: r["baseline"] is not None)
-    for batch in range(15):
-        shifted = iris_rows(4, seed=200 + batch, shift={"petal_width": 3.0})
-        assert (await infer(warden, key, shifted)).status == 200
-    report = await wait_for(warden, lambda r: r["requests"] == 25 and r["drift"]["score"] >= 0.75)
+    report = await drift_iris(warden, await warden.create_key("acme"))
     await eventually(lambda: warden.db.fetchval("SELECT count(*) = 25 FROM audit_events"))
     status, body = await stats(warden)
     assert status == 200, body

@@ -15,6 +15,7 @@ from proxy.alerts.rules import Firing
 from tests.conftest import RunningWarden, Services, eventually
 from tests.integration.ml_helpers import (
     IRIS,
+    drift_iris,
     infer,
     install_policies,
     iris_rows,
@@ -42,15 +43,7 @@ async def test_shifted_features_fire_one_drift_alert_that_grows_and_resolves(
     install_policies(policy_dir, repo_root)
     # A long window: only the model's drift, never its traffic leaving, can clear the alert.
     warden: RunningWarden = await start_warden(ml_alerting(window_seconds=60))
-    key = await warden.create_key("acme")
-    for batch in range(10):
-        assert (await infer(warden, key, iris_rows(4, seed=batch))).status == 200
-    await wait_for(warden, lambda r: r["baseline"] is not None)
-    # Petal widths 3 cm wider than any iris, request after request: the recent means move.
-    for batch in range(15):
-        shifted = iris_rows(4, seed=200 + batch, shift={"petal_width": 3.0})
-        assert (await infer(warden, key, shifted)).status == 200
-    report = await wait_for(warden, lambda r: r["drift"]["score"] >= 0.75)
+    report = await drift_iris(warden, await warden.create_key("acme"))
     assert report["drift"]["features"]["petal_width"] == 1.0
 
     async def grown() -> list[asyncpg.Record]:
