@@ -14,6 +14,7 @@ from aiohttp import web
 
 from proxy import admin
 from proxy.alerts import AlertEvaluator, WebhookSender
+from proxy.alerts.model_signals import ModelSignalSource, RegistrySignals, no_model_signals
 from proxy.audit import AuditWriter
 from proxy.audit_gate import RequireAudit
 from proxy.auth import Authenticate, KeyStore
@@ -25,6 +26,7 @@ from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_deci
 from proxy.errors import StartupError
 from proxy.events import EventFeed
 from proxy.incidents import BlockIncidents
+from proxy.incidents.notices import IncidentNotices
 from proxy.keys import (
     ALERT_EVALUATOR,
     AUDIT_WRITER,
@@ -33,6 +35,7 @@ from proxy.keys import (
     DRAINING,
     EVENT_FEED,
     HTTP_SESSION,
+    INCIDENT_NOTICES,
     KEY_STORE,
     METRICS,
     MODEL_OBSERVER,
@@ -332,17 +335,23 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
     if not settings.audit.enabled:
         yield
         return
-    incidents = settings.incidents
+    incidents, notices = settings.incidents, None
+    if incidents.auto_open:
+        # Announced on the live feed once the audit batch that changed them commits.
+        notices = app[INCIDENT_NOTICES] = IncidentNotices(settings.postgres.url, app[EVENT_FEED])
     async with AuditWriter(
         settings.audit,
         settings.postgres.url,
         base_dir=settings.base_dir,
         # Incidents are derived from the blocks each batch stores, in its transaction.
-        hook=BlockIncidents(incidents, metrics) if incidents.auto_open else None,
+        hook=BlockIncidents(incidents, metrics, notices) if incidents.auto_open else None,
     ) as writer:
         app[AUDIT_WRITER] = writer
         metrics.watch_audit(writer)
-        yield
+        async with contextlib.AsyncExitStack() as tasks:
+            if notices is not None:
+                await tasks.enter_async_context(background(notices.run(), "incident-notices"))
+            yield
 
 
 async def alerts(app: web.Application) -> AsyncIterator[None]:
@@ -352,8 +361,17 @@ async def alerts(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     sender = app[WEBHOOK_SENDER] = WebhookSender(app[DB_POOL], settings, metrics)
+    models: ModelSignalSource = no_model_signals
+    if app[SETTINGS].ml.enabled:
+        failures = metrics.dependency_failures.labels("redis", "fallback")
+        models = RegistrySignals(app[MODEL_REGISTRY], on_failure=failures.inc)
     evaluator = app[ALERT_EVALUATOR] = AlertEvaluator(
-        app[DB_POOL], settings, metrics, on_notify=sender.wake
+        app[DB_POOL],
+        settings,
+        metrics,
+        models=models,
+        events=app[EVENT_FEED],
+        on_notify=sender.wake,
     )
     async with contextlib.AsyncExitStack() as tasks:
         await tasks.enter_async_context(background(evaluator.run(), "alert-evaluator"))

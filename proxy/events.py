@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import orjson
@@ -44,6 +44,13 @@ class EventFeed:
             self._pending.pop(0)
             self.dropped += 1
         self._pending.append(orjson.dumps({"type": kind, "ts": time.time(), **data}, default=str))
+
+    def publish_change(self, kind: str, action: str, item: Mapping[str, Any]) -> None:
+        """An incident or alert that changed, as the admin API shows it, under its kind:
+        `{"type": "alert", "action": "fired", "tenant": …, "alert": {…}}`. Nested, because
+        an alert has a `type` of its own; the tenant is repeated for the feed's filter."""
+        if self.listening:
+            self.publish(kind, {"action": action, "tenant": item.get("tenant"), kind: item})
 
     async def run(self) -> None:
         """Publish queued events in batches; notice when listeners come and go."""

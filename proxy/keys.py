@@ -14,6 +14,7 @@ from proxy.audit import AuditWriter
 from proxy.auth import KeyStore
 from proxy.config import Settings
 from proxy.events import EventFeed
+from proxy.incidents.notices import IncidentNotices
 from proxy.logs import RequestLog
 from proxy.metrics import Metrics
 from proxy.ml.observer import ModelObserver
@@ -47,5 +48,6 @@ ALERT_EVALUATOR = web.AppKey("alert_evaluator", AlertEvaluator)
 WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
 MODEL_OBSERVER = web.AppKey("model_observer", ModelObserver)
 MODEL_REGISTRY = web.AppKey("model_registry", ModelRegistry)
+INCIDENT_NOTICES = web.AppKey("incident_notices", IncidentNotices)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

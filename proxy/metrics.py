@@ -185,7 +185,8 @@ class Metrics:
         self.dependency_failures = Counter(
             "warden_dependency_failures_total",
             "Failed calls to a dependency (postgres, redis) by what Warden did instead: "
-            "failed_open, failed_closed, stale_cache, unavailable, spooled.",
+            "failed_open, failed_closed, stale_cache, unavailable, spooled, fallback (alerts "
+            "judged models on trailing baselines without their statistics).",
             ("dependency", "mode"),
             registry=r,
         )

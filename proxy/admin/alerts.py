@@ -19,7 +19,7 @@ from proxy.admin.query import id_cursor, page_limit, parse_bool, parse_time, que
 from proxy.alerts import store
 from proxy.alerts.rules import ALERT_TYPES
 from proxy.alerts.webhooks import enqueue
-from proxy.keys import DB_POOL, METRICS, SETTINGS, WEBHOOK_SENDER
+from proxy.keys import DB_POOL, EVENT_FEED, METRICS, SETTINGS, WEBHOOK_SENDER
 from proxy.triage import SEVERITIES, STATUSES
 
 
@@ -67,6 +67,7 @@ async def acknowledge_alert(request: web.Request) -> web.Response:
         return admin_error(404, "no such alert", "alert_id")
     acknowledged = await store.acknowledge(db, alert_id, by)
     if acknowledged is not None:
+        proxy_app(request)[EVENT_FEED].publish_change("alert", "acknowledged", acknowledged)
         return json_response(acknowledged)
     current = await store.fetch_alert(db, alert_id)
     if current is None:
@@ -94,6 +95,7 @@ async def resolve_alert(request: web.Request) -> web.Response:
             return admin_error(404, "no such alert", "alert_id")
         return json_response(current)  # already resolved: nothing changes
     app[METRICS].alerts_resolved.labels(resolved["type"], "admin").inc()
+    app[EVENT_FEED].publish_change("alert", "resolved", resolved)
     sender = app.get(WEBHOOK_SENDER)
     if queued and sender is not None:
         sender.wake()

@@ -9,7 +9,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from proxy.admin.common import admin_error, proxy_app
-from proxy.keys import EVENT_FEED
+from proxy.keys import DRAINING, EVENT_FEED
 
 EVENT_TYPES = frozenset({"decision", "incident", "alert"})
 # A comment line this often keeps proxies and load balancers from closing an idle stream.
@@ -53,6 +53,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                     + b"\n\n"
                 )
                 last_write = time.monotonic()
+            elif _should_end(request):
+                break
             elif time.monotonic() - last_write > KEEP_ALIVE_SECONDS:
                 await response.write(b": keep-alive\n\n")
                 last_write = time.monotonic()
@@ -62,6 +64,14 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     finally:
         await events.aclose()
     return response
+
+
+def _should_end(request: web.Request) -> bool:
+    """The client hung up (noticed between events, not only at the next write), or this
+    process is stopping: its stop need not wait for streams that never end by themselves."""
+    transport = request.transport
+    gone = transport is None or transport.is_closing()
+    return gone or proxy_app(request)[DRAINING].is_set()
 
 
 def add_routes(app: web.Application) -> None:

@@ -21,7 +21,7 @@ from proxy.admin.common import (
 from proxy.admin.query import id_cursor, page_limit, parse_time, query_choices
 from proxy.incidents import store
 from proxy.incidents.settings import MAX_LINKED_REQUEST_IDS
-from proxy.keys import DB_POOL, METRICS
+from proxy.keys import DB_POOL, EVENT_FEED, METRICS
 from proxy.triage import SEVERITIES, STATUSES, Severity, Status, parse_severity, transition_error
 
 _CREATE_FIELDS = (
@@ -74,6 +74,7 @@ async def create_incident(request: web.Request) -> web.Response:
         request_ids=_request_ids(data),
     )
     app[METRICS].incidents_opened.labels("manual", incident["severity"]).inc()
+    app[EVENT_FEED].publish_change("incident", "opened", incident)
     return json_response(
         incident, status=201, headers={"location": f"/admin/incidents/{incident['id']}"}
     )
@@ -133,7 +134,11 @@ async def update_incident(request: web.Request) -> web.Response:
         return admin_error(404, "no such incident", "incident_id")
     updated = await store.update_incident(db, incident_id, changes, status)
     if updated is not None:
-        return json_response(updated)
+        incident = updated.incident
+        moved = incident["status"] != updated.previous_status
+        action = incident["status"] if moved else "updated"
+        proxy_app(request)[EVENT_FEED].publish_change("incident", action, incident)
+        return json_response(incident)
     current = await store.fetch_incident(db, incident_id)
     if current is None:
         return admin_error(404, "no such incident", "incident_id")
@@ -146,10 +151,13 @@ async def update_incident(request: web.Request) -> web.Response:
 
 async def delete_incident(request: web.Request) -> web.Response:
     incident_id = path_id(request, "incident_id")
-    if incident_id is None or not await store.delete_incident(
-        proxy_app(request)[DB_POOL], incident_id
-    ):
+    app = proxy_app(request)
+    deleted = None
+    if incident_id is not None:
+        deleted = await store.delete_incident(app[DB_POOL], incident_id)
+    if deleted is None:
         return admin_error(404, "no such incident", "incident_id")
+    app[EVENT_FEED].publish_change("incident", "deleted", deleted)
     return web.Response(status=204)
 
 

@@ -1,4 +1,4 @@
-"""GET /admin/stats: what dashboards chart, aggregated from the audit rows of a time window."""
+"""GET /admin/stats: what dashboards chart, from the audit rows of a window; drift and health."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from aiohttp import web
 from proxy.admin.audit import AuditQuery
 from proxy.admin.common import AdminInputError, json_response, proxy_app
 from proxy.admin.query import parse_choice
-from proxy.keys import DB_POOL
+from proxy.admin.stats_health import (
+    HealthJudge,
+    read_baselines,
+    read_signals,
+    window_counts,
+)
+from proxy.keys import DB_POOL, MODEL_REGISTRY, SETTINGS
 
 DEFAULT_WINDOW = dt.timedelta(hours=24)
 BUCKETS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
@@ -53,7 +59,9 @@ SELECT model,
        avg(upstream_ms) AS mean_upstream_ms,
        avg((status >= 500)::int)::float8 AS error_rate,
        coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
-       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       count(upstream_ms) FILTER (WHERE upstream_status < 400) AS latency_samples,
+       avg(upstream_ms) FILTER (WHERE upstream_status < 400) AS answer_ms
 FROM audit_events {where} {and_} model IS NOT NULL
 GROUP BY model ORDER BY requests DESC, model LIMIT 200
 """
@@ -63,7 +71,8 @@ SELECT tenant,
        count(*) FILTER (WHERE decision = 'block') AS blocked,
        count(*) FILTER (WHERE status >= 500) AS errors,
        count(*) FILTER (WHERE risk_label = 'risky') AS risky,
-       count(*) FILTER (WHERE status = 429) AS rate_limited
+       count(*) FILTER (WHERE status = 429) AS rate_limited,
+       array_remove(array_agg(DISTINCT model), NULL) AS models
 FROM audit_events {where} {and_} tenant IS NOT NULL
 GROUP BY tenant ORDER BY requests DESC, tenant LIMIT 500
 """
@@ -127,10 +136,14 @@ async def show_stats(request: web.Request) -> web.Response:
             f"'bucket' {bucket_name} gives more than {MAX_POINTS} points over this window",
             "bucket",
         )
-    pool, args = proxy_app(request)[DB_POOL], audit.args
+    app = proxy_app(request)
+    pool, args, settings = app[DB_POOL], audit.args, app[SETTINGS]
     n = len(args)
     series_sql = _render(SERIES_SQL, audit, bucket=str(n + 1), origin=str(n + 2))
-    totals, rules, findings, risk, models, tenants, series = await asyncio.gather(
+    baseline_period = dt.timedelta(seconds=settings.alerts.baseline_seconds)
+    (
+        totals, rules, findings, risk, models, tenants, series, trailing, signals
+    ) = await asyncio.gather(
         pool.fetch(_render(TOTALS_SQL, audit), *args),
         pool.fetch(_render(RULES_SQL, audit), *args),
         pool.fetch(_render(FINDINGS_SQL, audit), *args),
@@ -138,6 +151,15 @@ async def show_stats(request: web.Request) -> web.Response:
         pool.fetch(_render(MODELS_SQL, audit), *args),
         pool.fetch(_render(TENANTS_SQL, audit), *args),
         pool.fetch(series_sql, *args, bucket, since),
+        read_baselines(pool, since, baseline_period),
+        read_signals(app[MODEL_REGISTRY], now=audit.until is None),
+    )  # fmt: skip
+    judge = HealthJudge(
+        window_counts(models),
+        trailing,
+        signals,
+        settings.alerts.rules.latency_drift,
+        settings.ml.drift_sigma,
     )
     body = _totals(totals)
     body["window"] = {
@@ -168,6 +190,7 @@ async def show_stats(request: web.Request) -> web.Response:
             "error_rate": round(float(r["error_rate"]), 6),
             "prompt_tokens": r["prompt_tokens"],
             "completion_tokens": r["completion_tokens"],
+            **judge.model(r["model"]),
         }
         for r in models
     ]
@@ -182,6 +205,7 @@ async def show_stats(request: web.Request) -> web.Response:
             "block_rate": _rate(r["blocked"], r["requests"]),
             "error_rate": _rate(r["errors"], r["requests"]),
             "risky_share": _rate(r["risky"], r["requests"]),
+            **judge.tenant(r["models"], r["errors"] / r["requests"], r["risky"] / r["requests"]),
         }
         for r in tenants
     ]

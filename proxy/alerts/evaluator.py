@@ -1,4 +1,4 @@
-"""AlertEvaluator: every interval, the rules over recent audit_events; alerts open and resolve."""
+"""AlertEvaluator: every interval, rules over recent traffic and ML drift; alerts open, resolve."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from proxy.alerts import store
-from proxy.alerts.rules import evaluate_rules
+from proxy.alerts.model_signals import ModelSignalSource, no_model_signals, prefer_frozen
+from proxy.alerts.rules import MODEL_DRIFT, evaluate_rules
 from proxy.alerts.settings import AlertSettings
 from proxy.alerts.traffic import (
     LatencyBaselines,
@@ -21,6 +22,7 @@ from proxy.alerts.traffic import (
     trailing_latency_baselines,
 )
 from proxy.alerts.webhooks import enqueue, prune_finished
+from proxy.events import EventFeed
 from proxy.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -56,12 +58,18 @@ class AlertEvaluator:
         metrics: Metrics,
         *,
         baselines: LatencyBaselines = trailing_latency_baselines,
+        models: ModelSignalSource = no_model_signals,
+        events: EventFeed | None = None,
         on_notify: Callable[[], None] | None = None,
     ) -> None:
+        """`baselines` gives every model's trailing latency baseline; `models` the ML models'
+        frozen baselines (preferred) and drift; `events` the live feed for fired/resolved."""
         self.pool = pool
         self.settings = settings
         self.metrics = metrics
         self.baselines = baselines
+        self.models = models
+        self.events = events
         self.on_notify = on_notify
         # The trailing window moves slowly next to the recent one and holds most of the rows:
         # it is read again every baseline_refresh_seconds, not every round.
@@ -104,6 +112,11 @@ class AlertEvaluator:
             self.metrics.alerts_resolved.labels(alert["type"], "auto").inc()
         if result.notifications and self.on_notify is not None:
             self.on_notify()
+        if self.events is not None:  # committed: what the feed shows is what others read
+            for alert in result.fired:
+                self.events.publish_change("alert", "fired", alert)
+            for alert in result.resolved:
+                self.events.publish_change("alert", "resolved", alert)
         return result
 
     async def _evaluate_at(self, conn: Any, now: datetime, result: Round) -> None:
@@ -113,8 +126,11 @@ class AlertEvaluator:
         traffic = Traffic(
             recent.window, await self._trailing_window(conn, now), recent.tenant_models
         )
-        baselines = await self.baselines(conn, traffic)
-        firings = evaluate_rules(traffic, baselines, settings.rules, settings.window_seconds)
+        models = await self.models()
+        baselines = prefer_frozen(await self.baselines(conn, traffic), models)
+        firings = evaluate_rules(
+            traffic, baselines, settings.rules, settings.window_seconds, models.drift
+        )
         for firing in firings:
             alert, new = await store.fire(conn, firing, now)
             if new:
@@ -124,7 +140,9 @@ class AlertEvaluator:
                 result.ongoing += 1
         if settings.auto_resolve:
             after = timedelta(seconds=settings.resolve_after_seconds)
-            result.resolved = await store.resolve_cleared(conn, now, after)
+            # Without the registry, drift went unseen this round rather than away.
+            unknown = () if models.available else (MODEL_DRIFT,)
+            result.resolved = await store.resolve_cleared(conn, now, after, unknown=unknown)
             for alert in result.resolved:
                 result.notifications += await enqueue(conn, settings.webhooks, "resolved", alert)
         await prune_finished(conn)

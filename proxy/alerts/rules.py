@@ -7,13 +7,15 @@ counts and names only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from proxy.alerts.model_signals import ModelDrift
 from proxy.alerts.settings import (
     AlertRules,
     BlockRateSpikeRule,
     LatencyDriftRule,
+    ModelDriftRule,
     RateLimitStormRule,
     RiskyEventsRule,
     TenantHealthRule,
@@ -29,8 +31,10 @@ RATELIMIT_STORM = "ratelimit_storm"
 UPSTREAM_ERRORS = "upstream_errors"
 LATENCY_DRIFT = "latency_drift"
 TENANT_HEALTH = "tenant_health"
+MODEL_DRIFT = "model_drift"
 ALERT_TYPES = (
     RISKY_EVENTS, BLOCK_RATE_SPIKE, RATELIMIT_STORM, UPSTREAM_ERRORS, LATENCY_DRIFT, TENANT_HEALTH,
+    MODEL_DRIFT,
 )  # fmt: skip
 
 
@@ -161,13 +165,44 @@ def latency_drift(
     return Firing(LATENCY_DRIFT, model, rule.severity, message, ratio, rule.factor, model=model)
 
 
+def tenant_drift(
+    models: Iterable[str],
+    recent: Mapping[str, Counts],
+    baselines: Mapping[str, LatencyBaseline],
+    rule: LatencyDriftRule,
+) -> float | None:
+    """A tenant's drift is that of the slowest-drifting model it used; None when unknown."""
+    ratios = [drift_ratio(recent.get(m), baselines.get(m), rule) for m in models]
+    return max((r for r in ratios if r is not None), default=None)
+
+
+def model_drift(
+    model: str, drift: ModelDrift | None, rule: ModelDriftRule, window: str
+) -> Firing | None:
+    if drift is None or drift.score < rule.min_score:
+        return None
+    cause = f", most in {drift.cause}" if drift.cause else ""
+    message = (
+        f"ML model {model} drifted from its baseline: drift score {drift.score:.2f} "
+        f"(threshold {rule.min_score:.2f}{cause}), with traffic in {window}"
+    )
+    return Firing(
+        MODEL_DRIFT, model, rule.severity, message, drift.score, rule.min_score, model=model
+    )
+
+
 def evaluate_rules(
     traffic: Traffic,
     baselines: Mapping[str, LatencyBaseline],
     rules: AlertRules,
     window_seconds: float,
+    drift: Mapping[str, ModelDrift] | None = None,
 ) -> list[Firing]:
-    """Every enabled rule over every subject with traffic in the recent window."""
+    """Every enabled rule over every subject with traffic in the recent window.
+
+    `drift` holds the ML models' drift scores; a drifted model that gets no traffic is not
+    found again, so its alert resolves (its statistics, and its drift, stand still).
+    """
     window = f"the last {window_seconds / 60:g} min"
     recent, found = traffic.recent, []
     for tenant, now in sorted(recent.tenants.items()):
@@ -179,13 +214,9 @@ def evaluate_rules(
         if rules.ratelimit_storm.enabled:
             found.append(ratelimit_storm(tenant, now, rules.ratelimit_storm, window))
         if rules.tenant_health.enabled:
-            # A tenant's drift is that of the slowest-drifting model it used.
-            ratios = [
-                drift_ratio(recent.models.get(m), baselines.get(m), rules.latency_drift)
-                for m in traffic.tenant_models.get(tenant, ())
-            ]
-            drift = max((r for r in ratios if r is not None), default=None)
-            found.append(tenant_health(tenant, now, drift, rules.tenant_health, window))
+            models = traffic.tenant_models.get(tenant, ())
+            ratio = tenant_drift(models, recent.models, baselines, rules.latency_drift)
+            found.append(tenant_health(tenant, now, ratio, rules.tenant_health, window))
     if rules.upstream_errors.enabled:
         for upstream, now in sorted(recent.upstreams.items()):
             found.append(upstream_errors(upstream, now, rules.upstream_errors, window))
@@ -193,4 +224,7 @@ def evaluate_rules(
         for model, now in sorted(recent.models.items()):
             baseline = baselines.get(model)
             found.append(latency_drift(model, now, baseline, rules.latency_drift, window))
+    if rules.model_drift.enabled and drift:
+        for model in sorted(recent.models):
+            found.append(model_drift(model, drift.get(model), rules.model_drift, window))
     return [f for f in found if f is not None]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 from urllib.parse import urlsplit
 
+from proxy.risk import RiskThresholds
 from proxy.triage import Severity
 from proxy.typed_yaml import SECRET
 
@@ -77,6 +78,18 @@ class TenantHealthRule:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelDriftRule:
+    """An ML model whose drift score (recent feature and latency means against its frozen
+    baseline, 0-1, see proxy/ml/stats.py) reaches `min_score`, while it gets traffic."""
+
+    enabled: bool = True
+    severity: Severity = "medium"
+    # By default the threshold of the "risky" label (0.75): a recent mean 0.75 x
+    # ml.drift_sigma baseline standard deviations away from the baseline mean.
+    min_score: float = RiskThresholds().risky
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRules:
     risky_events: RiskyEventsRule = RiskyEventsRule()
     block_rate_spike: BlockRateSpikeRule = BlockRateSpikeRule()
@@ -84,6 +97,7 @@ class AlertRules:
     upstream_errors: UpstreamErrorsRule = UpstreamErrorsRule()
     latency_drift: LatencyDriftRule = LatencyDriftRule()
     tenant_health: TenantHealthRule = TenantHealthRule()
+    model_drift: ModelDriftRule = ModelDriftRule()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +152,8 @@ def settings_problems(settings: AlertSettings) -> list[tuple[str, str]]:
                 problems.append((f"alerts.rules.{rule_field.name}.{name}", "must be from 0 to 1"))
     if not 0 <= settings.rules.tenant_health.below <= 100:
         problems.append(("alerts.rules.tenant_health.below", "must be from 0 to 100"))
+    if not 0 < settings.rules.model_drift.min_score <= 1:
+        problems.append(("alerts.rules.model_drift.min_score", "must be above 0 and at most 1"))
     for i, hook in enumerate(settings.webhooks):
         url = urlsplit(hook.url)
         if url.scheme not in ("http", "https") or not url.hostname:

@@ -32,10 +32,12 @@ ON CONFLICT (type, subject) WHERE status <> 'resolved' DO UPDATE SET
 RETURNING {COLUMNS}, (xmax = 0) AS fired
 """
 
-# Open alerts whose condition was not found for a while: the condition cleared.
+# Open alerts whose condition was not found for a while: the condition cleared. Types in $3
+# were not looked at this round (their source was unavailable): unknown is not cleared.
 RESOLVE_CLEARED_SQL = f"""
 UPDATE alerts SET status = 'resolved', resolved_at = $1, resolved_by = 'auto'
 WHERE status <> 'resolved' AND last_seen < $1::timestamptz - $2::interval
+  AND type <> ALL($3::text[])
 RETURNING {COLUMNS}
 """
 
@@ -105,8 +107,11 @@ async def fire(conn: Any, firing: Firing, now: dt.datetime) -> tuple[dict[str, A
     return public(row), bool(row["fired"])
 
 
-async def resolve_cleared(conn: Any, now: dt.datetime, after: dt.timedelta) -> list[dict[str, Any]]:
-    return [public(r) for r in await conn.fetch(RESOLVE_CLEARED_SQL, now, after)]
+async def resolve_cleared(
+    conn: Any, now: dt.datetime, after: dt.timedelta, *, unknown: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(RESOLVE_CLEARED_SQL, now, after, list(unknown))
+    return [public(r) for r in rows]
 
 
 async def fetch_alert(db: Executor, alert_id: int) -> dict[str, Any] | None:

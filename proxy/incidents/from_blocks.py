@@ -9,6 +9,7 @@ from typing import Any
 
 from proxy.audit.store import BAD_DATA
 from proxy.incidents.grouping import BlockRun, block_runs, is_incident_block
+from proxy.incidents.notices import IncidentNotices
 from proxy.incidents.settings import IncidentSettings
 from proxy.metrics import Metrics
 from proxy.triage import severity_rank
@@ -74,9 +75,15 @@ class BlockIncidents:
     """InsertHook for the AuditWriter: every stored enforced block at or above the severity
     threshold counts once in the incident of its tenant and rule (see proxy.audit.store)."""
 
-    def __init__(self, settings: IncidentSettings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: IncidentSettings,
+        metrics: Metrics | None = None,
+        notices: IncidentNotices | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.notices = notices  # the live feed, told after the batch commits
         self._min_rank = severity_rank(settings.min_severity)
         self._window = timedelta(seconds=settings.group_window_seconds)
 
@@ -86,6 +93,7 @@ class BlockIncidents:
     async def inserted(self, conn: Any, rows: list[dict[str, Any]]) -> None:
         runs = block_runs(rows, self._window, self.settings.max_request_ids)
         opened: list[BlockRun] = []
+        changes: list[tuple[str, int]] = []
         try:
             # A savepoint: should an incident ever be refused, the audit rows still commit.
             async with conn.transaction():
@@ -108,6 +116,9 @@ class BlockIncidents:
                     )
                     if result["opened"]:
                         opened.append(run)
+                    changes.append(("opened" if result["opened"] else "grown", result["id"]))
+                if self.notices is not None:
+                    await self.notices.notify(conn, changes)
         except BAD_DATA as exc:
             log.error("incidents: %d block(s) could not be recorded: %r", len(rows), exc)
             if self.metrics is not None:

@@ -38,6 +38,7 @@ RETURNING {_COLUMNS}
 """
 
 FETCH_SQL = f"SELECT {_COLUMNS} FROM incidents WHERE id = $1"
+FETCH_MANY_SQL = f"SELECT {_COLUMNS} FROM incidents WHERE id = ANY($1::bigint[]) ORDER BY id"
 
 # Newest first; the cursor is the last id of the previous page (ids only grow).
 LIST_SQL = f"""
@@ -54,7 +55,7 @@ ORDER BY id DESC
 LIMIT $9
 """
 
-DELETE_SQL = "DELETE FROM incidents WHERE id = $1"
+DELETE_SQL = f"DELETE FROM incidents WHERE id = $1 RETURNING {_COLUMNS}"
 
 
 def public(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,6 +91,11 @@ async def fetch_incident(db: Executor, incident_id: int) -> dict[str, Any] | Non
     return public(row) if row is not None else None
 
 
+async def fetch_incidents(db: Executor, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The incidents of `ids` that exist, by id."""
+    return [public(r) for r in await db.fetch(FETCH_MANY_SQL, list(ids))]
+
+
 async def list_incidents(
     db: Executor, where: IncidentFilter, *, before_id: int | None, limit: int
 ) -> list[dict[str, Any]]:
@@ -108,9 +114,15 @@ async def list_incidents(
     return [public(r) for r in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class Updated:
+    incident: dict[str, Any]
+    previous_status: str
+
+
 async def update_incident(
     db: Executor, incident_id: int, changes: Mapping[str, Any], status: Status | None
-) -> dict[str, Any] | None:
+) -> Updated | None:
     """Apply `changes` (EDITABLE fields) and move to `status` in one statement.
 
     The transition is checked in the WHERE clause, so two administrators racing cannot
@@ -124,7 +136,12 @@ async def update_incident(
         params.append(value)
         cast = "::warden_severity" if name == "severity" else ""
         sets.append(f"{name} = ${len(params)}{cast}")
+    # The status before: locked first, so a concurrent change is waited for and seen.
     sql = f"""
+        WITH before AS (
+            SELECT id AS before_id, status AS previous_status FROM incidents
+            WHERE id = $1 FOR UPDATE
+        )
         UPDATE incidents SET {", ".join(sets)},
             status = coalesce($2::text, status),
             acknowledged_at = CASE
@@ -133,13 +150,18 @@ async def update_incident(
             resolved_at = CASE
                 WHEN $2::text = 'resolved' AND resolved_at IS NULL THEN now()
                 ELSE resolved_at END
-        WHERE id = $1 AND ($3::text[] IS NULL OR status = ANY($3::text[]))
-        RETURNING {_COLUMNS}
+        FROM before
+        WHERE id = before_id AND ($3::text[] IS NULL OR status = ANY($3::text[]))
+        RETURNING {_COLUMNS}, previous_status
     """
     row = await db.fetchrow(sql, *params)
+    if row is None:
+        return None
+    incident = public(row)
+    return Updated(incident, incident.pop("previous_status"))
+
+
+async def delete_incident(db: Executor, incident_id: int) -> dict[str, Any] | None:
+    """The incident as it was, or None when there was none."""
+    row = await db.fetchrow(DELETE_SQL, incident_id)
     return public(row) if row is not None else None
-
-
-async def delete_incident(db: Executor, incident_id: int) -> bool:
-    status = await db.execute(DELETE_SQL, incident_id)
-    return bool(status == "DELETE 1")

@@ -47,11 +47,16 @@ class ModelHealth:
     model: str
     drift: float | None
     drift_label: str | None
+    # What moved most from the baseline: a feature name, or "latency".
+    drift_cause: str | None
     latency_mean_seconds: float | None
     latency_p95_seconds: float | None
     error_rate_recent: float | None
     requests: int
     last_seen_ms: int | None
+    # The frozen baseline's mean upstream latency and how many predictions it rests on.
+    baseline_latency_mean_seconds: float | None = None
+    baseline_latency_samples: int = 0
 
 
 FreezeResult = ModelReport | Literal["unknown", "empty"]
@@ -66,8 +71,14 @@ class ModelRegistry:
         members = await self.client.smembers(MODELS_KEY)
         return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
 
-    async def reports(self, names: Sequence[str]) -> list[ModelReport]:
-        """Reports of the named models that still have statistics (expired ones are forgotten)."""
+    async def reports(
+        self, names: Sequence[str], *, latency_samples: bool = True
+    ) -> list[ModelReport]:
+        """Reports of the named models that still have statistics (expired ones are forgotten).
+
+        Without `latency_samples` the sample lists (up to `ml.latency_samples` per model) are
+        not read, and reports have no p95: for callers that only need means and drift.
+        """
         if not names:
             return []
         async with self.client.pipeline(transaction=False) as pipe:
@@ -75,15 +86,18 @@ class ModelRegistry:
                 stats, baseline, latency = model_keys(name)
                 pipe.hgetall(stats)
                 pipe.hgetall(baseline)
-                pipe.lrange(latency, 0, -1)
+                if latency_samples:
+                    pipe.lrange(latency, 0, -1)
             replies = await pipe.execute()
+        per_model = 3 if latency_samples else 2
         reports: list[ModelReport] = []
         gone: list[str] = []
         for index, name in enumerate(names):
-            stats, baseline, samples = replies[index * 3 : index * 3 + 3]
+            stats, baseline, *rest = replies[index * per_model : (index + 1) * per_model]
             if not stats:
                 gone.append(name)
                 continue
+            samples = rest[0] if rest else []
             reports.append(self._report(name, _flat(stats), _flat(baseline), samples))
         if gone:
             await self.client.srem(MODELS_KEY, *gone)
@@ -121,23 +135,44 @@ class ModelRegistry:
             return None
         return await self.report(name)
 
-    async def health(self) -> list[ModelHealth]:
-        """Per model: drift and how it answers. For alert rules (see the incidents issue)."""
-        return [health_of(report) for report in await self.reports(await self.names())]
+    async def health(self, *, latency_samples: bool = True) -> list[ModelHealth]:
+        """Per model: drift, baseline and how it answers. For alert rules and statistics."""
+        names = await self.names()
+        reports = await self.reports(names, latency_samples=latency_samples)
+        return [health_of(report) for report in reports]
 
 
 def health_of(report: ModelReport) -> ModelHealth:
-    stats, drift = report.stats, report.drift
+    stats, drift, baseline = report.stats, report.drift, report.stats.baseline
+    baseline_latency = baseline.latency if baseline is not None else None
     return ModelHealth(
         model=stats.model,
         drift=drift.score,
         drift_label=label_for(drift.score) if drift.score is not None else None,
+        drift_cause=drift_cause(drift),
         latency_mean_seconds=stats.latency.mean if stats.latency.count else None,
         latency_p95_seconds=report.latency_p95,
         error_rate_recent=stats.error_rate_recent,
         requests=stats.requests,
         last_seen_ms=stats.last_seen_ms,
+        baseline_latency_mean_seconds=(
+            baseline_latency.mean if baseline_latency and baseline_latency.count else None
+        ),
+        baseline_latency_samples=int(baseline_latency.count) if baseline_latency else 0,
     )
+
+
+def drift_cause(drift: Drift) -> str | None:
+    """The feature (or "latency") whose shift makes the drift score; None without drift.
+
+    On a tie a feature wins: moved inputs explain more than slower answers, which the
+    latency_drift alert reports on its own."""
+    parts = sorted(drift.features.items())
+    if drift.latency is not None:
+        parts.append(("latency", drift.latency))
+    if not drift.score or not parts:
+        return None
+    return max(parts, key=lambda part: part[1])[0]
 
 
 def _flat(mapping: dict[Any, Any]) -> list[Any]:

@@ -125,6 +125,17 @@ def _shift(recent: float, baseline: Moments, sigma: float) -> float:
     return 0.0 if math.isclose(recent, baseline.mean, rel_tol=1e-9, abs_tol=1e-12) else 1.0
 
 
+def latency_shift(recent: float, baseline: Moments, sigma: float) -> float | None:
+    """How much slower `recent` is than the baseline mean, 0-1; None without a baseline."""
+    if baseline.count <= 1:
+        return None
+    scale = max(baseline.std, LATENCY_FLOOR * baseline.mean)
+    if scale <= 0:
+        return None
+    slower = max(0.0, recent - baseline.mean)
+    return round(min(1.0, slower / scale / sigma), 6)
+
+
 def drift_of(stats: ModelStats, sigma: float) -> Drift:
     base = stats.baseline
     if base is None:
@@ -135,10 +146,7 @@ def drift_of(stats: ModelStats, sigma: float) -> Drift:
         if name in stats.recent and moments.count > 1
     }
     latency = None
-    if stats.latency_recent is not None and base.latency.count > 1:
-        scale = max(base.latency.std, LATENCY_FLOOR * base.latency.mean)
-        if scale > 0:
-            slower = max(0.0, stats.latency_recent - base.latency.mean)
-            latency = round(min(1.0, slower / scale / sigma), 6)
+    if stats.latency_recent is not None:
+        latency = latency_shift(stats.latency_recent, base.latency, sigma)
     parts = [*features.values(), *([latency] if latency is not None else [])]
     return Drift(max(parts, default=0.0), latency, features)

@@ -87,10 +87,12 @@ def v2_body(rows: list[list[float]]) -> dict[str, Any]:
     }
 
 
-async def infer(warden: RunningWarden, key: str, rows: list[list[float]]) -> Any:
+async def infer(warden: RunningWarden, key: str, rows: list[list[float]], **headers: str) -> Any:
     """One prediction; the response (already read) for its status, headers and body."""
     async with warden.http.post(
-        warden.proxy_url + INFER, json=v2_body(rows), headers={"authorization": f"Bearer {key}"}
+        warden.proxy_url + INFER,
+        json=v2_body(rows),
+        headers={"authorization": f"Bearer {key}", **headers},
     ) as response:
         await response.read()
         return response
@@ -118,3 +120,15 @@ async def wait_for(
             return report
         assert time.monotonic() < deadline, f"statistics never got there: {report}"
         await asyncio.sleep(0.05)
+
+
+async def drift_iris(warden: RunningWarden, key: str) -> dict[str, Any]:
+    """10 usual predictions freeze demo-iris's baseline; 15 with petal widths 3 cm wider than
+    any iris move its recent means. The model's report once its drift score reaches 0.75."""
+    for batch in range(10):
+        assert (await infer(warden, key, iris_rows(4, seed=batch))).status == 200
+    await wait_for(warden, lambda r: r["baseline"] is not None)
+    for batch in range(15):
+        shifted = iris_rows(4, seed=200 + batch, shift={"petal_width": 3.0})
+        assert (await infer(warden, key, shifted)).status == 200
+    return await wait_for(warden, lambda r: r["requests"] == 25 and r["drift"]["score"] >= 0.75)

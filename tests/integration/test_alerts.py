@@ -239,21 +239,28 @@ async def test_tenant_patterns_risky_storm_and_block_spike(
     assert AWS_KEY not in dump
 
 
-async def test_latency_drift_against_the_trailing_baseline(
-    start_warden: Callable[..., Any], services: Services, db: asyncpg.Pool, tmp_path: Path
-):
-    # A minute ago echo-1 answered in 5 ms: history written by a real audit writer.
-    past = datetime.now(UTC) - timedelta(seconds=40)
+async def write_history(
+    services: Services, tmp_path: Path, seconds_ago: float, model: str = "echo-1"
+) -> None:
+    """60 answers of `model` in 5 ms, `seconds_ago`, written by a real audit writer."""
+    past = datetime.now(UTC) - timedelta(seconds=seconds_ago)
     async with AuditWriter(audit_settings(tmp_path), services.database_url) as writer:
         for n in range(60):
             writer.submit(
                 AuditRecord(
                     request_id=f"history-{n}", event_time=past + timedelta(milliseconds=n),
-                    decision="allow", status=200, latency_ms=6.0, tenant="acme", model="echo-1",
-                    upstream="openai", upstream_status=200, upstream_ms=5.0, overhead_ms=0.5,
+                    decision="allow", status=200, latency_ms=6.0, tenant="acme", model=model,
+                    upstream="openai", upstream_status=200, upstream_ms=5.0,
+                    overhead_ms=0.5,
                 )
             )  # fmt: skip
         await eventually(lambda: writer.rows_written == 60)
+
+
+async def test_latency_drift_against_the_trailing_baseline(
+    start_warden: Callable[..., Any], services: Services, db: asyncpg.Pool, tmp_path: Path
+):
+    await write_history(services, tmp_path, seconds_ago=40)  # echo-1 answered in 5 ms
     warden: RunningWarden = await start_warden(
         alerting(None, latency_drift={"min_samples": 5, "min_baseline_samples": 50})
     )

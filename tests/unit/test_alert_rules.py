@@ -8,11 +8,13 @@ from dataclasses import replace
 
 import pytest
 
+from proxy.alerts.model_signals import ModelDrift, prefer_frozen, signals_of
 from proxy.alerts.rules import evaluate_rules
 from proxy.alerts.settings import AlertRules, Webhook, WebhookDelivery
 from proxy.alerts.traffic import Counts, LatencyBaseline, Traffic, TrafficWindow
 from proxy.alerts.webhooks import backoff_seconds, signature, subscribers
 from proxy.health_score import HealthInputs, health_label, health_score
+from proxy.ml.registry import ModelHealth
 
 RULES = AlertRules()
 QUIET = Counts(requests=100, latency_samples=100, latency_mean_ms=200.0, forwarded=100)
@@ -102,6 +104,56 @@ def test_tenant_health_alerts_below_60_with_drift_from_its_models():
     found = evaluate_rules(t, {"m": LatencyBaseline(200.0, 1000)}, RULES, 300)
     health = next(f for f in found if f.type == "tenant_health")
     assert health.value == 45 and "3.0x slower" in health.message
+
+
+def test_model_drift_fires_per_drifted_model_with_traffic():
+    drift = {
+        "iris": ModelDrift(0.92, "petal_width"),
+        "churn": ModelDrift(0.74, "tenure_months"),
+        "idle": ModelDrift(1.0, "latency"),
+    }
+    t = traffic(models={"iris": QUIET, "churn": QUIET})
+    (found,) = evaluate_rules(t, {}, RULES, 300, drift)
+    assert (found.type, found.subject, found.model, found.severity) == (
+        "model_drift", "iris", "iris", "medium",
+    )  # fmt: skip
+    assert (found.value, found.threshold) == (0.92, 0.75)
+    assert "0.92" in found.message and "petal_width" in found.message
+    # "idle" drifted, but without traffic in the window its statistics stand still.
+    stricter = replace(RULES, model_drift=replace(RULES.model_drift, min_score=0.5))
+    assert {f.subject for f in evaluate_rules(t, {}, stricter, 300, drift)} == {"iris", "churn"}
+    off = replace(RULES, model_drift=replace(RULES.model_drift, enabled=False))
+    assert evaluate_rules(t, {}, off, 300, drift) == []
+
+
+def _health(
+    model: str, drift: float | None = None, cause: str | None = None, baseline_s: float = 0.0
+) -> ModelHealth:
+    return ModelHealth(
+        model=model, drift=drift, drift_label=None, drift_cause=cause,
+        latency_mean_seconds=None, latency_p95_seconds=None, error_rate_recent=None,
+        requests=100, last_seen_ms=None,
+        baseline_latency_mean_seconds=baseline_s or None,
+        baseline_latency_samples=200 if baseline_s else 0,
+    )  # fmt: skip
+
+
+def test_frozen_ml_baselines_are_preferred_to_the_trailing_window():
+    signals = signals_of(
+        [
+            _health("iris", drift=0.1, cause="sepal_width", baseline_s=0.02),
+            _health("collecting"),  # no baseline yet: no drift, no frozen latency
+        ]
+    )
+    assert signals.available and set(signals.drift) == {"iris"}
+    trailing = {"iris": LatencyBaseline(900.0, 500), "gpt-4o": LatencyBaseline(200.0, 80)}
+    assert prefer_frozen(trailing, signals) == {
+        "iris": LatencyBaseline(20.0, 200),
+        "gpt-4o": LatencyBaseline(200.0, 80),
+    }
+    slow = traffic(models={"iris": replace(QUIET, latency_mean_ms=400.0)})
+    assert fired(slow, prefer_frozen(trailing, signals)) == {("latency_drift", "iris")}
+    assert fired(slow, trailing) == set(), "the trailing window drifted along"
 
 
 def test_disabled_rules_raise_nothing():
