@@ -90,7 +90,7 @@ def extract(text: str) -> Extracted:
     found = signals(normalized)
     text_cues = found & _CUE_NAMES
     tokens = tokenize(normalized)
-    dense = {"cue:" + name: 1.0 for name in text_cues}
+    dense = {"cue:" + name: 1.0 for name in sorted(text_cues)}
     views: list[tuple[str, str]] = []
     if ENCODED in found:
         payloads = _payloads(text, normalized)
@@ -104,7 +104,7 @@ def extract(text: str) -> Extracted:
     view_cues: set[str] = set()
     for signal, view in views:
         tokens.extend(tokenize(view))
-        for name in (signals(view) & _CUE_NAMES) - text_cues:
+        for name in sorted((signals(view) & _CUE_NAMES) - text_cues):
             dense["cue:" + name] = dense[signal] = 1.0
             view_cues.add(name)
     if hidden_or_styled(text):
