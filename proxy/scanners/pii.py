@@ -10,6 +10,7 @@ import re2
 from proxy.scanners.base import Finding
 from proxy.scanners.pii_checks import IBAN_LENGTHS, iban_ok, ipv4_ok, ipv6_ok
 from proxy.scanners.pii_numbers import bounded, scan_number_cluster
+from proxy.scanners.pii_phone import PhoneBudget
 
 EMAIL, PHONE, CARD, SSN, IBAN, IP = (
     "pii.email",
@@ -92,6 +93,7 @@ class PIIScanner:
 
     def scan(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
+        budget = PhoneBudget(len(text))
         for match in _CANDIDATES.finditer(text):
             start, end = match.span()
             candidate = match.group()
@@ -102,7 +104,7 @@ class PIIScanner:
             elif candidate[0].isalpha():
                 _scan_iban(text, start, end, findings)
             else:
-                scan_number_cluster(text, start, end, findings)
+                scan_number_cluster(text, start, end, findings, budget)
         return findings
 
 

@@ -19,11 +19,12 @@ from proxy.scanners.pii_checks import (
     ssn_parts_ok,
 )
 from proxy.scanners.pii_phone import (
-    PHONE_CONTEXT,
     PHONE_CONTEXT_WIDTH,
+    PhoneBudget,
     classify_phone,
     context_before,
     latest_phone_word,
+    phone_word_before,
 )
 
 CARD, SSN, IP = "pii.credit_card", "pii.us_ssn", "pii.ip_address"
@@ -53,7 +54,9 @@ def bounded(text: str, start: int, end: int) -> bool:
     return True
 
 
-def _classify_single(text: str, start: int, end: int, digit_count: int) -> Finding | None:
+def _classify_single(
+    text: str, start: int, end: int, digit_count: int, phone_word: bool, budget: PhoneBudget
+) -> Finding | None:
     """One whitespace-free token: an IPv4 address, an SSN, a card or a phone number."""
     if digit_count < 4 or not bounded(text, start, end):
         return None  # the shortest value we validate, an IPv4 address, has 4 digits
@@ -76,7 +79,7 @@ def _classify_single(text: str, start: int, end: int, digit_count: int) -> Findi
         return None
     if not 7 <= digit_count <= 15:
         return None
-    return classify_phone(text, start, end, candidate, digit_count, None)
+    return classify_phone(text, start, end, candidate, digit_count, phone_word, budget)
 
 
 def _card(text: str, start: int, end: int, candidate: str) -> Finding | None:
@@ -113,7 +116,9 @@ def _tokens(text: str, start: int, end: int) -> _Tokens:
 _MAY_HOLD_VALUE: Final = re.compile(r"[0-9](?:[^ 0-9]*[0-9]){2}|[+(.]")
 
 
-def scan_number_cluster(text: str, start: int, end: int, out: list[Finding]) -> None:
+def scan_number_cluster(
+    text: str, start: int, end: int, out: list[Finding], budget: PhoneBudget
+) -> None:
     """Split a run of digits and separators into the entities it holds.
 
     A run can join several values ("10.0.0.1 - 10.0.0.9", a phone followed by a year), so try
@@ -124,7 +129,19 @@ def scan_number_cluster(text: str, start: int, end: int, out: list[Finding]) -> 
     # Inside a run there are no letters, so a phone word can only precede its first tokens.
     window = text[max(0, start - PHONE_CONTEXT_WIDTH) : start]
     latest_word = latest_phone_word(text, start) if window.isascii() else None
-    if latest_word == -1 and _MAY_HOLD_VALUE.search(text, start, end) is None:
+    run = text[start:end]
+    if " " not in run:  # one token, the common case: no splitting to do
+        digits = len(run.translate(_KEEP_DIGITS))
+        if digits <= _MAX_DIGITS and (digits >= 7 or "." in run):
+            if latest_word is None:
+                phone_word = phone_word_before(text, start)
+            else:
+                phone_word = latest_word >= 0
+            single = _classify_single(text, start, end, digits, phone_word, budget)
+            if single is not None:
+                out.append(single)
+        return
+    if latest_word == -1 and _MAY_HOLD_VALUE.search(run) is None:
         return
     tokens = _tokens(text, start, end)
     near_start = bisect_left(tokens.starts, start + PHONE_CONTEXT_WIDTH)
@@ -136,10 +153,10 @@ def scan_number_cluster(text: str, start: int, end: int, out: list[Finding]) -> 
         if index >= near_start:
             phone_word = False
         elif latest_word is None:
-            phone_word = context_before(text, position, PHONE_CONTEXT, PHONE_CONTEXT_WIDTH)
+            phone_word = phone_word_before(text, position)
         else:
             phone_word = latest_word >= 0 and latest_word >= position - PHONE_CONTEXT_WIDTH
-        found = _longest_at(text, tokens, index, phone_word)
+        found = _longest_at(text, tokens, index, phone_word, budget)
         if found is not None:
             out.append(found[0])
             resume = found[1]
@@ -169,8 +186,9 @@ def _candidate_starts(
     text: str, start: int, end: int, tokens: _Tokens, near_start: int
 ) -> list[int]:
     """Indices of the tokens where a card, SSN, IP or phone number can begin, ascending."""
-    if tokens.has_x:
-        return list(range(len(tokens.pieces)))  # extensions are rare; check every token
+    if tokens.has_x or near_start == len(tokens.pieces):
+        # Extensions are rare, and a short run next to its start is checked whole.
+        return list(range(len(tokens.pieces)))
     shape = bytes(map(min, map((48).__add__, tokens.digits), repeat(126)))
     found = set(range(near_start))
     found.update(match.start() for match in _SHAPE_STARTS.finditer(shape))
@@ -199,7 +217,7 @@ def _card_lengths(first_group: str) -> frozenset[int]:
 
 
 def _longest_at(
-    text: str, tokens: _Tokens, index: int, phone_word: bool
+    text: str, tokens: _Tokens, index: int, phone_word: bool, budget: PhoneBudget
 ) -> tuple[Finding, int] | None:
     """The longest value starting at token `index`, and the index of the token after it."""
     window = tokens.digits[index : index + _MAX_TOKENS_PER_CANDIDATE]
@@ -219,13 +237,13 @@ def _longest_at(
         phone = total <= 15 and (open_phone or _nanp_groups_ok(totals[: k + 1]))
         if card or phone:
             stop = index + k + 1
-            finding = _classify_multi(text, tokens, index, stop, total, card, phone_word)
+            finding = _classify_multi(text, tokens, index, stop, total, card, phone_word, budget)
             if finding is not None:
                 return finding, stop
     # Below 7 digits only an IPv4 address is left.
     if usable and (totals[0] >= 7 or "." in first):
         start = tokens.starts[index]
-        finding = _classify_single(text, start, start + len(first), totals[0])
+        finding = _classify_single(text, start, start + len(first), totals[0], phone_word, budget)
         if finding is not None:
             return finding, index + 1
     return None
@@ -241,7 +259,14 @@ def _nanp_groups_ok(totals: list[int]) -> bool:
 
 
 def _classify_multi(
-    text: str, tokens: _Tokens, index: int, stop: int, total: int, card: bool, phone_word: bool
+    text: str,
+    tokens: _Tokens,
+    index: int,
+    stop: int,
+    total: int,
+    card: bool,
+    phone_word: bool,
+    budget: PhoneBudget,
 ) -> Finding | None:
     """Tokens index..stop-1 joined by spaces: a grouped card or a spaced phone number."""
     pieces = tokens.pieces[index:stop]
@@ -256,5 +281,5 @@ def _classify_multi(
         if card_brand_ok(number) and luhn_ok(number):
             return Finding(CARD, start, end, 0.95)
     if 7 <= total <= 15:
-        return classify_phone(text, start, end, candidate, total, phone_word)
+        return classify_phone(text, start, end, candidate, total, phone_word, budget)
     return None
