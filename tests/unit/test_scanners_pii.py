@@ -143,3 +143,20 @@ def test_phone_length_filter_agrees_with_libphonenumber() -> None:
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 14)))
         candidate = rng.choice(prefixes) + digits
         assert phone_valid(candidate, regions) == reference(candidate, regions), candidate
+
+
+def test_every_phone_of_a_long_list_is_found_past_the_parse_budget() -> None:
+    lines = [f"call (415) 555-26{i:02d}" for i in range(100)]
+    lines += [f"tel 030 9018{i:02d}" for i in range(100)]
+    text = "\n".join(lines)
+    phones = [text[f.start : f.end] for f in PII.scan(text) if f.kind == "pii.phone"]
+    assert phones == [line.split(" ", 1)[1] for line in lines]
+
+
+@pytest.mark.parametrize("candidate", ["0123", "12 34", "tel 1234"])
+def test_too_short_for_any_region_is_never_a_phone(candidate: str) -> None:
+    from proxy.scanners.pii_phone import PhoneBudget
+
+    budget = PhoneBudget(0)
+    budget.remaining = 0  # past the budget only the cheap check decides
+    assert not budget.valid(candidate.removeprefix("tel "), ("US", "GB", "DE", "FR", "NL"))
