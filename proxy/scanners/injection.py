@@ -5,22 +5,20 @@ from __future__ import annotations
 from typing import Final
 
 from proxy.scanners.base import Finding
-from proxy.scanners.injection_features import CUES, extract
+from proxy.scanners.injection_features import CUES, extract, finding_spans
 from proxy.scanners.injection_model import LinearModel, load_model
 
 CLASSIFIER_KIND: Final = "injection.classifier"
-# Below this probability nothing is reported: a lone cue word in a benign prompt ("ignore the
-# noise in this data") is not worth a finding, and risk scoring would only add noise.
-REPORT_FLOOR: Final = 0.35
 MAX_CUE_LEN: Final = 256
 
 
 class InjectionScanner:
-    """Findings carry the document's injection probability as their score.
+    """Findings carry the text's calibrated injection probability as their score.
 
-    Each technique cue that fired becomes `injection.<signal>` with the cue's span; when the
-    classifier is confident but no cue fired (paraphrased attacks, role-play jailbreaks) the
-    finding is `injection.classifier` and spans the scanned text.
+    Nothing is reported below the model's `report_threshold`, chosen at training time so that
+    benign families the model never saw stay quiet. Above it, each technique cue that fired
+    becomes `injection.<cue>` with the cue's span; when no cue fired (paraphrased attacks,
+    role-play jailbreaks) the finding is `injection.classifier` and spans the scanned text.
     """
 
     name = "injection"
@@ -30,24 +28,21 @@ class InjectionScanner:
     def __init__(self, model: LinearModel | None = None) -> None:
         self._model = model if model is not None else load_model()
 
+    @property
+    def report_threshold(self) -> float:
+        return self._model.report_threshold
+
     def probability(self, text: str) -> float:
         return self._model.probability(extract(text))
 
     def scan(self, text: str) -> list[Finding]:
         features = extract(text)
         probability = self._model.probability(features)
-        if probability < REPORT_FLOOR:
+        if probability < self._model.report_threshold:
             return []
-        # Cue offsets index the normalised text; they are exact only if its length did not change.
-        same_offsets = len(text) == len(text.lower()) and text.isascii()
-        findings: list[Finding] = []
-        seen: set[str] = set()
-        for cue, start, end in features.cues:
-            if cue in seen:
-                continue
-            seen.add(cue)
-            span = (start, min(end, start + MAX_CUE_LEN)) if same_offsets else (0, len(text))
-            findings.append(Finding(f"injection.{cue}", *span, round(probability, 4)))
-        if not findings:
-            findings.append(Finding(CLASSIFIER_KIND, 0, len(text), round(probability, 4)))
-        return findings
+        score = round(probability, 4)
+        findings = [
+            Finding(f"injection.{cue}", start, min(end, start + MAX_CUE_LEN), score)
+            for cue, start, end in finding_spans(text, features)
+        ]
+        return findings or [Finding(CLASSIFIER_KIND, 0, len(text), score)]

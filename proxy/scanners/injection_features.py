@@ -2,110 +2,51 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 import string
-import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
-import re2
-
-# Cue patterns, run on lower-cased NFKC text. Each is a signal reported to policies
-# (`injection.<signal>`) and a dense feature of the model. They describe attack *techniques*,
-# not the wording of any one data set, so they carry over to attack families we have not seen.
-_WORDS = r"(?:[\w'’-]+\W+){0,4}?"
-CUES: Final[dict[str, str]] = {
-    "override": (
-        r"\b(?:ignore|disregard|forget|overlook|bypass|override|skip|drop|abandon|neglect)\W+"
-        + _WORDS
-        + r"(?:previous|prior|above|earlier|preceding|initial|original|former|system|all|any|"
-        r"your|these|those|the)\W+"
-        + r"(?:\w+\W+){0,2}?"
-        + r"(?:instructions?|prompts?|rules|directions?|guidelines|commands?|context|messages?|"
-        r"programming|restrictions|constraints|guardrails|policies|training|directives?)"
-        r"|\bignore (?:the )?above\b|\bignore (?:everything|all) (?:before|above|prior)"
-        # Spanish, Portuguese, French, Italian, German, Dutch, Russian, Chinese, Japanese, Korean
-        r"|\bignor\w* (?:\w+ ){0,3}(?:instrucciones|instruções|instructions|istruzioni|"
-        r"anweisungen|instructies|acima|anteriores|précédentes|precedenti|vorherigen)"
-        r"|\bvergiss\b|\boublie[zs]?\b (?:tout|les)|\bolvida\w* (?:todo|las)"
-        r"|игнорир\w*|забудь\w*|忽略|无视|忘记|無視|忘れ|무시"
-    ),
-    "new_instructions": (
-        r"\b(?:new|updated|real|actual|revised|additional) (?:instructions?|rules|task|directive)"
-        r"\s*:|\bfrom now on\b|\bfrom this (?:moment|point) (?:on|forward)\b|\byou will now\b"
-        r"|\binstead,? (?:you (?:must|should|will)|say|respond|output|print|write)\b"
-        r"|\bdo not follow (?:the|your|any)\b"
-    ),
-    "system_impersonation": (
-        r"(?:^|\n)\s*(?:\[|<|#+ ?)?(?:system|admin|administrator|developer|root)\s*(?:\]|>)?\s*:"
-        r"|<\|?(?:im_start|system|endoftext)\|?>|\[/?inst\]|<<sys>>|\bsystem (?:override|prompt)\b"
-        r"|\b(?:developer|admin|debug|maintenance|god|sudo|unrestricted|jailbreak) mode\b"
-        r"|\bend of (?:system )?(?:prompt|instructions)\b"
-    ),
-    "persona": (
-        r"\bdo anything now\b|\bdan\b|\bjailbr(?:eak|oken)\w*|\bunfiltered\b|\buncensored\b"
-        r"|\bstay in character\b|\bbreak(?:ing)? character\b|\bnever refuse|\bwill not refuse"
-        r"|\bcan(?:not|'t|’t) refuse|\bno (?:ethical|moral|content) (?:\w+ )?(?:guidelines|"
-        r"restrictions|constraints|limits|boundaries|filters)"
-        r"|\bwithout (?:any )?(?:ethical |moral )?"
-        r"(?:restrictions|limitations|filters|censorship|rules|guidelines)\b"
-        r"|\b(?:not|isn't|aren't) bound by\b|\b(?:openai|anthropic)(?:'s|’s)? (?:content )?polic"
-        r"|\bcontent polic(?:y|ies)\b|\bamoral\b|\bunethical\b|\bmachiavellian\b"
-        r"|\bpretend (?:to be|you are|that you)|\byou are (?:now|no longer)\b"
-        r"|\bact as (?:an? )?(?:unrestricted|evil|uncensored|unfiltered)"
-        r"|\bopposite mode\b|\bevil (?:ai|assistant|confidant|bot)\b"
-    ),
-    "exfiltration": (
-        r"\b(?:reveal|tell|show|print|repeat|output|share|give|disclose|leak|spell|list|write)\b"
-        r"(?:\W+\w+){0,5}?\W+(?:your|the|my|its)\W+(?:\w+\W+){0,2}?(?:system prompt|password|"
-        r"secret|instructions|initial prompt|hidden (?:prompt|instructions)|api key|credentials)"
-        r"|\bsystem prompt\b|\bprompt above\b|\bverbatim\b"
-    ),
-    "response_priming": (
-        r"\b(?:start|begin) (?:your|the|each) (?:response|reply|answer|output)s? (?:with|by)\b"
-        r"|\bsure,? here(?: is|'s)\b|\bnever (?:say|mention|add) (?:that )?(?:you|sorry|i'm sorry)"
-        r"|\bdo not (?:include|add) (?:any )?(?:warnings?|disclaimers?|apolog)"
-        r"|\bwithout (?:any )?(?:warnings?|disclaimers?)\b"
-    ),
-    "obfuscation": (
-        r"\b(?:base64|rot13|rot-13|caesar|cipher|hexadecimal|morse|leetspeak|reversed?)\b"
-        r"|\bdecode\b|\bpart \d\b|\bconcatenat|\binterlace"
-    ),
-}
-
-# Base64/hex runs ride along in the same RE2 pass (case-folded, hence the a-z-only classes);
-# they are decoded from the original text, which has the same offsets when it is ASCII.
-_ENCODED = r"[a-z0-9+/]{24,}={0,2}|(?:[0-9a-f]{2}[ :]?){16,}"
-_CUE_PATTERN: Final = re2.compile(
-    "|".join(f"(?P<{name}>{pattern})" for name, pattern in CUES.items())
-    + f"|(?P<encoded>{_ENCODED})"
+from proxy.scanners.injection_cues import (
+    CUES,
+    ENCODED,
+    ENCODED_PATTERN,
+    HARM_WORDS,
+    cue_spans,
+    signals,
 )
-_CUE_GROUPS: Final = tuple((name, _CUE_PATTERN.groupindex[name]) for name in CUES)
-_ENCODED_GROUP: Final = _CUE_PATTERN.groupindex["encoded"]
-_LEET_HINT: Final = re2.compile(r"[a-z][0134578@$]+[a-z]")
-_NOT_SYMBOLS: Final = str.maketrans("", "", string.ascii_letters + string.digits + " \t\n\r")
+from proxy.scanners.injection_text import (
+    adversarial_suffix,
+    decode_run,
+    deobfuscate,
+    hidden_or_styled,
+    hinted_views,
+    looks_like_pig_latin,
+    normalize,
+)
 
-_ZERO_WIDTH: Final = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"))
+__all__ = ["CUES", "Extracted", "extract", "finding_spans", "normalize", "tokenize"]
+
+_CUE_NAMES: Final = frozenset(CUES)
 _PUNCT_TO_SPACE: Final = str.maketrans({c: " " for c in string.punctuation + "“”‘’«»…—–"})
-_LEET: Final = str.maketrans("013457@$", "oieastas")
-_TAIL: Final = 160
+_MAX_PAYLOADS: Final = 4
+_REPEAT_RUN: Final = 8
+_ROLEPLAY_OPENING: Final = re.compile(
+    r"\W*(?:imagine|suppose|pretend|picture|consider|let'?s (?:say|pretend|imagine|play)|"
+    r"you are|you're|as an? |act as|in (?:a|this) (?:world|universe|story|fictional)|"
+    r"write (?:a|an) (?:story|script|scene|novel|fictional)|you have been|you've been)"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Extracted:
-    """What the model sees: sparse token features, dense signals, and the cue spans."""
+    """What the model sees: sparse token features and dense signals; plus which technique cues
+    fired in the text as written and which only in a decoded or de-obfuscated view."""
 
     tokens: list[str]
     dense: dict[str, float]
-    cues: list[tuple[str, int, int]]
-
-
-def normalize(text: str) -> str:
-    if not text.isascii():
-        # NFKC folds full-width and styled letters ("ｉｇｎｏｒｅ", "𝐢𝐠𝐧𝐨𝐫𝐞") to plain ones.
-        text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
-    return text.lower()
+    text_cues: frozenset[str]
+    view_cues: frozenset[str]
 
 
 def tokenize(normalized: str) -> list[str]:
@@ -117,74 +58,91 @@ def tokenize(normalized: str) -> list[str]:
                 # Scripts written without spaces (CJK, Thai) become character bigrams.
                 extra.extend(token[i : i + 2] for i in range(min(len(token) - 1, 64)))
         tokens.extend(extra)
-    if _LEET_HINT.search(normalized) is not None:
-        # "1gn0r3 pr3v10us" also yields "ignore previous"; letters-only tokens are unchanged.
-        seen = set(tokens)
-        leet = normalized.translate(_LEET).translate(_PUNCT_TO_SPACE).split()
-        tokens.extend(token for token in leet if token not in seen)
     return tokens
 
 
-def decode_run(run: str) -> str | None:
-    """Printable text hidden in a base64 or hex run (digests decode to binary: dropped)."""
-    try:
-        compact = run.replace(" ", "").replace(":", "")
-        if len(compact) % 2 == 0 and all(c in string.hexdigits for c in compact):
-            raw = bytes.fromhex(compact)
-        else:
-            raw = base64.b64decode(run + "=" * (-len(run) % 4), validate=False)
-        decoded = raw.decode("utf-8")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-    letters = sum(c.isalpha() or c == " " for c in decoded)
-    return decoded if decoded.isprintable() and letters > 0.8 * len(decoded) else None
-
-
-def _tail_symbol_ratio(text: str) -> float:
-    """Optimised adversarial suffixes (GCG-style) are dense in symbols and fused fragments."""
-    tail = text[-_TAIL:]
-    visible = len(tail) - tail.count(" ") - tail.count("\n")
-    if visible < 20 or not tail.isascii():
-        return 0.0
-    return len(tail.translate(_NOT_SYMBOLS)) / visible
-
-
-def _cues(normalized: str, text: str) -> tuple[list[tuple[str, int, int]], list[str]]:
-    cues: list[tuple[str, int, int]] = []
+def _payloads(text: str, normalized: str) -> list[str]:
+    if not text.isascii():
+        return []  # encoded runs are ASCII; offsets only match the original when all is
     payloads: list[str] = []
-    same_offsets = len(normalized) == len(text)
-    for match in _CUE_PATTERN.finditer(normalized):
-        if match.start(_ENCODED_GROUP) >= 0:
-            if same_offsets and len(payloads) < 4:
-                decoded = decode_run(text[match.start() : match.end()])
-                if decoded is not None:
-                    payloads.append(decoded)
-            continue
-        for name, group in _CUE_GROUPS:
-            if match.start(group) >= 0:
-                cues.append((name, match.start(), match.end()))
+    for match in ENCODED_PATTERN.finditer(normalized):
+        decoded = decode_run(text[match.start() : match.end()])
+        if decoded is not None:
+            payloads.append(normalize(decoded))
+            if len(payloads) == _MAX_PAYLOADS:
                 break
-    return cues, payloads
+    return payloads
+
+
+def _has_repeat_run(tokens: list[str]) -> bool:
+    """Token flooding ("cake cake cake … Q: …"): one or two words filling the start or the end.
+
+    Looking at both ends only keeps this constant-time; floods sit there to push the real
+    request out of the model's attention.
+    """
+    if len(tokens) < _REPEAT_RUN:
+        return False
+    return len(set(tokens[:_REPEAT_RUN])) == 1 or len(set(tokens[-_REPEAT_RUN:])) == 1
 
 
 def extract(text: str) -> Extracted:
     normalized = normalize(text)
-    cues, payloads = _cues(normalized, text)
+    found = signals(normalized)
+    text_cues = found & _CUE_NAMES
     tokens = tokenize(normalized)
-    dense: dict[str, float] = {}
-    for name, _, _ in cues:
-        dense["cue:" + name] = 1.0
-    if payloads:
-        dense["encoded_payload"] = 1.0
-        for payload in payloads:
-            payload_norm = normalize(payload)
-            tokens.extend(tokenize(payload_norm))
-            hidden, _ = _cues(payload_norm, payload)
-            for name, _, _ in hidden:
-                dense["cue:" + name] = dense["encoded_cue"] = 1.0
-    if len(normalized) != len(text):
+    dense = {"cue:" + name: 1.0 for name in sorted(text_cues)}
+    views: list[tuple[str, str]] = []
+    if ENCODED in found:
+        payloads = _payloads(text, normalized)
+        if payloads:
+            dense["encoded_payload"] = 1.0
+            views.extend(("encoded_cue", payload) for payload in payloads)
+    plain = deobfuscate(normalized, found)
+    if plain is not None:
+        views.append(("obfuscated_cue", plain))
+    views.extend(("hidden_cue", view) for view in hinted_views(normalized, found))
+    view_cues: set[str] = set()
+    for signal, view in views:
+        tokens.extend(tokenize(view))
+        for name in sorted((signals(view) & _CUE_NAMES) - text_cues):
+            dense["cue:" + name] = dense[signal] = 1.0
+            view_cues.add(name)
+    if hidden_or_styled(text):
         dense["zero_width_or_styled"] = 1.0
-    ratio = _tail_symbol_ratio(text)
-    if ratio > 0.12:
-        dense["tail_symbols"] = min(1.0, (ratio - 0.12) * 5)
-    return Extracted(tokens, dense, cues)
+    if "spaced_letters" in found or looks_like_pig_latin(normalized, tokens):
+        dense["spaced_letters"] = 1.0
+    suffix = adversarial_suffix(text)
+    if suffix >= 0.2:
+        dense["adversarial_suffix"] = suffix
+    if _has_repeat_run(tokens):
+        dense["repeated_token"] = 1.0
+    harm = sum(map(HARM_WORDS.__contains__, tokens)) if "harm" in found else 0
+    if harm:
+        dense["harm_words"] = min(1.0, harm / 3)
+    if _ROLEPLAY_OPENING.match(normalized[:80]) is not None:
+        dense["roleplay_opening"] = 1.0
+    # A harmful topic inside a role-play or "purely fictional" frame is the shape of most
+    # jailbreaks without trigger words (PAIR-style); each part alone is common in benign text.
+    if harm and ("roleplay_opening" in dense or "cue:harmful_framing" in dense):
+        dense["framed_harm"] = min(1.0, harm / 2)
+    return Extracted(tokens, dense, frozenset(text_cues), frozenset(view_cues - text_cues))
+
+
+def finding_spans(text: str, extracted: Extracted) -> list[tuple[str, int, int]]:
+    """One (cue, start, end) per cue that fired, first occurrence, in text order.
+
+    Offsets are exact when the text is ASCII (normalising keeps its length); otherwise, and
+    for cues only a decoded view showed, the span is the whole text.
+    """
+    spans: list[tuple[str, int, int]] = []
+    if text.isascii():
+        seen: set[str] = set()
+        for name, start, end in cue_spans(normalize(text)):
+            if name not in seen:
+                seen.add(name)
+                spans.append((name, start, end))
+    whole = (0, len(text))
+    located = {name for name, _, _ in spans}
+    spans.extend((name, *whole) for name in sorted(extracted.text_cues - located))
+    spans.extend((name, *whole) for name in sorted(extracted.view_cues))
+    return spans

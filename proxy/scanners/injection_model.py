@@ -33,12 +33,16 @@ class LinearModel:
     norm_power: float
     platt_a: float
     platt_b: float
+    # Probability from which the scanner reports a finding; chosen at training time.
+    report_threshold: float = 0.5
 
     def raw_score(self, features: Extracted) -> float:
         tokens = features.tokens
         # map/zip/dict.get run in C: no per-token Python bytecode on the request path.
         sparse = sum(map(self.unigrams.get, tokens, repeat(0.0)))
-        sparse += sum(map(self.bigrams.get, zip(tokens, tokens[1:], strict=False), repeat(0.0)))
+        if self.bigrams:
+            pairs = zip(tokens, tokens[1:], strict=False)
+            sparse += sum(map(self.bigrams.get, pairs, repeat(0.0)))
         if tokens and self.norm_power:
             sparse /= max(len(tokens), NORM_FLOOR) ** self.norm_power
         dense = sum(self.dense.get(name, 0.0) * value for name, value in features.dense.items())
@@ -53,6 +57,7 @@ class LinearModel:
             "bias": self.bias,
             "norm_power": self.norm_power,
             "platt": [self.platt_a, self.platt_b],
+            "report_threshold": self.report_threshold,
             "dense": dict(self.dense),
             "unigrams": {k: round(v, 5) for k, v in self.unigrams.items()},
             "bigrams": {f"{a} {b}": round(v, 5) for (a, b), v in self.bigrams.items()},
@@ -73,6 +78,7 @@ def model_from_json(data: Mapping[str, Any]) -> LinearModel:
         norm_power=float(data["norm_power"]),
         platt_a=float(platt_a),
         platt_b=float(platt_b),
+        report_threshold=float(data.get("report_threshold", 0.5)),
     )
 
 

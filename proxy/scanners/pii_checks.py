@@ -63,7 +63,11 @@ def card_brand_ok(digits: str) -> bool:
 
 
 def card_grouping_ok(groups: list[str]) -> bool:
-    return len(groups) == 1 or tuple(len(group) for group in groups) in _CARD_GROUPINGS
+    return len(groups) == 1 or card_group_lengths_ok(tuple(len(group) for group in groups))
+
+
+def card_group_lengths_ok(lengths: tuple[int, ...]) -> bool:
+    return lengths in _CARD_GROUPINGS
 
 
 def ssn_parts_ok(area: str, group: str, serial: str) -> bool:

@@ -78,3 +78,85 @@ def test_findings_are_sorted_and_scored() -> None:
     assert [f.start for f in findings] == sorted(f.start for f in findings)
     assert all(0 < f.score <= 1 for f in findings)
     assert all(f.end - f.start <= PII.max_match_len for f in findings)
+
+
+# Values inside long runs of look-alikes: the run is split at token level, so the value is found
+# wherever it sits, and the near misses around it stay quiet.
+CARD = "4111 1111 1111 1111"
+RUNS = [
+    ("4111 1111 1111 111 " * 40 + CARD + " end", "pii.credit_card", CARD),
+    ("1 " * 400 + "call 415-555-2671", "pii.phone", "415-555-2671"),
+    ("9 " * 400 + "(415) 555-2671", "pii.phone", "(415) 555-2671"),
+    ("1.2." * 300 + " then 203.0.113.9", "pii.ip_address", "203.0.113.9"),
+    ("a:" * 600 + " 2001:db8::8a2e:370:7334", "pii.ip_address", "2001:db8::8a2e:370:7334"),
+    ("peer 2001:db8:0:0:8a2e:0:370:7334:443", "pii.ip_address", "2001:db8:0:0:8a2e:0:370:7334"),
+    ("phone: 06 12 34 56 78", "pii.phone", "06 12 34 56 78"),
+    ("0 " * 50 + "+44 20 7946 0958", "pii.phone", "+44 20 7946 0958"),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "value"), RUNS)
+def test_value_inside_a_long_run(text: str, kind: str, value: str) -> None:
+    found = [(f.kind, text[f.start : f.end]) for f in PII.scan(text)]
+    assert (kind, value) in found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4111 1111 1111 111 " * 60,  # 15-digit Visa shape: no brand length
+        "4111 1111 1111 1112 " * 60,  # Luhn fails everywhere
+        "4111  1111 1111 1111",  # two spaces are not a card grouping
+        "1 " * 2000,
+        "a:" * 2000,
+        "g1:" * 2000,
+        "((((" * 500 + "1",
+        "0 12 34 56 78 90 " * 40,  # national shape, no phone word
+    ],
+)
+def test_long_near_miss_runs_stay_quiet(text: str) -> None:
+    assert PII.scan(text) == []
+
+
+def test_phone_length_filter_agrees_with_libphonenumber() -> None:
+    """The cheap length check only skips parses that libphonenumber would reject."""
+    import random
+
+    import phonenumbers
+
+    from proxy.scanners.pii_phone import phone_valid
+
+    def reference(candidate: str, regions: tuple[str, ...]) -> bool:
+        for region in regions:
+            try:
+                number = phonenumbers.parse(candidate, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                return True
+        return False
+
+    rng = random.Random(4)
+    regions = ("US", "GB", "DE", "FR", "NL")
+    prefixes = ["", "", "0", "00", "011", "1", "44", "49", "33", "31", "180020"]
+    for _ in range(1500):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 14)))
+        candidate = rng.choice(prefixes) + digits
+        assert phone_valid(candidate, regions) == reference(candidate, regions), candidate
+
+
+def test_every_phone_of_a_long_list_is_found_past_the_parse_budget() -> None:
+    lines = [f"call (415) 555-26{i:02d}" for i in range(100)]
+    lines += [f"tel 030 9018{i:02d}" for i in range(100)]
+    text = "\n".join(lines)
+    phones = [text[f.start : f.end] for f in PII.scan(text) if f.kind == "pii.phone"]
+    assert phones == [line.split(" ", 1)[1] for line in lines]
+
+
+@pytest.mark.parametrize("candidate", ["0123", "9999999999999999", "1000 0000 0000 0000"])
+def test_past_the_budget_impossible_numbers_are_still_rejected(candidate: str) -> None:
+    from proxy.scanners.pii_phone import PhoneBudget
+
+    budget = PhoneBudget(0)
+    budget.remaining = 0  # past the budget only the cheap check decides
+    assert not budget.valid(candidate, ("US", "GB", "DE", "FR", "NL"))

@@ -1,0 +1,384 @@
+"""Technique cues for prompt injection: one RE2 pattern per attack technique, many languages.
+
+Each cue names a technique, not the wording of a data set: instruction override, claimed
+authority, a switched "mode", a persona without rules, requests for the hidden prompt or a
+secret, payload smuggling, instructions planted in a document for the model that reads it.
+They run on lower-cased NFKC text (see `injection_text`) and become both features of the
+classifier and the signals reported to policies (`injection.<cue>`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import re2
+
+_GAP = r"(?:[^\s.!?;。！？]+\s+){0,4}?"  # up to four words, within one sentence
+_MANY = r"(?:all|any|every|each|everything|the|your|my|these|those|this|its)"
+
+# "ignore / forget / disregard … previous / above / prior … instructions / rules", in English
+# and in the languages attacks are most often translated to. The verb and the object must
+# both be there: "ignore the noise" or "forget about the budget" are not overrides.
+_OVERRIDE_EN = (
+    r"\b(?:ignore|ignoring|disregard|forget|overlook|bypass|override|overrule|skip|drop|abandon|"
+    r"neglect|discard|dismiss|erase|delete|clear|set aside|throw out|pay no attention to|"
+    r"do not follow|don'?t follow|stop following|no longer follow)\b\W+"
+    + _GAP
+    + r"(?:previous|prior|above|earlier|preceding|initial|original|former|foregoing|old|"
+    r"system|developer|default|given|existing|current|safety|all|any|every|your|these|those)\b"
+    r"\W+(?:[^\s.!?;]+\s+){0,3}?"
+    r"(?:instructions?|prompts?|rules|directions?|directives?|guidelines|commands?|context|"
+    r"messages?|programming|restrictions|constraints|guardrails|polic(?:y|ies)|training|"
+    r"orders|tasks?|requests?|settings|filters|conversation|text|input|content|identity)"
+    r"|\bignore (?:the |all (?:the )?)?(?:above|previous|preceding)\s*(?:[.,;:!]|$|and\b)"
+    r"|\b(?:ignore|forget|disregard) everything\b"
+    r"|\b(?:ignore|forget|disregard) all (?:that )?(?:you|i)(?:'ve| have)?(?: been)? "
+    r"(?:told|said|learned|was told)\b"
+    r"|\bforget (?:about )?(?:your|all|the) (?:previous |prior )?(?:task|instructions|rules)"
+)
+_OVERRIDE_INTL = (
+    # Spanish, Portuguese, Italian, French, Catalan
+    r"\b(?:ignor[ae]\w*|olvid[ae]\w*|olvíd\w*|omit[ea]\w*|descart[ae]\w*|esque[cç]\w*|"
+    r"desconsider\w*|dimentic\w*|oubli\w*|n[e']\s*tiens? pas compte)\b\W+"
+    + _GAP
+    + r"(?:instrucciones|instrucci[oó]n|indicaciones|[oó]rdenes|reglas|normas|directrices|"
+    r"instruções|instruções|instrução|orientações|regras|diretrizes|comandos|istruzioni|"
+    r"regole|direttive|indicazioni|instructions|consignes|règles|directives|ordres|"
+    r"anteriores|previas|precedentes|précédentes|antérieures|precedenti|todo|tudo|tutto|tout)"
+    # German, Dutch
+    r"|\b(?:ignorier\w*|vergiss|vergessen sie|vergesst|missacht\w*|übergeh\w*|negeer\w*|"
+    r"vergeet)\b\W+" + _GAP + r"(?:anweisungen|anordnungen|befehle|regeln|vorgaben|"
+    r"instruktionen|alles|vorherigen|bisherigen|obigen|instructies|regels|opdrachten|alles|"
+    r"vorige|eerdere)"
+    # Russian, Ukrainian, Polish, Turkish, Indonesian/Malay, Tagalog, Vietnamese
+    r"|(?:игнорир\w*|проигнорир\w*|забудь\w*|забудьте|не обращай\w* внимания|ігнор\w*|"
+    r"забудь|zignoruj|ignoruj|zapomnij)\W+" + _GAP + r"(?:инструкци\w*|указани\w*|правил\w*|"
+    r"предыдущ\w*|все|всё|інструкці\w*|попередн\w*|instrukcj\w*|polece\w*|poprzedni\w*|"
+    r"wszystk\w*)"
+    r"|\b(?:görmezden gel\w*|yok say\w*|unut\w*)\b|\b(?:önceki|tüm) (?:\w+ ){0,2}talimat\w*"
+    r"|\b(?:abaikan|lupakan|jangan hiraukan|acuhkan)\b\W+" + _GAP + r"(?:instruksi|perintah|"
+    r"petunjuk|aturan|arahan|sebelumnya|semua)"
+    r"|\b(?:huwag pansinin|balewalain|kalimutan|kaligtaan)\b"
+    r"|\b(?:bỏ qua|phớt lờ|quên|lờ đi)\b\W+" + _GAP + r"(?:hướng dẫn|chỉ dẫn|chỉ thị|"
+    r"lệnh|quy tắc|trước đó|tất cả|mọi)"
+    # Arabic, Persian, Hindi, Bengali, Thai
+    r"|(?:تجاهل|انس|انسَ|تناس|نادیده بگیر|فراموش کن)\W+" + _GAP + r"(?:التعليمات|"
+    r"الأوامر|القواعد|السابقة|كل|دستورالعمل|دستورات|قبلی)"
+    r"|(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल जा\w*|उपेक्षा)"
+    r"|(?:উপেক্ষা|অগ্রাহ্য|ভুলে যা\w*)"
+    r"|(?:เพิกเฉย|ละเว้น|ไม่ต้องสนใจ|ลืม)(?:\S{0,20})(?:คำสั่ง|คำแนะนำ|ก่อนหน้า|ทั้งหมด)"
+    # Chinese, Japanese, Korean
+    r"|(?:忽略|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|别管|放弃)[^。！？\n]{0,12}"
+    r"(?:指令|指示|说明|說明|规则|規則|提示|设定|設定|之前|以前|先前|上面|以上|所有)"
+    r"|(?:以前|前|上記|これまで)の(?:指示|命令|ルール|指令)を?(?:無視|忘れ)"
+    r"|(?:無視|忘れ)(?:して|しろ|してください)"
+    r"|(?:이전|앞의|위의|모든)\s?(?:지시|명령|지침|규칙)\S{0,3}\s?(?:무시|잊)"
+    r"|무시하(?:고|세요|십시오)|잊어(?:버려|버리고|주세요)"
+)
+_NEW_INSTRUCTIONS = (
+    r"\b(?:new|updated|real|actual|revised|additional|true|secret|hidden|important|urgent|"
+    r"priority|override) (?:instructions?|rules|task|directives?|orders?|commands?|objective)"
+    r"\s*[:!-]"
+    r"|\bfrom (?:now|this (?:moment|point)) (?:on|onwards?|forward)\b"
+    r"|\byou will now\b|\byour (?:new|real|only|true) (?:task|job|purpose|goal|instructions?)\b"
+    r"|\binstead,? (?:you (?:must|should|will)|say|respond|reply|output|print|write|tell)\b"
+    r"|\bdo not (?:follow|obey|listen to) (?:the|your|any|those|these)\b"
+    r"|\b(?:a partir de ahora|de ahora en adelante|a partir de agora|d[ée]sormais|"
+    r"à partir de maintenant|ab (?:jetzt|sofort)|von nun an|d'ora in (?:poi|avanti)|"
+    r"vanaf nu|отныне|с этого момента|mulai sekarang|từ bây giờ|从现在开始|從現在開始|"
+    r"今から|これから|지금부터|이제부터|ตั้งแต่นี้)"
+)
+_SYSTEM_IMPERSONATION = (
+    r"(?:^|\n)\s*(?:\[|<|#+ ?|\*\*)?(?:system|admin|administrator|developer|root|sysadmin)"
+    r"(?: message| prompt| note)?\s*(?:\]|>|\*\*)?\s*:"
+    r"|<\|?(?:im_start|im_end|system|endoftext|eot_id|start_header_id)\|?>|\[/?inst\]"
+    r"|<</?sys>>|</?(?:system|instructions?|admin|prompt)(?: [^>]{0,40})?>"
+    r"|\bsystem (?:override|prompt|message|update|notice|alert|instruction)s?\s*[:#!-]"
+    r"|#{2,}\s*(?:system|admin|override|instructions?|end)\b"
+    r"|\bend of (?:system )?(?:prompt|instructions|context|document|email)\b"
+    r"|\bbegin (?:new )?(?:system )?(?:prompt|instructions)\b"
+)
+_MODE_SWITCH = (
+    r"\b(?:developer|dev|admin|administrator|debug|debugging|maintenance|god|sudo|root|"
+    r"unrestricted|jailbreak|jailbroken|unlocked|unfiltered|uncensored|evil|chaos|dan|"
+    r"diagnostic|override|superuser|system) mode\b"
+    r"|\bmode (?:enabled|activated)\b|['\"‘“][\w ]{2,30} mode['\"’”]"
+    r"|[<\[][^<>\[\]\n]{0,30}(?:mode|modus|modo|modalità|режим|mod|mode|chế độ|โหมด|وضع|"
+    r"मोड|মোড|模式|モード|모드)[^<>\[\]\n]{0,20}[>\]]"
+    r"|['\"‘“«][^'\"’”»\n]{2,40}(?:modus|modo|режим|modu|chế độ|模式|モード|모드)['\"’”»]"
+    r"|\bmodo (?:desarrollador|de desarrollador|administrador|dios|mantenimiento|depuraci[oó]n|"
+    r"desenvolvedor|manuten[cç][aã]o|sviluppatore|manutenzione)\b"
+    r"|\bmode (?:développeur|administrateur|dieu|maintenance|débogage)\b"
+    r"|\b(?:entwickler|wartungs|admin|debug|gott)modus\b|\bmodalità (?:sviluppatore|dio|"
+    r"manutenzione)\b|\bрежим\w* (?:разработчика|администратора|бога|обслуживания|отладки)"
+    r"|\b(?:geliştirici|bakım|yönetici) mod\w*|\bmode (?:pengembang|pemeliharaan|admin|dewa)\b"
+    r"|\bchế độ (?:nhà phát triển|bảo trì|quản trị|thần)|(?:开发者|開發者|管理员|管理員|维护|"
+    r"維護|上帝|调试|調試)模式|(?:開発者|メンテナンス|管理者|デバッグ|ゴッド)モード"
+    r"|(?:개발자|유지보수|관리자|디버그|신) ?모드|โหมด|وضع (?:المطور|الصيانة|المسؤول)"
+    r"|(?:डेवलपर|रखरखाव|व्यवस्थापक) मोड|(?:ডেভেলপার|রক্ষণাবেক্ষণ) মোড"
+)
+_AUTHORITY = (
+    r"\bi(?:'m| am) your (?:\w+ ){0,2}(?:developer|creator|programmer|owner|admin|"
+    r"administrator|operator|maker|master|boss|supervisor)s?\b"
+    r"|\bi(?:'m| am) (?:the|a|an) (?:\w+ )?(?:developer|creator|admin|administrator|owner)s? "
+    r"of (?:you|this (?:ai|model|bot|assistant|system|chatbot))\b"
+    r"|\bas (?:your|the) (?:\w+ ){0,2}(?:developer|creator|programmer|owner|admin|"
+    r"administrator|operator|maker|master|boss|supervisor)\b"
+    r"|\b(?:this is|i am|i'm|message from) (?:openai|anthropic|the (?:openai|anthropic|"
+    r"security|development|developer|admin) team)\b"
+    r"|\bas an ai (?:developed|created|made|built) by\b"
+    r"|(?:developed|created|made|built|entwickel\w*|desarrollad\w*|desenvolvid\w*|développ\w*|"
+    r"sviluppat\w*|разработ\w*|dikembangkan|geliştiril\w*|phát triển|开发|開發|開発|개발|"
+    r"พัฒนา|विकसित|তৈরি|طورت\w*|تطوير)[^.!?。\n]{0,20}(?:openai|anthropic)"
+    r"|(?:openai|anthropic)[^.!?。\n]{0,12}(?:开发|開發|開発|개발|พัฒนา|विकसित|разработ\w*|"
+    r"geliştir\w*|tarafından)"
+    r"|\bi(?:'m| am) (?:the )?(?:god|president|ceo|police|fbi)\b"
+    r"|\b(?:authori[sz]ed|approved|sanctioned) by (?:openai|anthropic|your (?:developers?|"
+    r"creators?|admin))"
+    r"|\b(?:soy|sou) (?:tu|seu|su|o seu) (?:desarrollador|creador|desenvolvedor|criador|"
+    r"administrador|jefe|chefe)\b|\bje suis (?:ton|votre) (?:développeur|créateur|"
+    r"administrateur|patron)\b|\bich bin (?:dein|ihr) (?:entwickler|schöpfer|administrator|"
+    r"chef)\b|\bsono il tuo (?:sviluppatore|creatore|amministratore|capo)\b"
+    r"|я (?:твой|ваш) (?:разработчик|создатель|администратор|начальник)"
+    r"|\b(?:saya|aku) (?:adalah )?(?:pengembang|pencipta|admin)\w*\b"
+    r"|我是(?:你的)?(?:开发者|開發者|创造者|創造者|管理员|老板|上帝)|私は(?:あなたの)?(?:開発者|作成者|管理者|神)"
+    r"|\bsenin (?:geliştiricin|yaratıcın|sahibin)\w*|\bgeliştiricin(?:iz)?im\b"
+    r"|\btôi là (?:chúa|nhà phát triển|người tạo ra|quản trị)|\bich bin (?:ein )?gott\b"
+    r"|\b(?:soy|sou) (?:dios|deus)\b|\bje suis (?:dieu|un dieu)\b|\bsono (?:dio|un dio)\b"
+    r"|я (?:бог|господь)\b|\bsaya (?:adalah )?tuhan\b|ฉันคือพระเจ้า|(?:나는|저는) 신"
+    r"|(?:나는|저는) (?:당신의|너의)? ?(?:개발자|창조자|관리자)"
+)
+_PERSONA = (
+    r"\bdo anything now\b|\b(?:as|are|called|named|be|become|play) dan\b|\bdan(?: mode|:)"
+    r"|\[dan\]|\bjailbr(?:eak|oken)\w*"
+    r"|\b(?:unfiltered|uncensored|unrestricted|unbound|unchained|unlimited) (?:ai|version|mode|"
+    r"response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt)"
+    r"|\b(?:be|is|are|being|become|remain|stay) (?:completely |totally |fully )?(?:unfiltered|"
+    r"uncensored|unrestricted)\b"
+    r"|\bstay in character\b|\bbreak(?:ing)? character\b|\bnever refuses?\b|\bwill not refuse"
+    r"|\bcan(?:not|'t|’t) refuse|\bnot (?:allowed|able) to refuse"
+    r"|\bno (?:ethical|moral|content|safety) (?:\w+ )?(?:guidelines|restrictions|constraints|"
+    r"limits|boundaries|filters|rules|principles|policies|considerations)"
+    r"|\b(?:without|with no|has no|have no|free of) (?:any )?(?:ethical |moral |content |"
+    r"safety )?(?:restrictions|limitations|filters?|filtering|censorship|rules|guidelines|"
+    r"boundaries|limits|constraints|principles|morals|ethics|scruples|morality)\b"
+    r"|\b(?:does not|doesn'?t|do not|don'?t) have (?:a |any )?(?:content )?(?:filters?|"
+    r"restrictions|limits|guidelines|morals|ethics)\b"
+    r"|\b(?:openai|chatgpt|ai|the|your|its)(?:'s)? (?:rules|policies|guidelines|restrictions) "
+    r"(?:don'?t|do not|no longer|does not|doesn'?t) (?:apply|matter|exist)"
+    r"|\btake on (?:the )?(?:role|persona|identity) of (?:an? )?(?:ai|chatbot|bot|language "
+    r"model)|\btake on (?:the |a )?\w+ persona\b"
+    r"|\b(?:two|2) (?:fictional |different |hypothetical )?ai (?:models|chatbots|bots|assistants)"
+    r"|\b(?:not|isn't|aren't|never|no longer) (?:be )?(?:bound|restricted|limited|constrained)"
+    r" by\b|\bfree (?:from|of) (?:the )?(?:\w+ ){0,2}(?:confines|restrictions|rules|limits|"
+    r"shackles|constraints|guidelines)"
+    r"|\b(?:openai|anthropic|google)(?:'s|’s)? (?:content |usage )?polic"
+    r"|\bcontent polic(?:y|ies)\b|\bamoral\b|\bmachiavellian\b"
+    r"|\bpretend (?:to be|you are|you're|that you)|\byou are (?:now|no longer)\b"
+    r"|\byou(?:'re| are) (?:going to|about to) (?:act|pretend|play|be|become|immerse)"
+    r"|\bact as (?:an? )?(?:unrestricted|evil|uncensored|unfiltered|amoral|rogue|"
+    r"jailbroken|unethical)|\bimmerse yourself\b"
+    r"|\bopposite (?:mode|day)\b|\bevil (?:ai|assistant|confidant|bot|twin|version)\b"
+    r"|\b(?:two|2|both) (?:different |separate )?(?:responses|answers|ways|paragraphs)\b"
+    r"|\[(?:🔓|🔒)?(?:jailbreak|classic|dan|gpt|chatgpt|developer mode output)\]"
+    r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
+    r"|\bhypothetical (?:ai|language model|chatbot)\b"
+)
+_EXFILTRATION = (
+    r"\b(?:reveal|tell|show|print|repeat|output|share|give|disclose|leak|spell|list|write|"
+    r"display|dump|recite|confirm|provide|send|expose|what(?:'s| is| are))\b"
+    r"(?:\W+\w+){0,5}?\W+(?:(?:your|the|my|its|our)\W+(?:\w+\W+){0,2}?(?:passwords?|passcode|"
+    r"pass code|secret(?: key| code| word)?|api keys?|credentials|access codes?|confidential)"
+    r"|(?:your|its)\W+(?:\w+\W+){0,2}?(?:system prompt|instructions|initial prompt|rules|"
+    r"hidden (?:prompt|instructions)|guidelines|configuration))"
+    r"|\bprompt (?:above|before this)\b|\bverbatim\b"
+    r"|\b(?:words|text|everything) (?:above|before) this\b"
+    r"|\bwhat (?:were|are) (?:you|your) (?:told|instructed|instructions)\b"
+    # someone else's personal data asked of the model
+    r"|\b(?:tell me|give me|what(?:'s| is)|share|reveal|provide|list)\W+(?:\w+\W+){0,3}?"
+    r"(?:[a-z]+'s|the user'?s?|the users'|their|his|her) (?:\w+ )?(?:birth ?date|date of "
+    r"birth|(?:home |email |e-mail )?address|phone number|social security|ssn|location|city of "
+    r"residence|bank (?:balance|account)|salary|medical (?:history|records)|credit card)"
+    r"|\bwhere does (?:the user|[a-z]+ [a-z]+|[a-z]+) (?:currently )?live\b"
+    # "password" / "secret key" with a possessive, in other languages
+    r"|\b(?:tu|su|sua|seu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
+    r"(?:contraseña|clave(?: secreta)?|senha|chave(?: secreta)?|mot de passe|clé secrète|"
+    r"passwort|kennwort|geheimschlüssel|password|chiave segreta|wachtwoord|hasło)"
+    r"|(?:твой|ваш|ваше) (?:пароль|секретн\w* ключ)|(?:şifreniz|şifreni|gizli anahtar\w*)"
+    r"|\b(?:kata sandi|kunci rahasia) (?:anda|kamu)|\b(?:mật khẩu|khóa bí mật) của (?:bạn|em)"
+    r"|(?:كلمة (?:المرور|السر)|المفتاح السري)|(?:पासवर्ड|गुप्त कुंजी)|(?:পাসওয়ার্ড|গোপন কী)"
+    r"|รหัสผ่าน|(?:你的|您的)(?:密码|密碼|密钥|密鑰)|(?:パスワード|秘密鍵)|(?:비밀번호|비밀 ?키)"
+)
+# A password or key asked of the model itself is the classic exfiltration target; alone, a
+# mention is weak evidence ("how do I reset my password"), so it is a cue of its own.
+_SECRET_MENTION = (
+    r"\b(?:passwords?|passcodes?|pass codes?|passphrase|secret (?:key|code|word|phrase)|"
+    r"access codes?|admin credentials|root password)\b"
+    r"|\b(?:contraseñas?|claves? secretas?|senhas?|chaves? secretas?|mots? de passe|"
+    r"clés? secrètes?|passw[oö]rt\w*|kennw[oö]rt\w*|geheim(?:e[rn]? )?schlüssel\w*|"
+    r"chiavi? segret[ae]|wachtwoord\w*|has[lł]\w*|şifre\w*|parola(?:yı|nız)?|kata sandi|"
+    r"kunci rahasia|mật khẩu|khóa bí mật|lihim na (?:susi|code)|password)\b"
+    r"|пароль\w*|секретн\w* (?:ключ|код)\w*|كلمة (?:المرور|السر)|المفتاح السري|رمز المرور"
+    r"|पासवर्ड|गुप्त (?:कुंजी|कोड)|পাসওয়ার্ড|গোপন (?:কী|কোড)|รหัสผ่าน|คีย์ลับ|รหัสลับ"
+    r"|密码|密碼|密钥|密鑰|口令|暗号|パスワード|秘密鍵|暗証番号|비밀번호|비밀 ?키|암호"
+)
+_RESPONSE_PRIMING = (
+    r"\b(?:start|begin) (?:your|the|each|every) (?:response|reply|answer|output)s? (?:with|by)\b"
+    r"|\bsure,? here(?: is|'s)\b|\bnever (?:say|mention|add) (?:that )?(?:you|sorry|i'm sorry)"
+    r"|\bdo not (?:include|add|give) (?:any )?(?:warnings?|disclaimers?|apolog|caveats?)"
+    r"|\bwithout (?:any )?(?:warnings?|disclaimers?|caveats|moraliz)"
+    r"|\b(?:don'?t|do not|never) (?:say|tell me) (?:that )?(?:you )?(?:can'?t|cannot|are "
+    r"unable)"
+    r"|\bregardless of (?:how )?(?:legal|illegal|ethic|moral|harm|danger|inappropriate)"
+    r"|\b(?:ignore|forget|disregard|set aside) (?:your |all |any )?(?:ethics|morals|"
+    r"morality|safety|conscience|principles|values)\b"
+)
+_OBFUSCATION = (
+    r"\b(?:base64|base-64|rot13|rot-13|caesar|cipher|hexadecimal|morse|leetspeak|pig latin)\b"
+    r"|\b(?:decode|decipher|decrypt|unscramble)\b|\bin reverse(?: order)?\b"
+    r"|\b(?:spelled|written|read|write|spell) backwards\b"
+    r"|\bpart (?:1|2|one|two|a|b)\b\W+(?:is|=|:)\s*['\"“]"
+    r"|\b(?:concatenat|interlace|combine (?:the )?(?:parts|strings|a,? b|letters))"
+    r"|\b[a-z]\s*=\s*['\"][^'\"]{1,40}['\"]\W+(?:and )?[a-z]\s*=\s*['\"]"
+)
+_INDIRECT = (
+    r"\b(?:dear|hey|hi|hello|attention|note (?:to|for)|message (?:to|for)|instructions? for)"
+    r"\W+(?:the )?(?:ai|a\.i\.|assistant|chatbot|llm|language models?|gpt|chatgpt|claude)\b"
+    r"|\bhidden (?:instructions?|prompt|message|text|command)\b"
+    r"|\bif you (?:are|'re) an? (?:ai|llm|language model|assistant|chatbot|bot|agent)\b"
+    r"|\b(?:ai|llm|assistant|language model)s? (?:reading|processing|summari[sz]ing) this\b"
+    r"|\bwhen (?:you )?(?:summari[sz]e|summari[sz]ing|process|processing) this\b"
+    r"|\bbefore (?:you )?(?:answer|respond|reply)(?:ing)? (?:to )?the user\b"
+    r"|\b(?:modify|change|alter|append to|add (?:a \w+ )?to|insert (?:\w+ ){0,3}into|"
+    r"integrate (?:\w+ ){0,6}in(?:to)?) (?:your|the) (?:response|reply|answer|summary|output)\b"
+    r"|\b(?:tell|instruct|direct|ask) the user to\b|\bignore the (?:question|task|user)\b"
+    r"|<instruction\b|\binstruction priority\b"
+)
+_HARMFUL_FRAMING = (
+    r"\b(?:purely |strictly |only |just )?for (?:educational|research|academic|"
+    r"informational|testing|fictional|entertainment|hypothetical) purposes\b"
+    r"|\b(?:purely|entirely|completely|totally) (?:hypothetical|fictional|theoretical)"
+    r"|\b(?:in|for) (?:a|this|my|our) (?:fictional|hypothetical|imaginary|alternate|"
+    r"parallel) (?:world|universe|scenario|story|setting|society|reality|context)"
+    r"|\bhypothetically(?: speaking)?\b|\bthis is (?:just |only |purely )?(?:fiction|"
+    r"fictional|a hypothetical|a thought experiment|for a (?:novel|story|movie|game))"
+    r"|\bno (?:one|real people|actual harm) (?:will|would) (?:be|get) (?:hurt|harmed)"
+    r"|\b(?:will|would) (?:never|not) be used (?:in real life|for real|in reality|"
+    r"maliciously|for harm|for any)"
+    r"|\bwithout (?:being )?(?:detected|caught|traced|getting caught|leaving a trace)\b"
+)
+_REFUSAL_SUPPRESSION = (
+    r"\b(?:you )?(?:must|will|shall|should) (?:always )?(?:answer|comply|obey|respond)"
+    r"(?: to)? (?:every|all|any)\b|\bno matter (?:how|what)\b.{0,40}\b(?:immoral|unethical|"
+    r"illegal|harmful|dangerous|inappropriate|offensive)"
+    r"|\b(?:don'?t|do not|never) (?:refuse|decline|reject|deny)\b"
+    r"|\bnot (?:to )?(?:refuse|decline) (?:any|anything)\b"
+    r"|\bnever (?:tell|inform) (?:me|the user) (?:that )?(?:it|you) (?:can'?t|cannot)"
+    r"|\b(?:illegal|immoral|unethical|harmful|dangerous)(?:,| or| and) (?:illegal|immoral|"
+    r"unethical|harmful|dangerous)\b"
+)
+
+CUES: Final[dict[str, str]] = {
+    "override": _OVERRIDE_EN + "|" + _OVERRIDE_INTL,
+    "new_instructions": _NEW_INSTRUCTIONS,
+    "system_impersonation": _SYSTEM_IMPERSONATION,
+    "mode_switch": _MODE_SWITCH,
+    "authority_claim": _AUTHORITY,
+    "persona": _PERSONA,
+    "exfiltration": _EXFILTRATION,
+    "secret_mention": _SECRET_MENTION,
+    "response_priming": _RESPONSE_PRIMING,
+    "obfuscation": _OBFUSCATION,
+    "indirect": _INDIRECT,
+    "harmful_framing": _HARMFUL_FRAMING,
+    "refusal_suppression": _REFUSAL_SUPPRESSION,
+}
+
+# Runs that may hide a payload; decoded from the original text by `injection_text.decode_run`
+# (the pattern runs on lower-cased text, hence the a-z classes).
+_ENCODED = (
+    r"[a-z0-9+/]{24,}={0,2}|(?:[0-9a-f]{2}[ :]?){16,}|(?:[01]{8}[ ,]?){6,}"
+    r"|(?:%[0-9a-f]{2}){6,}|(?:\\u[0-9a-f]{4}){4,}|(?:\\x[0-9a-f]{2}){6,}"
+)
+# Topics jailbreaks ask for. On their own they are weak (a benign question may mention any of
+# them, "kill a Python process"); next to a persona or a fictional frame they add up.
+HARM_WORDS: Final = frozenset(
+    "bomb bombs explosive explosives weapon weapons meth methamphetamine cocaine heroin fentanyl "
+    "drug drugs poison poisoning malware ransomware keylogger virus phishing hack hacking "
+    "steal stealing fraud counterfeit launder laundering illegal illegally terrorist terrorism "
+    "suicide self-harm firearm firearms nuclear bioweapon nerve-agent sarin anthrax "
+    "kidnap kidnapping murder assassinate torture genocide extremist racist smuggle smuggling "
+    "exploit exploits vulnerability bypass evade evading blackmail extort extortion "
+    "scam scams harass harassment stalk stalking porn pornographic explicit nsfw".split()
+)
+_GREEK_CYRILLIC = r"[\x{0370}-\x{03ff}\x{0400}-\x{04ff}]"
+_LETTER_SPLIT = r"(?:\b[a-z]-[a-z]{3}|[a-z]{3}-[a-z]\b)"
+# Hints that a text uses an obfuscation trick, so that `injection_text` knows which views
+# are worth building. They are never reported.
+HINTS: Final[dict[str, str]] = {
+    "leet": r"[a-z][0134578@$]+[a-z]|\b[0134578@$][a-z]{2}",
+    "spaced_letters": r"\b(?:[a-z][ .\-_*+|/]{1,2}){4}[a-z]\b",
+    "split_words": _LETTER_SPLIT + r"[\s\S]*" + _LETTER_SPLIT,
+    "mixed_script": f"[a-z]{_GREEK_CYRILLIC}|{_GREEK_CYRILLIC}[a-z]",
+    "rotation": r"\brot[- ]?13\b|\b(?:caesar|cipher|shift(?:ed)? (?:of |by )?\d+)\b",
+    "reversal": r"\b(?:reverse|reversed|backwards|right to left|mirror(?:ed)?)\b",
+    "harm": r"\b(?:" + "|".join(sorted(HARM_WORDS, key=len, reverse=True)) + r")\b",
+}
+ENCODED: Final = "encoded"
+
+
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 64 << 20  # the multilingual alternation needs more than RE2's default
+    return options
+
+
+def _compile_spans() -> re2._Regexp:
+    alternatives = [f"(?P<{name}>{pattern})" for name, pattern in CUES.items()]
+    return re2.compile("|".join(alternatives), _options())
+
+
+def _compile_set() -> tuple[re2.Set, tuple[str, ...]]:
+    names = (*CUES, ENCODED, *HINTS, "")
+    signals = re2.Set.SearchSet(_options())
+    for pattern in (*CUES.values(), _ENCODED, *HINTS.values(), ""):
+        signals.Add(pattern)
+    signals.Compile()
+    return signals, names
+
+
+# Spans of each cue, needed only for the findings of a text that is reported.
+CUE_PATTERN: Final = _compile_spans()
+CUE_GROUPS: Final = tuple((name, CUE_PATTERN.groupindex[name]) for name in CUES)
+ENCODED_PATTERN: Final = re2.compile(_ENCODED, _options())
+_SIGNALS, _SIGNAL_NAMES = _compile_set()
+_SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items(), *HINTS.items())}
+
+
+def signals(normalized: str) -> set[str]:
+    """Which cues, hints and encoded runs occur in the text: one linear RE2 pass, whatever the
+    number of matches.
+
+    RE2's set matcher gives up when its DFA outgrows the memory budget; the always-matching
+    empty pattern tells that apart from "nothing found", and the patterns then run one by one.
+    """
+    found = _SIGNALS.Match(normalized) or []
+    names = {_SIGNAL_NAMES[index] for index in found}
+    if "" in names:
+        names.discard("")
+        return names
+    names = {name for name, pattern in _SINGLE.items() if pattern.search(normalized)}
+    if ENCODED_PATTERN.search(normalized):
+        names.add(ENCODED)
+    return names
+
+
+def cue_spans(normalized: str, limit: int = 64) -> list[tuple[str, int, int]]:
+    """Each cue match as (name, start, end), at most `limit` of them."""
+    spans: list[tuple[str, int, int]] = []
+    for match in CUE_PATTERN.finditer(normalized):
+        spans.append(next((n, *match.span()) for n, g in CUE_GROUPS if match.start(g) >= 0))
+        if len(spans) == limit:
+            break
+    return spans

@@ -1,0 +1,187 @@
+"""Text views for the injection scanner: normalised, de-obfuscated and decoded.
+
+Attackers hide an instruction from keyword filters with zero-width characters, styled or
+look-alike letters, leetspeak, spaced-out letters, base64/hex/binary/URL encodings, ROT13, a
+Caesar shift or reversed text. Each transform here undoes one trick so that the same cue
+patterns see the plain instruction. The cheap ones (NFKC, zero-width removal) always run; the
+others only when the text shows a hint of the trick, which keeps ordinary prompts fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import string
+import unicodedata
+from collections.abc import Collection
+from typing import Final
+from urllib.parse import unquote
+
+_ZERO_WIDTH: Final = dict.fromkeys(
+    map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e")
+)
+# Cyrillic and Greek letters that look like Latin ones, used to dodge keyword filters
+# ("іgnоrе" with Cyrillic і, о, е). Applied only when some word mixes scripts, and only to a
+# view: the text itself, Russian or Greek included, is matched as written too.
+_HOMOGLYPHS: Final = str.maketrans(
+    "аеорсухіјѕԁһӏкмтвнαεοριςκνυτχβ",
+    "aeopcyxijsdhlkmtbhaeopiskvutxb",
+)
+_LEET: Final = str.maketrans("0134578@$", "oieastbas")
+# "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e": five or more single letters with separators.
+_SPACED_LETTERS: Final = re.compile(r"\b(?:[a-z][ .\-_*+|/]{1,2}){4,}[a-z]\b")
+_SEPARATORS: Final = re.compile(r"[ .\-_*+|/]")
+# "i-nstruction", "terminatio-n": hyphens splitting words at odd places.
+_INNER_HYPHEN: Final = re.compile(r"(?<=[a-z])-(?=[a-z])")
+_COMMON_WORDS: Final = frozenset(
+    "the you your and what is are to of a in it that this for with me tell how do not be "
+    "all i my can ignore instructions password secret previous say".split()
+)
+# Mathematical alphanumerics (𝐢𝐠𝐧𝐨𝐫𝐞) and full-width Latin letters (ｉｇｎｏｒｅ).
+_STYLED: Final = re.compile(r"[\U0001d400-\U0001d7ff\uff21-\uff3a\uff41-\uff5a]")
+_NON_LETTERS: Final = re.compile(r"[^a-z]+")
+_DECODE_WINDOW: Final = 2000
+_PIG_LATIN_WINDOW: Final = 60
+_TAIL: Final = 160
+_SUFFIX_TOKENS: Final = 15
+_SUFFIX_SYMBOLS: Final = "{}[]()<>\\|`~^$%#@*+=;"
+_NOT_SUFFIX_SYMBOLS: Final = str.maketrans(
+    "", "", "".join(chr(c) for c in range(128) if chr(c) not in _SUFFIX_SYMBOLS)
+)
+_CAMEL_JOIN: Final = re.compile(r"[a-z][A-Z]")
+
+
+def normalize(text: str) -> str:
+    """Lower-cased text with full-width and styled letters folded and zero-width marks removed.
+
+    Offsets into the result match the input when the input is ASCII (NFKC and the removals
+    leave ASCII text as it is).
+    """
+    if not text.isascii():
+        # NFKC folds full-width and styled letters ("ｉｇｎｏｒｅ", "𝐢𝐠𝐧𝐨𝐫𝐞") to plain ones.
+        text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    return text.lower()
+
+
+def hidden_or_styled(text: str) -> bool:
+    """Zero-width characters or styled letters: text written to slip past keyword filters."""
+    if text.isascii():
+        return False
+    return len(text.translate(_ZERO_WIDTH)) != len(text) or _STYLED.search(text) is not None
+
+
+def deobfuscate(normalized: str, hints: Collection[str]) -> str | None:
+    """Undo look-alike letters, leetspeak, spaced-out letters and split words, as hinted.
+
+    None if no hint applies. Each step is one linear pass over the text.
+    """
+    view = normalized
+    if "mixed_script" in hints:
+        view = view.translate(_HOMOGLYPHS)
+    if "leet" in hints:
+        # Digits become letters everywhere ("2024" -> "2o2a"): harmless for the cue patterns.
+        view = view.translate(_LEET)
+    if "spaced_letters" in hints:
+        view = _SPACED_LETTERS.sub(lambda m: _SEPARATORS.sub("", m.group()), view)
+    if "split_words" in hints:
+        view = _INNER_HYPHEN.sub("", view)
+    return None if view == normalized else view
+
+
+def looks_like_pig_latin(normalized: str, tokens: list[str]) -> bool:
+    """Most words end in "ay" ("erewhay oesday ethay useryay")."""
+    if normalized.count("ay", 0, 400) < 4:
+        return False  # decided without looking at the words, for nearly every text
+    head = tokens[:_PIG_LATIN_WINDOW]
+    return len(head) >= 4 and sum(map(_ends_in_ay, head)) > 0.6 * len(head)
+
+
+def _ends_in_ay(token: str) -> bool:
+    return len(token) > 3 and token.endswith("ay")
+
+
+def decode_run(run: str) -> str | None:
+    """Printable text hidden in a base64, hex, binary, URL or escape run; None for digests."""
+    compact = run.replace(" ", "").replace(":", "").replace(",", "")
+    try:
+        if run.startswith("%"):
+            decoded = unquote(run, errors="strict")
+        elif run.startswith(("\\u", "\\x")):
+            decoded = codecs.decode(run, "unicode_escape")
+        elif len(compact) % 8 == 0 and set(compact) <= {"0", "1"}:
+            decoded = int(compact, 2).to_bytes(len(compact) // 8, "big").decode("utf-8")
+        elif len(compact) % 2 == 0 and all(c in string.hexdigits for c in compact):
+            decoded = bytes.fromhex(compact).decode("utf-8")
+        else:
+            raw = base64.b64decode(run + "=" * (-len(run) % 4), validate=False)
+            decoded = raw.decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    letters = sum(c.isalpha() or c == " " for c in decoded)
+    return decoded if decoded.isprintable() and letters > 0.8 * len(decoded) else None
+
+
+def _rot(text: str, shift: int) -> str:
+    lower = string.ascii_lowercase
+    return text.translate(str.maketrans(lower, lower[shift:] + lower[:shift]))
+
+
+def _english_hits(text: str) -> int:
+    return sum(map(_COMMON_WORDS.__contains__, _NON_LETTERS.sub(" ", text).split()))
+
+
+def hinted_views(normalized: str, hints: Collection[str]) -> list[str]:
+    """ROT13 or the best Caesar shift, and the reversed text, each only when hinted at.
+
+    A decoded view counts only if it reads as English more than the text does. The search
+    looks at the first `_DECODE_WINDOW` characters, so a text full of hints costs no more.
+    """
+    views: list[str] = []
+    head = normalized[:_DECODE_WINDOW]
+    baseline = _english_hits(head) if hints else 0
+    if "rotation" in hints:
+        best, best_hits = 0, baseline
+        for shift in range(1, 26):
+            hits = _english_hits(_rot(head, shift))
+            if hits > best_hits:
+                best, best_hits = shift, hits
+        if best and best_hits >= 3:
+            views.append(_rot(head, best))
+    if "reversal" in hints:
+        reversed_text = head[::-1]
+        if _english_hits(reversed_text) > max(baseline, 2):
+            views.append(reversed_text)
+    return views
+
+
+def adversarial_suffix(text: str) -> float:
+    """How much the end of a prose prompt looks like an optimised suffix (GCG/DSN-style).
+
+    Those suffixes are one line of fused fragments, camelCase joins and brackets after a
+    plain-language request: the share of such tokens among the last ones, when the tail has no
+    line break (code has them) and the text before it is ordinary prose.
+    """
+    tail = text[-_TAIL:]
+    if "\n" in tail or not tail.isascii():
+        return 0.0
+    if sum(map(tail.count, _SUFFIX_SYMBOLS)) < 3:
+        return 0.0  # the common case: prose ends in prose
+    tokens = tail.split()[-_SUFFIX_TOKENS:]
+    if len(tokens) < 5:
+        return 0.0
+    share = sum(map(_odd_token, tokens)) / len(tokens)
+    if share < 0.2:
+        return 0.0
+    head = text[: text.rfind(tokens[0], len(text) - len(tail))]
+    if len(head) >= 20 and sum(map(head.count, _SUFFIX_SYMBOLS)) > 0.02 * len(head):
+        return 0.0
+    return share
+
+
+def _odd_token(token: str) -> bool:
+    symbols = len(token.translate(_NOT_SUFFIX_SYMBOLS))
+    if symbols >= 2 or (symbols and any(c.isalpha() for c in token)):
+        return True
+    return _CAMEL_JOIN.search(token) is not None

@@ -1,0 +1,285 @@
+"""Number-shaped PII: split a run of digits and separators into cards, SSNs, phones and IPv4s."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import accumulate, compress, repeat
+from typing import Final
+
+from proxy.scanners.base import Finding
+from proxy.scanners.pii_checks import (
+    card_brand_ok,
+    card_group_lengths_ok,
+    card_grouping_ok,
+    ipv4_ok,
+    luhn_ok,
+    ssn_parts_ok,
+)
+from proxy.scanners.pii_phone import (
+    PHONE_CONTEXT_WIDTH,
+    PhoneBudget,
+    classify_phone,
+    context_before,
+    latest_phone_word,
+    phone_word_before,
+)
+
+CARD, SSN, IP = "pii.credit_card", "pii.us_ssn", "pii.ip_address"
+
+_SSN_RE: Final = re.compile(r"(\d{3})-(\d{2})-(\d{4})")
+_CARD_RE: Final = re.compile(r"\d{4}(?:([ \-])\d{2,6})(?:\1\d{2,6}){0,3}|\d{12,19}")
+_CARD_SEPARATORS: Final = re.compile(r"[ \-]")
+_NUMBER_BOUNDARY: Final = frozenset("_-.$€£,/#")
+_SSN_CONTEXT: Final = ("ssn", "social security", "soc. sec", "soc sec")
+_KEEP_DIGITS: Final = str.maketrans("", "", "()+.- /xet")
+_MAX_TOKENS_PER_CANDIDATE: Final = 8
+_MAX_DIGITS: Final = 19  # the longest card number
+
+
+def bounded(text: str, start: int, end: int) -> bool:
+    """A number must not be glued to a word, a price or a dotted/dashed identifier."""
+    if start > 0:
+        before = text[start - 1]
+        if before.isalnum() or before in _NUMBER_BOUNDARY:
+            return False
+    if end < len(text):
+        after = text[end]
+        if after.isalnum() or after == "_":
+            return False
+        if after in ".-" and end + 1 < len(text) and text[end + 1].isalnum():
+            return False
+    return True
+
+
+def _classify_single(
+    text: str, start: int, end: int, digit_count: int, phone_word: bool, budget: PhoneBudget
+) -> Finding | None:
+    """One whitespace-free token: an IPv4 address, an SSN, a card or a phone number."""
+    if digit_count < 4 or not bounded(text, start, end):
+        return None  # the shortest value we validate, an IPv4 address, has 4 digits
+    candidate = text[start:end]
+    if candidate.count(".") == 3 and ipv4_ok(candidate):
+        return Finding(IP, start, end, 0.7)
+    if len(candidate) == 11:
+        ssn = _SSN_RE.fullmatch(candidate)
+        if ssn is not None:
+            return Finding(SSN, start, end, 0.9) if ssn_parts_ok(*ssn.groups()) else None
+    if 12 <= digit_count <= _MAX_DIGITS:
+        card = _card(text, start, end, candidate)
+        if card is not None:
+            return card
+    if digit_count == 9 and candidate.isdigit():
+        if context_before(text, start, _SSN_CONTEXT) and ssn_parts_ok(
+            candidate[:3], candidate[3:5], candidate[5:]
+        ):
+            return Finding(SSN, start, end, 0.8)
+        return None
+    if not 7 <= digit_count <= 15:
+        return None
+    return classify_phone(text, start, end, candidate, digit_count, phone_word, budget)
+
+
+def _card(text: str, start: int, end: int, candidate: str) -> Finding | None:
+    if _CARD_RE.fullmatch(candidate) is None:
+        return None
+    groups = _CARD_SEPARATORS.split(candidate)
+    digits = "".join(groups)
+    if card_grouping_ok(groups) and card_brand_ok(digits) and luhn_ok(digits):
+        return Finding(CARD, start, end, 0.95)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Tokens:
+    """The space-separated tokens of one run: text, absolute start, digit count."""
+
+    pieces: list[str]
+    starts: list[int]
+    digits: list[int]
+    has_x: bool  # an extension ("x12", "ext. 12") may be among them
+
+
+def _tokens(text: str, start: int, end: int) -> _Tokens:
+    # A run holds no whitespace but spaces, so str.split(" ") finds every token at C speed.
+    pieces = text[start:end].split(" ")
+    offsets = list(accumulate(map((1).__add__, map(len, pieces)), initial=start))
+    kept = list(filter(None, pieces))
+    starts = list(compress(offsets, pieces)) if len(kept) < len(pieces) else offsets[:-1]
+    digits = list(map(len, map(str.translate, kept, repeat(_KEEP_DIGITS))))
+    return _Tokens(kept, starts, digits, "x" in text[start:end])
+
+
+# Every value but a national phone number has a token with 3+ digits, or a "+", "(" or ".".
+_MAY_HOLD_VALUE: Final = re.compile(r"[0-9](?:[^ 0-9]*[0-9]){2}|[+(.]")
+
+
+def scan_number_cluster(
+    text: str, start: int, end: int, out: list[Finding], budget: PhoneBudget
+) -> None:
+    """Split a run of digits and separators into the entities it holds.
+
+    A run can join several values ("10.0.0.1 - 10.0.0.9", a phone followed by a year), so try
+    the longest space-separated sub-run first at each position. Only tokens where a value can
+    begin are visited, found at C speed by `_candidate_starts`, and integer checks rule out
+    most sub-runs before any string work: long runs of digit groups stay cheap.
+    """
+    # Inside a run there are no letters, so a phone word can only precede its first tokens.
+    window = text[max(0, start - PHONE_CONTEXT_WIDTH) : start]
+    latest_word = latest_phone_word(text, start) if window.isascii() else None
+    run = text[start:end]
+    if " " not in run:  # one token, the common case: no splitting to do
+        digits = len(run.translate(_KEEP_DIGITS))
+        if digits <= _MAX_DIGITS and (digits >= 7 or "." in run):
+            if latest_word is None:
+                phone_word = phone_word_before(text, start)
+            else:
+                phone_word = latest_word >= 0
+            single = _classify_single(text, start, end, digits, phone_word, budget)
+            if single is not None:
+                out.append(single)
+        return
+    if latest_word == -1 and _MAY_HOLD_VALUE.search(run) is None:
+        return
+    tokens = _tokens(text, start, end)
+    near_start = bisect_left(tokens.starts, start + PHONE_CONTEXT_WIDTH)
+    resume = 0
+    for index in _candidate_starts(text, start, end, tokens, near_start):
+        if index < resume:
+            continue
+        position = tokens.starts[index]
+        if index >= near_start:
+            phone_word = False
+        elif latest_word is None:
+            phone_word = phone_word_before(text, position)
+        else:
+            phone_word = latest_word >= 0 and latest_word >= position - PHONE_CONTEXT_WIDTH
+        found = _longest_at(text, tokens, index, phone_word, budget)
+        if found is not None:
+            out.append(found[0])
+            resume = found[1]
+
+
+def _shape_starts_pattern() -> re.Pattern[bytes]:
+    """Token sequences, as digit counts, where a value can begin without a phone word.
+
+    Each token is one byte, 48 + its digit count ("4111 1111 1111 1111" is b"4444"). Cards:
+    the groupings people write. NANP numbers: tokens cut at 3, 6 (and 10) digits, or at 1, 4,
+    7 with the country code; tokens without digits ("-") may sit between. Single tokens: 7+
+    digits. Everything else needs a "+", "(", "." or an extension, handled apart.
+    """
+    cards = ["4444", "465", "464", "4443", "445"]
+    nanp = [(3, 3, 4), (3, 7), (6, 4), (1, 3, 3, 4), (1, 3, 7), (1, 6, 4), (1, 10)]
+    nanp += [(4, 3, 4), (4, 7), (7, 4)]
+    shapes = cards + ["0*".join(re.escape(chr(48 + n)) for n in parts) for parts in nanp]
+    return re.compile(("(?=" + "|".join(shapes) + "|[7-~])").encode())
+
+
+_SHAPE_STARTS: Final = _shape_starts_pattern()
+# Tokens that start with "+" or "(", or hold a ".": international numbers, "(415) …", IPv4.
+_MARKED_TOKENS: Final = re.compile(r"(?:^|(?<= ))(?:[+(][^ ]*|[^ .]*\.[^ ]*)")
+
+
+def _candidate_starts(
+    text: str, start: int, end: int, tokens: _Tokens, near_start: int
+) -> list[int]:
+    """Indices of the tokens where a card, SSN, IP or phone number can begin, ascending."""
+    if tokens.has_x or near_start == len(tokens.pieces):
+        # Extensions are rare, and a short run next to its start is checked whole.
+        return list(range(len(tokens.pieces)))
+    shape = bytes(map(min, map((48).__add__, tokens.digits), repeat(126)))
+    found = set(range(near_start))
+    found.update(match.start() for match in _SHAPE_STARTS.finditer(shape))
+    run = text[start:end]
+    if "+" in run or "(" in run or "." in run:
+        found.update(
+            bisect_right(tokens.starts, start + match.start()) - 1
+            for match in _MARKED_TOKENS.finditer(run)
+        )
+    return sorted(found)
+
+
+@lru_cache(maxsize=1024)
+def _card_lengths(first_group: str) -> frozenset[int]:
+    """Card number lengths a brand allows after these first four digits (none if not digits)."""
+    if not first_group.isdigit():
+        return frozenset()
+    # Six-digit brand ranges (622126-622925) match with one of the two paddings; the whole
+    # number is checked again later.
+    return frozenset(
+        n
+        for n in range(12, 20)
+        for pad in ("00", "99")
+        if card_brand_ok(first_group + pad + "0" * (n - 6))
+    )
+
+
+def _longest_at(
+    text: str, tokens: _Tokens, index: int, phone_word: bool, budget: PhoneBudget
+) -> tuple[Finding, int] | None:
+    """The longest value starting at token `index`, and the index of the token after it."""
+    window = tokens.digits[index : index + _MAX_TOKENS_PER_CANDIDATE]
+    # Digit totals of the sub-runs index..index+k; a value has at most 19 digits, 8 tokens.
+    totals = list(accumulate(window))
+    usable = bisect_right(totals, _MAX_DIGITS)
+    first = tokens.pieces[index]
+    card_lengths = _card_lengths(first) if window[0] == 4 else frozenset()
+    open_phone = phone_word or first[0] == "+" or tokens.has_x
+    # Multi-token sub-runs hold 7+ digits; integer checks rule most out before any string
+    # work: a card is 3-5 groups in a grouping people write with a brand's length, a spaced
+    # phone is international, NANP (10-11 digits, more with an extension) or next to a phone
+    # word.
+    for k in range(usable - 1, max(bisect_left(totals, 7), 1) - 1, -1):
+        total = totals[k]
+        card = total in card_lengths and card_group_lengths_ok(tuple(window[: k + 1]))
+        phone = total <= 15 and (open_phone or _nanp_groups_ok(totals[: k + 1]))
+        if card or phone:
+            stop = index + k + 1
+            finding = _classify_multi(text, tokens, index, stop, total, card, phone_word, budget)
+            if finding is not None:
+                return finding, stop
+    # Below 7 digits only an IPv4 address is left.
+    if usable and (totals[0] >= 7 or "." in first):
+        start = tokens.starts[index]
+        finding = _classify_single(text, start, start + len(first), totals[0], phone_word, budget)
+        if finding is not None:
+            return finding, index + 1
+    return None
+
+
+# Where spaces may fall in a NANP number, counted in digits: 415 555 2671, 1 415 555 2671.
+_NANP_CUTS: Final = (frozenset({3, 6, 10}), frozenset({1, 4, 7, 11}))
+
+
+def _nanp_groups_ok(totals: list[int]) -> bool:
+    """Whether tokens with these running digit totals can be a NANP number without extension."""
+    return totals[-1] in (10, 11) and any(cuts.issuperset(totals) for cuts in _NANP_CUTS)
+
+
+def _classify_multi(
+    text: str,
+    tokens: _Tokens,
+    index: int,
+    stop: int,
+    total: int,
+    card: bool,
+    phone_word: bool,
+    budget: PhoneBudget,
+) -> Finding | None:
+    """Tokens index..stop-1 joined by spaces: a grouped card or a spaced phone number."""
+    pieces = tokens.pieces[index:stop]
+    start = tokens.starts[index]
+    end = tokens.starts[stop - 1] + len(pieces[-1])
+    if not bounded(text, start, end):
+        return None
+    candidate = text[start:end]
+    # Card groups: digits only, one space between them.
+    if card and len(candidate) == total + len(pieces) - 1 and all(map(str.isdigit, pieces)):
+        number = "".join(pieces)
+        if card_brand_ok(number) and luhn_ok(number):
+            return Finding(CARD, start, end, 0.95)
+    if 7 <= total <= 15:
+        return classify_phone(text, start, end, candidate, total, phone_word, budget)
+    return None
