@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_LOG_FLUSH_SECONDS = 0.5
 METRICS_SAMPLE_SECONDS = 1.0
+BACKGROUND_CANCEL_SECONDS = 0.5
 
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
@@ -141,12 +142,19 @@ async def handle_check_request(request: web.Request) -> web.StreamResponse:
 
 @contextlib.asynccontextmanager
 async def background(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
-    """A task that lives exactly as long as the app: cancelled and awaited at cleanup."""
+    """A task that lives exactly as long as the app: cancelled and awaited at cleanup.
+
+    Cancelled again for as long as it runs: a library can swallow a cancellation (a Redis
+    pipeline read that the cancel interrupts returned normally under redis-py 8.1, and the
+    alert evaluator went on to its next round), and the app's stop must not wait on it.
+    """
     task = asyncio.create_task(work, name=name)
     try:
         yield
     finally:
-        task.cancel()
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=BACKGROUND_CANCEL_SECONDS)
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
