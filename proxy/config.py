@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from proxy.audit.settings import AuditSettings
+from proxy.audit.settings import AuditSettings, audit_problems
 from proxy.ratelimit.settings import RateLimitSettings, settings_problems
 from proxy.typed_yaml import SECRET, Problem, read_typed
 
@@ -220,4 +220,5 @@ def _cross_check(settings: Settings) -> list[Problem]:
     problems.extend(
         Problem(path, message) for path, message in settings_problems(settings.rate_limit)
     )
+    problems.extend(Problem(path, message) for path, message in audit_problems(settings.audit))
     return problems

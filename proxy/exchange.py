@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from hashlib import _Hash
+
     from proxy.apikeys import ApiKey
     from proxy.formats import Call
     from proxy.formats.segments import Usage
@@ -42,6 +44,8 @@ class Exchange:
     stream_usage: Usage | None = None
     # The whole (non-streamed) answer as sent, for its hash and usage; never logged or stored.
     response_body: bytes = b""
+    # SHA-256 of a streamed answer as sent, fed chunk by chunk (the body is never kept).
+    response_hash: _Hash | None = None
     # Read once by the recorder, for the audit row and the rate-limit settlement.
     usage: Usage | None = None
     # Placeholders given in this request; never logged, never stored.

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 
-from proxy.audit.record import COLUMNS, copy_values
+from proxy.audit.checkpoint import Checkpoint
+from proxy.audit.record import COLUMNS, ChainedRow
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,11 @@ INSERT_FROM_STAGING_SQL = (
     f"SELECT {_COLUMN_LIST} FROM audit_staging ORDER BY seq ON CONFLICT DO NOTHING"
 )
 ENSURE_PARTITION_SQL = "SELECT audit_ensure_partition($1)"
+# A replay may sign a head that was signed before the crash: the first signature stays.
+INSERT_CHECKPOINT_SQL = (
+    "INSERT INTO audit_checkpoints (writer_id, seq, row_hash, signed_at, key_id, signature) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+)
 
 # Errors a row's content causes: retrying the same batch cannot succeed.
 BAD_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
@@ -43,7 +48,7 @@ class AuditStore:
         self._connect_timeout = connect_timeout
         self._write_timeout = write_timeout
         self._conn: Any = None
-        self._months: set[str] = set()  # "YYYY-MM" whose partition is known to exist
+        self._months: set[tuple[int, int]] = set()  # (year, month) known to have a partition
         self.writing = False
         self.rows_written = 0
         self.duplicates_skipped = 0
@@ -73,8 +78,11 @@ class AuditStore:
         if conn is not None:
             conn.terminate()
 
-    async def write(self, rows: list[dict[str, Any]], rejected: Path) -> None:
-        """Store canonical rows; raise one of UNAVAILABLE when Postgres cannot take them.
+    async def write(
+        self, rows: list[ChainedRow], checkpoints: list[Checkpoint], rejected: Path
+    ) -> None:
+        """Store chained rows, and the checkpoints over them in the same transaction; raise
+        one of UNAVAILABLE when Postgres cannot take them.
 
         A row Postgres refuses on content is not an outage: the others are stored one by
         one and the refused row goes to `rejected` for an operator (the chain shows the gap).
@@ -82,37 +90,57 @@ class AuditStore:
         await self.connect()
         self.writing = True  # stays True if this is interrupted: see connect()
         try:
-            await self._write_batch(rows)
+            await self._write_batch(rows, checkpoints)
         except BAD_DATA as exc:
             log.error("audit: a batch was refused (%r); retrying row by row", exc)
             self._months.clear()  # "no partition of relation found for row" is one of these
+            refused: set[int] = set()
             for row in rows:
                 try:
-                    await self._write_batch([row])
+                    await self._write_batch([row], [])
                 except BAD_DATA as row_exc:
                     self._reject(row, row_exc, rejected)
+                    refused.add(row.seq)
+            signed = [c for c in checkpoints if c.seq not in refused]
+            if signed:
+                await self._write_batch([], signed)
         self.writing = False
 
-    async def _write_batch(self, rows: list[dict[str, Any]]) -> None:
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """A checkpoint alone, over rows stored earlier (the writer was idle)."""
+        await self.write([], [checkpoint], Path())
+
+    async def _write_batch(self, rows: list[ChainedRow], checkpoints: list[Checkpoint]) -> None:
         conn, started = self._conn, time.monotonic()
         async with asyncio.timeout(self._write_timeout):
-            for month in {row["event_time"][:7] for row in rows} - self._months:
-                mid_month = datetime.fromisoformat(f"{month}-15T00:00:00+00:00")
-                await conn.execute(ENSURE_PARTITION_SQL, mid_month)
-                self._months.add(month)
+            for year, month in {(r.event_time.year, r.event_time.month) for r in rows}:
+                if (year, month) not in self._months:
+                    mid_month = datetime(year, month, 15, tzinfo=UTC)
+                    await conn.execute(ENSURE_PARTITION_SQL, mid_month)
+                    self._months.add((year, month))
             async with conn.transaction():
-                await conn.copy_records_to_table(
-                    "audit_staging", records=[copy_values(r) for r in rows], columns=COLUMNS
-                )
-                status = await conn.execute(INSERT_FROM_STAGING_SQL)
-        inserted = int(status.rsplit(" ", 1)[-1])
-        self.rows_written += inserted
-        self.duplicates_skipped += len(rows) - inserted
+                if rows:
+                    await conn.copy_records_to_table(
+                        "audit_staging", records=[r.values for r in rows], columns=COLUMNS
+                    )
+                    status = await conn.execute(INSERT_FROM_STAGING_SQL)
+                if checkpoints:
+                    await conn.executemany(
+                        INSERT_CHECKPOINT_SQL,
+                        [
+                            (c.writer_id, c.seq, c.row_hash, c.signed_at, c.key_id, c.signature)
+                            for c in checkpoints
+                        ],
+                    )
+        if rows:
+            inserted = int(status.rsplit(" ", 1)[-1])
+            self.rows_written += inserted
+            self.duplicates_skipped += len(rows) - inserted
         self.last_write_seconds = time.monotonic() - started
         self.last_success_at = time.time()
 
-    def _reject(self, row: dict[str, Any], exc: Exception, rejected: Path) -> None:
+    def _reject(self, row: ChainedRow, exc: Exception, rejected: Path) -> None:
         self.rows_rejected += 1
-        log.error("audit: row seq %s refused by postgres: %r", row.get("seq"), exc)
+        log.error("audit: row seq %s refused by postgres: %r", row.seq, exc)
         with rejected.open("ab") as out:
-            out.write(orjson.dumps(row) + b"\n")
+            out.write(row.line)

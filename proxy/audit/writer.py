@@ -11,9 +11,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from proxy.audit.journal import Journal, Slot, claim_slot
-from proxy.audit.record import AuditRecord, chained_row
+from proxy.audit.checkpoint import Checkpoint, CheckpointSchedule, CheckpointSigner
+from proxy.audit.journal import Journal
+from proxy.audit.record import AuditRecord, ChainedRow, chained_row
 from proxy.audit.settings import AuditSettings
+from proxy.audit.slots import Slot, claim_slot
 from proxy.audit.store import UNAVAILABLE, AuditStore
 
 log = logging.getLogger(__name__)
@@ -28,13 +30,33 @@ class AuditWriter:
     (or `batch_size` rows) the background task chains the queued rows (seq, prev_hash,
     row_hash) and appends them to the journal, then sends the journal's unsent rows to
     Postgres in batches (COPY into a staging table, INSERT … ON CONFLICT DO NOTHING, one
-    transaction per batch). When Postgres is down the rows simply stay in the journal and
-    are sent, oldest first, when it returns; whatever submit() adds meanwhile is journaled
-    behind them. Use as `async with AuditWriter(...) as writer:` in a cleanup context.
+    transaction per batch). While Postgres keeps up, a batch just journaled is sent from
+    memory; only a backlog (an outage, a restart) is read back from the journal. When
+    Postgres is down the rows simply stay in the journal and are sent, oldest first, when it
+    returns; whatever submit() adds meanwhile is journaled behind them.
+
+    With a signer, every `checkpoint_every_rows` rows or `checkpoint_interval_seconds` the
+    chain head is signed and the checkpoint stored in the same transaction as its row.
+    Use as `async with AuditWriter(...) as writer:` in a cleanup context.
     """
 
-    def __init__(self, settings: AuditSettings, dsn: str, *, base_dir: str | Path = ".") -> None:
+    def __init__(
+        self,
+        settings: AuditSettings,
+        dsn: str,
+        *,
+        base_dir: str | Path = ".",
+        signer: CheckpointSigner | None = None,
+    ) -> None:
         self.settings = settings
+        evidence = settings.evidence
+        self._checkpoints = (
+            CheckpointSchedule(
+                signer, evidence.checkpoint_every_rows, evidence.checkpoint_interval_seconds
+            )
+            if signer is not None
+            else None
+        )
         self._store = AuditStore(
             dsn,
             connect_timeout=settings.connect_timeout_seconds,
@@ -71,6 +93,16 @@ class AuditWriter:
             self._slot.writer_id, head.seq, self._journal.pending_rows,
         )  # fmt: skip
         self._closed = False
+        if self._checkpoints is not None:
+            # Whatever a previous process left unsigned gets a checkpoint once it is stored.
+            self._checkpoints.unsigned_rows = 1 if head.seq else 0
+        else:
+            log.warning(
+                "audit writer %s: no evidence signing key (audit.evidence.signing_key_file or "
+                "signing_key); rows are hash-chained but no checkpoints are signed. Create a "
+                "key with `warden keys evidence-init`.",
+                self._slot.writer_id,
+            )
         # One attempt now, so `accepting` is right from the first request in fail_closed mode.
         with contextlib.suppress(*UNAVAILABLE):
             await self._store.connect()
@@ -96,6 +128,8 @@ class AuditWriter:
             while self._journal.pending_rows and time.monotonic() < deadline:
                 if not await self._send_backlog():
                     await asyncio.sleep(min(self._backoff, max(deadline - time.monotonic(), 0)))
+            if not self._journal.pending_rows:
+                await self._sign_head(final=True)
         self._store.disconnect()
         self._journal.close(compact=flush)
         self._slot.release()
@@ -195,8 +229,8 @@ class AuditWriter:
             try:
                 self._spool_queue()
                 await self._sync_journal()
-                if time.monotonic() >= self._retry_at:
-                    await self._send_backlog()
+                if time.monotonic() >= self._retry_at and await self._send_backlog():
+                    await self._sign_head()
             except Exception:
                 # Whatever went wrong, the writer must outlive it: the rows are journaled.
                 log.exception("audit writer: unexpected error; retrying")
@@ -212,6 +246,8 @@ class AuditWriter:
             deadlines.append(self._first_queued_at + self.settings.flush_interval_seconds)
         if self.spooled_rows or not self._db_ok:
             deadlines.append(self._retry_at)
+        elif self._checkpoints is not None and (due := self._checkpoints.deadline()):
+            deadlines.append(due)
         self._wake.clear()
         timeout = max(min(deadlines) - time.monotonic(), 0.0) if deadlines else None
         with contextlib.suppress(TimeoutError):
@@ -223,23 +259,51 @@ class AuditWriter:
         journal = self._journal
         if not self._queue or journal is None or self._slot is None:
             return
+        writer_id, batch_size = self._slot.writer_id, self.settings.batch_size
         seq, prev_hash = journal.head.seq, journal.head.row_hash
-        rows = []
-        for record in self._queue:
-            seq += 1
-            row = chained_row(record, self._slot.writer_id, seq, prev_hash)
-            prev_hash = bytes.fromhex(row["row_hash"])
-            rows.append(row)
-        try:
-            journal.append(rows)
-        except OSError:
-            # The rows stay queued, unchained; submit() counts drops once the queue is full.
-            self.journal_errors += 1
-            self._journal_failing = True
-            log.exception("audit: cannot append to the journal in %s", journal.directory)
-            return
+        queued = list(self._queue)
+        for start in range(0, len(queued), batch_size):
+            batch = []
+            for record in queued[start : start + batch_size]:
+                seq += 1
+                row = chained_row(record, writer_id, seq, prev_hash)
+                prev_hash = row.row_hash
+                batch.append(row)
+            try:
+                # Kept in memory to be sent without a read-back, unless Postgres is down.
+                journal.append(batch, keep=self.settings.queue_size if self._db_ok else 0)
+            except OSError:
+                # The rest stay queued, unchained; submit() counts drops once the queue is full.
+                self.journal_errors += 1
+                self._journal_failing = True
+                log.exception("audit: cannot append to the journal in %s", journal.directory)
+                for _ in range(start):
+                    self._queue.popleft()
+                return
         self._journal_failing = False
         self._queue.clear()
+
+    async def _sign_head(self, *, final: bool = False) -> None:
+        """A checkpoint alone, over rows stored since the last one, once they waited long
+        enough (or at shutdown). Postgres being down only postpones it."""
+        schedule, journal = self._checkpoints, self._journal
+        if schedule is None or journal is None or journal.pending_rows or journal.head.seq == 0:
+            return
+        if not schedule.unsigned_rows or not (final or schedule.due()):
+            return
+        checkpoint = schedule.sign(self.writer_id, journal.head.seq, journal.head.row_hash)
+        try:
+            await self._store.write_checkpoint(checkpoint)
+        except UNAVAILABLE as exc:
+            log.warning("audit: cannot store a checkpoint now: %r", exc)
+            if not final:
+                self._failed_attempt()
+            return
+        schedule.stored(0, signed=True)
+
+    @property
+    def checkpoints_written(self) -> int:
+        return self._checkpoints.written if self._checkpoints is not None else 0
 
     async def _sync_journal(self) -> None:
         mode, now = self.settings.journal_fsync, time.monotonic()
@@ -251,6 +315,12 @@ class AuditWriter:
         await self._journal.sync()
         self._last_sync = now
 
+    def _checkpoints_over(self, rows: list[ChainedRow]) -> list[Checkpoint]:
+        schedule = self._checkpoints
+        if schedule is None or not rows or not schedule.due(len(rows)):
+            return []
+        return [schedule.sign(self.writer_id, rows[-1].seq, rows[-1].row_hash)]
+
     async def _send_backlog(self) -> bool:
         """Send the journal's unsent rows, oldest first. False when Postgres failed."""
         journal = self._journal
@@ -259,10 +329,13 @@ class AuditWriter:
         try:
             await self._store.connect()
             while journal.pending_rows:
-                rows, position = journal.peek(self.settings.batch_size)
+                rows, position = journal.next_batch(self.settings.batch_size)
+                checkpoints = self._checkpoints_over(rows)
                 if rows:
-                    await self._store.write(rows, rejected)
-                journal.advance(position, rows[-1]["seq"] if rows else journal.head.seq)
+                    await self._store.write(rows, checkpoints, rejected)
+                journal.advance(position, rows[-1].seq if rows else journal.head.seq)
+                if self._checkpoints is not None:
+                    self._checkpoints.stored(len(rows), signed=bool(checkpoints))
                 # A long replay must not leave new rows waiting in memory, nor unsynced.
                 self._spool_queue()
                 await self._sync_journal()
@@ -279,6 +352,8 @@ class AuditWriter:
     def _failed_attempt(self) -> None:
         self.write_failures += 1
         self._db_ok = False
+        if self._journal is not None:
+            self._journal.forget_tail()
         self._store.disconnect()
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, self.settings.retry_max_seconds)
