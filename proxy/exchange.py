@@ -62,6 +62,8 @@ class Exchange:
     client_disconnected: bool = False
     response_bytes: int = 0
     error: str | None = None
+    # The terminal wrote the exchange's audit row itself (POST /v1/evidence).
+    audit_recorded: bool = False
 
     @classmethod
     def begin(cls, request: web.Request) -> Exchange:

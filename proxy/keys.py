@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import asyncpg
 import redis.asyncio as redis
@@ -28,11 +30,14 @@ KEY_STORE = web.AppKey("key_store", KeyStore)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 PROXY_HANDLER = web.AppKey("proxy_handler", ProxyHandler)
 CHECK_HANDLER = web.AppKey("check_handler", ProxyHandler)
+EVIDENCE_HANDLER = web.AppKey("evidence_handler", ProxyHandler)
 REQUEST_LOG = web.AppKey("request_log", RequestLog)
 POLICIES = web.AppKey("policies", PolicyStore)
 POLICY_SCAN = web.AppKey("policy_scan", Scanning)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 SETTLEMENTS = web.AppKey("settlements", Settlements)
 AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
+# One audit verification at a time on the admin listener: it hashes every row of its window.
+AUDIT_VERIFY_LOCK = web.AppKey("audit_verify_lock", asyncio.Lock)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

@@ -119,7 +119,7 @@ class Recorder:
         admission = exchange.request.get(ADMISSION)
         if self.audit is not None or (admission is not None and admission.reservation is not None):
             exchange.usage = reported_usage(exchange)
-        if self.audit is not None:
+        if self.audit is not None and not exchange.audit_recorded:
             self.audit.submit(audit_record(exchange, now))
         if self.settlements is not None:
             self.settlements.submit(exchange)

@@ -7,7 +7,7 @@ import hmac
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxy.admin import health, keys, policies
+from proxy.admin import audit, health, keys, policies
 from proxy.admin.common import admin_error, input_errors
 from proxy.keys import PROXY_APP, SETTINGS
 
@@ -41,4 +41,5 @@ def create_admin_app(proxy: web.Application) -> web.Application:
     health.add_routes(app)
     keys.add_routes(app)
     policies.add_routes(app)
+    audit.add_routes(app)
     return app

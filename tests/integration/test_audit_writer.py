@@ -6,7 +6,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,6 @@ import pytest
 
 from proxy.audit import AuditRecord, AuditSettings, AuditWriter
 from proxy.audit.record import MAX_ID, chained_row, hash_row
-from proxy.db import migrate
 from proxy.devstack import EmbeddedPostgres
 from proxy.evidence import verify, verify_database
 from tests.conftest import Services
@@ -103,37 +102,6 @@ async def audit_db(services: Services) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
-
-
-@pytest.fixture(scope="module")
-def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """A Postgres of our own, which the outage tests stop and start."""
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("audit") / "pg", fsync=False)
-    pg.start()
-
-    async def migrated() -> None:
-        pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=1)
-        try:
-            await migrate(pool)
-        finally:
-            await pool.close()
-
-    try:
-        asyncio.run(migrated())
-        yield pg
-    finally:
-        pg.stop()
-
-
-@pytest.fixture
-async def own_db(own_postgres: EmbeddedPostgres) -> AsyncIterator[EmbeddedPostgres]:
-    own_postgres.start()  # a no-op unless a failed test left it stopped
-    conn = await asyncpg.connect(own_postgres.url)
-    try:
-        await conn.execute("TRUNCATE audit_events")
-    finally:
-        await conn.close()
-    return own_postgres
 
 
 async def test_rows_arrive_once_in_chain_order(services: Services, audit_db, tmp_path):
