@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -143,7 +143,7 @@ def trusted_keys(public_keys: list[Ed25519PublicKey]) -> dict[str, Ed25519Public
 
 
 class CheckpointSchedule:
-    """When a writer signs its chain head: after `every_rows` stored rows, or once rows
+    """When a writer signs its chain: at every `every_rows`-th row, and at the head once rows
     have waited `interval_seconds` since the last checkpoint (then even while idle)."""
 
     def __init__(self, signer: CheckpointSigner, every_rows: int, interval_seconds: float) -> None:
@@ -154,25 +154,45 @@ class CheckpointSchedule:
         self.last_at = time.monotonic()
         self.written = 0
 
-    def due(self, new_rows: int = 0) -> bool:
-        pending = self.unsigned_rows + new_rows
-        if not pending:
-            return False
-        return (
-            pending >= self.every_rows or time.monotonic() >= self.last_at + self.interval_seconds
-        )
+    def _overdue(self) -> bool:
+        return time.monotonic() >= self.last_at + self.interval_seconds
+
+    def over(self, writer_id: str, rows: Sequence[Signable]) -> list[Checkpoint]:
+        """The checkpoints to store with this batch: the rows that end an interval of
+        every_rows, or the last row when the time is up."""
+        if not rows:
+            return []
+        first = max(self.every_rows - self.unsigned_rows - 1, 0)
+        picks = list(range(first, len(rows), self.every_rows))
+        if not picks and self._overdue():
+            picks = [len(rows) - 1]
+        now = datetime.now(UTC)
+        return [self.signer.sign(writer_id, rows[i].seq, rows[i].row_hash, now) for i in picks]
+
+    def idle_head(
+        self, writer_id: str, seq: int, row_hash: bytes, *, final: bool
+    ) -> Checkpoint | None:
+        """A checkpoint over the head alone: rows stored unsigned for too long (or at exit)."""
+        if not self.unsigned_rows or not (final or self._overdue()):
+            return None
+        return self.signer.sign(writer_id, seq, row_hash, datetime.now(UTC))
 
     def deadline(self) -> float | None:
         """When an idle writer should sign what it stored; None when nothing is unsigned."""
         return self.last_at + self.interval_seconds if self.unsigned_rows else None
 
-    def sign(self, writer_id: str, seq: int, row_hash: bytes) -> Checkpoint:
-        return self.signer.sign(writer_id, seq, row_hash, datetime.now(UTC))
-
-    def stored(self, rows: int, *, signed: bool) -> None:
-        """Rows (and perhaps a checkpoint over them) are in Postgres."""
-        if signed:
-            self.unsigned_rows, self.last_at = 0, time.monotonic()
-            self.written += 1
+    def stored(self, last_seq: int, rows: int, checkpoints: Sequence[Checkpoint]) -> None:
+        """Rows up to last_seq, and these checkpoints over them, are in Postgres."""
+        if checkpoints:
+            self.unsigned_rows = last_seq - checkpoints[-1].seq
+            self.last_at = time.monotonic()
+            self.written += len(checkpoints)
         else:
             self.unsigned_rows += rows
+
+
+class Signable(Protocol):
+    @property
+    def seq(self) -> int: ...
+    @property
+    def row_hash(self) -> bytes: ...

@@ -11,9 +11,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from proxy.audit.checkpoint import Checkpoint, CheckpointSchedule, CheckpointSigner
+from proxy.audit.checkpoint import CheckpointSchedule, CheckpointSigner
 from proxy.audit.journal import Journal
-from proxy.audit.record import AuditRecord, ChainedRow, chained_row
+from proxy.audit.record import AuditRecord, chained_row
 from proxy.audit.settings import AuditSettings
 from proxy.audit.slots import Slot, claim_slot
 from proxy.audit.store import UNAVAILABLE, AuditStore
@@ -289,9 +289,10 @@ class AuditWriter:
         schedule, journal = self._checkpoints, self._journal
         if schedule is None or journal is None or journal.pending_rows or journal.head.seq == 0:
             return
-        if not schedule.unsigned_rows or not (final or schedule.due()):
+        head = journal.head
+        checkpoint = schedule.idle_head(self.writer_id, head.seq, head.row_hash, final=final)
+        if checkpoint is None:
             return
-        checkpoint = schedule.sign(self.writer_id, journal.head.seq, journal.head.row_hash)
         try:
             await self._store.write_checkpoint(checkpoint)
         except UNAVAILABLE as exc:
@@ -299,7 +300,7 @@ class AuditWriter:
             if not final:
                 self._failed_attempt()
             return
-        schedule.stored(0, signed=True)
+        schedule.stored(head.seq, 0, [checkpoint])
 
     @property
     def checkpoints_written(self) -> int:
@@ -315,12 +316,6 @@ class AuditWriter:
         await self._journal.sync()
         self._last_sync = now
 
-    def _checkpoints_over(self, rows: list[ChainedRow]) -> list[Checkpoint]:
-        schedule = self._checkpoints
-        if schedule is None or not rows or not schedule.due(len(rows)):
-            return []
-        return [schedule.sign(self.writer_id, rows[-1].seq, rows[-1].row_hash)]
-
     async def _send_backlog(self) -> bool:
         """Send the journal's unsent rows, oldest first. False when Postgres failed."""
         journal = self._journal
@@ -330,12 +325,13 @@ class AuditWriter:
             await self._store.connect()
             while journal.pending_rows:
                 rows, position = journal.next_batch(self.settings.batch_size)
-                checkpoints = self._checkpoints_over(rows)
+                schedule = self._checkpoints
+                checkpoints = schedule.over(self.writer_id, rows) if schedule is not None else []
                 if rows:
                     await self._store.write(rows, checkpoints, rejected)
                 journal.advance(position, rows[-1].seq if rows else journal.head.seq)
-                if self._checkpoints is not None:
-                    self._checkpoints.stored(len(rows), signed=bool(checkpoints))
+                if schedule is not None and rows:
+                    schedule.stored(rows[-1].seq, len(rows), checkpoints)
                 # A long replay must not leave new rows waiting in memory, nor unsynced.
                 self._spool_queue()
                 await self._sync_journal()
