@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,16 +16,7 @@ from proxy import apikeys
 from proxy.devstack import EmbeddedPostgres
 from proxy.evidence import verify
 from tests.conftest import RunningWarden
-
-
-async def rows_when(db: asyncpg.Pool, count: int, timeout: float = 10.0) -> list[asyncpg.Record]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = await db.fetch("SELECT * FROM audit_events ORDER BY seq")
-        if len(rows) >= count:
-            return list(rows)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"expected {count} audit rows")
+from tests.integration.test_audit_proxy import rows_for
 
 
 async def ask_model(proxy_url: str, key: str) -> str:
@@ -67,7 +57,7 @@ async def test_a_review_is_chained_after_the_request_it_is_about(
     )
     assert status == 202 and answer["status"] == "accepted"
     assert answer["kind"] == "human_review" and answer["request_id"] == request_id
-    rows = await rows_when(db, 2)
+    rows = await rows_for(db, 2)
     assert len(rows) == 2, "one row for the model call, one for the review, none for the POST"
     call, review = rows
     assert call["request_id"] == request_id and call["kind"] == "request"
@@ -90,7 +80,7 @@ async def test_business_decisions_and_session_ends(warden: RunningWarden, db: as
     ):
         status, _ = await post_evidence(warden.http, warden.proxy_url, key, body)
         assert status == 202
-    rows = await rows_when(db, 3)
+    rows = await rows_for(db, 3)
     assert [(r["kind"], r["outcome"]) for r in rows[1:]] == [
         ("business_decision", "loan_declined"),
         ("session_end", "completed"),
@@ -141,7 +131,7 @@ async def test_invalid_evidence_is_refused_naming_the_field(
     status, answer = await post_evidence(warden.http, warden.proxy_url, key, body)
     assert status == 400, answer
     assert answer["error"]["param"] == field and answer["error"]["type"] == "invalid_request_error"
-    (row,) = await rows_when(db, 1)
+    (row,) = await rows_for(db, 1)
     assert row["kind"] == "request" and row["status"] == 400, "the refusal is audited as such"
 
 
@@ -183,7 +173,7 @@ async def test_evidence_waits_out_a_postgres_outage(
         await asyncio.to_thread(own_db.start)
     pool = await asyncpg.create_pool(own_db.url, min_size=1, max_size=1)
     try:
-        rows = await rows_when(pool, 2, timeout=30)
+        rows = await rows_for(pool, 2, timeout=30)
     finally:
         await pool.close()
     assert [r["kind"] for r in rows] == ["request", "human_review"]
