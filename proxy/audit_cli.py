@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from proxy.audit.checkpoint import decode_public_key, encode_public_key
 from proxy.config import ConfigError, Settings, load_settings
-from proxy.evidence.bundle import BundleError, BundleReport, export_bundle, verify_bundle
+from proxy.evidence.bundle import export_bundle
+from proxy.evidence.bundle_check import BundleError, BundleReport, verify_bundle
 from proxy.evidence.keyfile import create_key_file, signing_key_path, trusted_public_keys
 from proxy.evidence.retention import prune
 from proxy.evidence.timespec import parse_age, parse_instant
