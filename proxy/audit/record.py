@@ -112,26 +112,40 @@ _BYTES_COLUMNS = frozenset({"request_sha256", "response_sha256", "prev_hash", "r
 _ARRAY_COLUMNS = frozenset({"rule_ids", "monitored_rule_ids", "data_sources"})
 
 
+# The clamps below run for every column of every row: each takes the common case first.
+
+
 def _text(value: str | None, limit: int) -> str | None:
-    return None if value is None else str(value)[:limit]
+    return value if value is None or len(value) <= limit else value[:limit]
 
 
 def _ids(values: tuple[str, ...] | list[str], items: int) -> list[str]:
+    if not values:
+        return []
     return [str(v)[:MAX_ID] for v in values[:items]]
 
 
 def _float(value: float | None, high: float = math.inf) -> float | None:
-    if value is None or not math.isfinite(value):
+    if value is None:
         return None
-    return min(max(float(value), 0.0), high)
+    value = float(value)
+    if 0.0 <= value <= high and value < math.inf:
+        return value
+    return None if math.isnan(value) or math.isinf(value) else min(max(value, 0.0), high)
 
 
 def _count(value: int | None) -> int | None:
-    return None if value is None else max(int(value), 0)
+    if value is None:
+        return None
+    value = int(value)
+    return value if value >= 0 else 0
 
 
 def _status(value: int | None) -> int | None:
-    return None if value is None else min(max(int(value), 0), 999)
+    if value is None:
+        return None
+    value = int(value)
+    return value if 0 <= value <= 999 else min(max(value, 0), 999)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -195,7 +209,7 @@ def chained_row(r: AuditRecord, writer_id: str, seq: int, prev_hash: bytes) -> C
         "completion_tokens": completion_tokens,
         "data_sources": data_sources,
         "decision": decision,
-        "event_time": _time(event_time),
+        "event_time": event_time.isoformat(timespec="microseconds"),
         "finding_counts": counts,
         "format": format_,
         "human_review_required": review,
@@ -239,14 +253,15 @@ def chained_row(r: AuditRecord, writer_id: str, seq: int, prev_hash: bytes) -> C
         body = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
     row_hash = hashlib.sha256(body).digest()
     line = b'%s,"row_hash":"%s"}\n' % (body[:-1], row_hash.hex().encode())
+    counts_json = orjson.dumps(counts).decode() if counts else "{}"  # jsonb goes in as text
     values = (
         writer_id, seq, request_id, event_time, decision, status, latency_ms, tenant, key_id,
         route, upstream, format_, model, monitor_action, rule_ids, monitored_rule_ids,
-        orjson.dumps(counts).decode(), risk_score, risk_label, upstream_status, streamed,
-        stream_cut, request_bytes, response_bytes, prompt_tokens, completion_tokens,
-        upstream_ms, overhead_ms, request_sha256, response_sha256, policy_version, session_id,
-        review, human_reviewer, data_sources, model_version, kind, subject, outcome, reason,
-        reference, occurred_at, prev_hash, row_hash,
+        counts_json, risk_score, risk_label, upstream_status, streamed, stream_cut,
+        request_bytes, response_bytes, prompt_tokens, completion_tokens, upstream_ms,
+        overhead_ms, request_sha256, response_sha256, policy_version, session_id, review,
+        human_reviewer, data_sources, model_version, kind, subject, outcome, reason, reference,
+        occurred_at, prev_hash, row_hash,
     )  # fmt: skip
     return ChainedRow(seq, row_hash, event_time, line, values)
 

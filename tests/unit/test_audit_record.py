@@ -109,6 +109,8 @@ def test_values_are_clamped_to_the_column_limits():
             finding_counts={long: -3},
             risk_score=7.0,
             latency_ms=math.nan,
+            upstream_ms=math.inf,
+            overhead_ms=-1.0,
             status=1200,
             prompt_tokens=-5,
         ),
@@ -121,6 +123,7 @@ def test_values_are_clamped_to_the_column_limits():
     assert len(stored["rule_ids"]) == 256  # type: ignore[arg-type]
     assert orjson.loads(stored["finding_counts"]) == {"x" * 100: 0}  # type: ignore[arg-type]
     assert stored["risk_score"] == 1.0 and stored["latency_ms"] == 0.0
+    assert stored["upstream_ms"] is None and stored["overhead_ms"] == 0.0
     assert stored["status"] == 999 and stored["prompt_tokens"] == 0
 
 
