@@ -1,14 +1,21 @@
 """CPU per audit row: the real AuditWriter, default settings, against an embedded Postgres.
 
 Usage: python -m bench.audit_writer [--rate R] [--seconds S] [--rounds N] [--sign]
+       python -m bench.audit_writer --burst N --dsn URL    (for instruction counts, see below)
 
 Rows like a plain chat request's are built and submitted at a steady rate, as the request path
 would, while the writer chains, journals and COPYs them in the same process. The number is
 CPU time (user + system, all threads) of this process per row, minus what the same paced loop
-costs without submitting: unlike wall time it barely moves when neighbours load the machine.
-Postgres's own CPU is not included (it is another process). Every row is counted in Postgres
-at the end. Runs against whichever `proxy` package is on the path, so an older checkout can
-be measured the same way: PYTHONPATH=/path/to/old python -m bench.audit_writer.
+costs without submitting. Postgres's own CPU is not included (it is another process). Every
+row is counted in Postgres at the end. Runs against whichever `proxy` package is on the path,
+so an older checkout can be measured the same way: PYTHONPATH=/path/to/old.
+
+CPU time still moves by a third on a shared machine. Instruction counts do not: `--burst N`
+submits N rows without pacing to the Postgres at --dsn and flushes, so that
+
+    valgrind --tool=cachegrind --cache-sim=no python -m bench.audit_writer --burst 4000 --dsn URL
+
+minus the same with `--burst 0`, divided by N, is the instructions per row (bench/README.md).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -102,6 +110,21 @@ async def one_round(url: str, spool: Path, rate: int, seconds: float, signer: An
     return (busy - idle) / rows * 1e6
 
 
+async def burst(dsn: str, rows: int) -> None:
+    # Generous timeouts: under valgrind everything is ~50x slower, and a retried batch
+    # would count twice.
+    settings = AuditSettings(shutdown_timeout_seconds=3600, write_timeout_seconds=3600)
+    with tempfile.TemporaryDirectory(prefix="warden-bench-audit-") as tmp:
+        writer = AuditWriter(replace(settings, spool_dir=str(Path(tmp) / "spool")), dsn)
+        await writer.start()
+        for n in range(rows):
+            writer.submit(request_row(n))
+            if n % 50 == 49:  # as requests would, let the writer run now and then
+                await asyncio.sleep(0.001)
+        await writer.stop()
+    print(f"{rows} rows submitted, {writer.rows_written} written", file=sys.stderr)
+
+
 def make_signer() -> Any:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -140,8 +163,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per round (default 5)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sign", action="store_true", help="with an Ed25519 signing key")
+    parser.add_argument("--burst", type=int, help="submit this many rows unpaced, then exit")
+    parser.add_argument("--dsn", help="with --burst: a migrated Postgres to write to")
     args = parser.parse_args()
-    asyncio.run(run(args.rate, args.seconds, args.rounds, args.sign))
+    if args.burst is not None:
+        if not args.dsn:
+            parser.error("--burst needs --dsn")
+        asyncio.run(burst(args.dsn, args.burst))
+    else:
+        asyncio.run(run(args.rate, args.seconds, args.rounds, args.sign))
 
 
 if __name__ == "__main__":
