@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -73,11 +74,20 @@ def _occurred_at(body: dict[str, Any], now: dt.datetime) -> dt.datetime | None:
     return when
 
 
-# What each kind needs: (request_id, session_id, reviewer, decision) required?
+@dataclass(frozen=True, slots=True)
+class _Needs:
+    """Which fields a kind of record requires."""
+
+    request_id: bool = False
+    session_id: bool = False
+    reviewer: bool = False
+    decision: bool = False
+
+
 _REQUIRED = {
-    "human_review": (True, False, True, True),
-    "business_decision": (True, False, False, True),
-    "session_end": (False, True, False, False),
+    "human_review": _Needs(request_id=True, reviewer=True, decision=True),
+    "business_decision": _Needs(request_id=True, decision=True),
+    "session_end": _Needs(session_id=True),
 }
 _FIELDS = frozenset(
     {"kind", "request_id", "session_id", "reviewer", "decision", "reason", "reference"}
@@ -95,15 +105,15 @@ def evidence_record(body: Any, exchange: Exchange, now: dt.datetime) -> AuditRec
     kind = body.get("kind")
     if kind not in _REQUIRED:
         raise _Invalid(f"'kind' must be one of: {', '.join(_REQUIRED)}", "kind")
-    needs_request, needs_session, needs_reviewer, needs_decision = _REQUIRED[kind]
+    needs = _REQUIRED[kind]
     subject = _identifier(
-        body, "request_id", _REQUEST_ID, "the x-request-id of the earlier request", needs_request
+        body, "request_id", _REQUEST_ID, "the x-request-id of the earlier request", needs.request_id
     )
     session = _identifier(
-        body, "session_id", _REQUEST_ID, "a session id (1-128 visible ASCII)", needs_session
+        body, "session_id", _REQUEST_ID, "a session id (1-128 visible ASCII)", needs.session_id
     )
     reviewer = _identifier(
-        body, "reviewer", _ACTOR, "who decided: an id, letters, digits and _.@:+-", needs_reviewer
+        body, "reviewer", _ACTOR, "who decided: an id, letters, digits and _.@:+-", needs.reviewer
     )
     codes = "a code: lowercase letters, digits and _.:- (at most 64)"
     if kind == "human_review":
@@ -111,7 +121,7 @@ def evidence_record(body: Any, exchange: Exchange, now: dt.datetime) -> AuditRec
         if decision not in REVIEW_DECISIONS:
             raise _Invalid(f"'decision' must be one of: {', '.join(REVIEW_DECISIONS)}", "decision")
     else:
-        decision = _identifier(body, "decision", _CODE, codes, needs_decision)
+        decision = _identifier(body, "decision", _CODE, codes, needs.decision)
     key = exchange.api_key
     assert key is not None
     return AuditRecord(
@@ -153,11 +163,12 @@ class AcceptEvidence:
                 exchange,
                 LocalReply(503, "the audit is disabled here (audit.enabled: false)", "api_error"),
             )
+        too_large = LocalReply(413, "the evidence body is too large", "invalid_request_error")
         if request.content_length is not None and request.content_length > _MAX_BODY:
-            return self._refuse(
-                exchange, LocalReply(413, "the evidence body is too large", "invalid_request_error")
-            )
+            return self._refuse(exchange, too_large)
         exchange.body = await request.read()
+        if len(exchange.body) > _MAX_BODY:  # a chunked body announces no length
+            return self._refuse(exchange, too_large)
         try:
             body = orjson.loads(exchange.body)
         except orjson.JSONDecodeError as exc:

@@ -178,3 +178,10 @@ async def test_evidence_waits_out_a_postgres_outage(
         await pool.close()
     assert [r["kind"] for r in rows] == ["request", "human_review"]
     assert verify(rows) is None
+
+
+async def test_an_oversized_record_is_refused(warden: RunningWarden):
+    key = await warden.create_key("acme")
+    body = {"kind": "session_end", "session_id": "s", "reference": "R" * 20_000}
+    status, answer = await post_evidence(warden.http, warden.proxy_url, key, body)
+    assert status == 413 and "too large" in answer["error"]["message"]
