@@ -128,7 +128,7 @@ async def export_bundle(
                     manifest["writers"].append(described)
                     for c in await checkpoints_of(conn, window, last):
                         checkpoints.append(orjson.dumps(c.as_json(), option=orjson.OPT_SORT_KEYS))
-                    for link in await links_of(conn, window):
+                    for link in await links_of(conn, window, last):
                         links.append(_link_line(window.writer_id, link))
                 manifest["files"]["rows.ndjson"] = rows_out.summary()
             keys = [

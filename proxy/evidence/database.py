@@ -82,15 +82,20 @@ async def chain_windows(
 async def checkpoints_of(
     conn: Any, window: ChainWindow, last: int | None = None
 ) -> list[Checkpoint]:
-    """The window's checkpoints, the one just before it, and (to the end) any after it."""
-    if last is None:
-        last = _MAX_SEQ if window.to_the_end else window.last_seq
+    """Checkpoints from just before the window to `last` (default: its end, or the chain's
+    end when the window runs to it, so that one past the last row shows a cut-off end)."""
+    if window.to_the_end:
+        last = _MAX_SEQ
+    elif last is None:
+        last = window.last_seq
     records = await conn.fetch(CHECKPOINTS_SQL, window.writer_id, window.first_seq - 1, last)
     return [Checkpoint.from_db(r) for r in records]
 
 
-async def links_of(conn: Any, window: ChainWindow) -> list[Link]:
-    records = await conn.fetch(LINKS_SQL, window.writer_id, window.first_seq - 1, window.last_seq)
+async def links_of(conn: Any, window: ChainWindow, last: int | None = None) -> list[Link]:
+    """Retention links from just before the window to `last` (default: its end)."""
+    last = window.last_seq if last is None else last
+    records = await conn.fetch(LINKS_SQL, window.writer_id, window.first_seq - 1, last)
     return [Link(r["seq"], bytes(r["prev_hash"]), bytes(r["row_hash"])) for r in records]
 
 
