@@ -109,6 +109,11 @@ class Metrics:
             "Audit rows that could be neither stored nor journaled.",
             registry=r,
         )
+        self.audit_checkpoints = Gauge(
+            "warden_audit_checkpoints_written",
+            "Signed checkpoints this process stored since it started (0 without a signing key).",
+            registry=r,
+        )
 
     def watch_audit(self, writer: Any) -> None:
         """Read the writer's counters at scrape time instead of updating gauges per row."""
@@ -116,6 +121,7 @@ class Metrics:
         self.audit_spooled_rows.set_function(lambda: writer.spooled_rows)
         self.audit_write_seconds.set_function(lambda: writer.last_write_seconds or 0.0)
         self.audit_rows_dropped.set_function(lambda: writer.rows_dropped)
+        self.audit_checkpoints.set_function(lambda: writer.checkpoints_written)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -91,6 +91,10 @@ async def test_checkpoints_are_signed_and_the_chain_verifies(signed, db: asyncpg
     assert chain["rows"] == 12 and chain["start"] == "genesis"
     assert chain["last_signed_seq"] == 12 and chain["unsigned_rows"] == 0
     assert report["trusted_keys"] == [checkpoints[0]["key_id"]]
+    async with warden.http.get(f"{warden.admin_url}/metrics") as r:
+        metrics = await r.text()
+    written = next(line for line in metrics.splitlines() if line.startswith("warden_audit_check"))
+    assert float(written.split()[-1]) == len(checkpoints)
 
 
 async def test_verification_finds_a_row_edited_in_sql(signed, db: asyncpg.Pool):
