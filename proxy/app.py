@@ -29,6 +29,7 @@ from proxy.keys import (
     CHECK_HANDLER,
     DB_POOL,
     EVIDENCE_HANDLER,
+    EVIDENCE_SIGNER,
     HTTP_SESSION,
     KEY_STORE,
     METRICS,
@@ -70,6 +71,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app[SETTINGS] = settings
     app[ROUTES] = routes
     app[METRICS] = metrics or Metrics()
+    # Read before anything starts: a key that is configured but unusable stops the start.
+    try:
+        signer = load_signer(settings) if settings.audit.enabled else None
+    except ValueError as exc:
+        raise StartupError(str(exc)) from exc
+    if signer is not None:
+        app[EVIDENCE_SIGNER] = signer
     # Dependency order: later contexts use what earlier ones made; teardown runs in reverse.
     app.cleanup_ctx.append(policies)
     app.cleanup_ctx.append(postgres_pool)
@@ -255,12 +263,11 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
     if not settings.audit.enabled:
         yield
         return
-    try:
-        signer = load_signer(settings)
-    except ValueError as exc:
-        raise StartupError(str(exc)) from exc
     async with AuditWriter(
-        settings.audit, settings.postgres.url, base_dir=settings.base_dir, signer=signer
+        settings.audit,
+        settings.postgres.url,
+        base_dir=settings.base_dir,
+        signer=app.get(EVIDENCE_SIGNER),
     ) as writer:
         app[AUDIT_WRITER] = writer
         metrics.watch_audit(writer)

@@ -10,6 +10,7 @@ import redis.asyncio as redis
 from aiohttp import web
 
 from proxy.audit import AuditWriter
+from proxy.audit.checkpoint import CheckpointSigner
 from proxy.auth import KeyStore
 from proxy.config import Settings
 from proxy.logs import RequestLog
@@ -37,6 +38,8 @@ POLICY_SCAN = web.AppKey("policy_scan", Scanning)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 SETTLEMENTS = web.AppKey("settlements", Settlements)
 AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
+# Set only when audit.evidence configures a key.
+EVIDENCE_SIGNER = web.AppKey("evidence_signer", CheckpointSigner)
 # One audit verification at a time on the admin listener: it hashes every row of its window.
 AUDIT_VERIFY_LOCK = web.AppKey("audit_verify_lock", asyncio.Lock)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.

@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from proxy.audit.checkpoint import CheckpointSigner
 from proxy.audit.record import canonical_row_from_db, hash_row
+from proxy.errors import StartupError
 from proxy.evidence.keyfile import create_key_file
+from proxy.server import WardenServer
 from tests.conftest import RunningWarden
 
 CHECKPOINT_EVERY = 5
@@ -215,8 +217,9 @@ async def test_without_a_key_rows_are_chained_and_no_checkpoint_is_signed(
     assert len(messages) == 1, "said once, when the writer started"
 
 
-async def test_a_missing_key_file_stops_the_start(start_warden: Callable[..., Any], tmp_path):
-    from proxy.errors import StartupError
-
+async def test_a_missing_key_file_stops_the_start(make_settings: Callable[..., Any], tmp_path):
     with pytest.raises(StartupError, match="evidence-init"):
-        await start_warden(with_key(tmp_path / "absent.key"))
+        WardenServer(make_settings(with_key(tmp_path / "absent.key")))
+    (tmp_path / "garbage.key").write_text("not a key")
+    with pytest.raises(StartupError, match="signing_key_file"):
+        WardenServer(make_settings(with_key(tmp_path / "garbage.key")))
