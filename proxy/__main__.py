@@ -1,4 +1,4 @@
-"""The `warden` command: serve, dev, migrate, keys."""
+"""The `warden` command: serve, dev, migrate, keys, policies, scan, audit."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import asyncpg
 import orjson
 
 from proxy import apikeys
+from proxy.audit_cli import add_audit_commands, cmd_evidence_init
 from proxy.config import ConfigError, Settings, load_settings
 from proxy.errors import WardenError
 from proxy.logs import configure_logging
@@ -286,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("key_id")
     rotate.add_argument("--grace-seconds", type=float, default=0.0)
     rotate.set_defaults(func=cmd_keys_rotate)
+    evidence_init = with_config(
+        keys.add_parser("evidence-init", help="create the Ed25519 key that signs checkpoints")
+    )
+    evidence_init.add_argument("--out", help="where (default: audit.evidence.signing_key_file)")
+    evidence_init.set_defaults(func=partial(cmd_evidence_init, out=_out))
+
+    add_audit_commands(commands, with_config, _out)
     return parser
 
 

@@ -25,6 +25,9 @@ from proxy.decision_api import CHECK_PATH, AnswerCheck, ReadCheckRequest
 from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_decision_headers
 from proxy.errors import StartupError
 from proxy.events import EventFeed
+from proxy.evidence.keyfile import load_signer
+from proxy.evidence.retention import prune_periodically
+from proxy.evidence_api import EVIDENCE_PATH, AcceptEvidence
 from proxy.incidents import BlockIncidents
 from proxy.incidents.notices import IncidentNotices
 from proxy.keys import (
@@ -34,6 +37,8 @@ from proxy.keys import (
     DB_POOL,
     DRAINING,
     EVENT_FEED,
+    EVIDENCE_HANDLER,
+    EVIDENCE_SIGNER,
     HTTP_SESSION,
     INCIDENT_NOTICES,
     KEY_STORE,
@@ -87,6 +92,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app[ROUTES] = routes
     app[METRICS] = metrics or Metrics()
     app[DRAINING] = asyncio.Event()
+    # Read before anything starts: a key that is configured but unusable stops the start.
+    try:
+        signer = load_signer(settings) if settings.audit.enabled else None
+    except ValueError as exc:
+        raise StartupError(str(exc)) from exc
+    if signer is not None:
+        app[EVIDENCE_SIGNER] = signer
     # Dependency order: later contexts use what earlier ones made; teardown runs in reverse.
     app.cleanup_ctx.append(metrics_sampling)
     app.cleanup_ctx.append(policies)
@@ -99,9 +111,11 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(request_log)
     app.cleanup_ctx.append(audit_writer)
     app.cleanup_ctx.append(alerts)
+    app.cleanup_ctx.append(audit_retention)
     app.cleanup_ctx.append(proxy_handler)
-    # The decision API answers here itself; every other path is proxied.
+    # The decision and evidence APIs answer here themselves; every other path is proxied.
     app.router.add_post(CHECK_PATH, handle_check_request)
+    app.router.add_post(EVIDENCE_PATH, handle_evidence_request)
     app.router.add_route("*", "/{tail:.*}", handle_proxy_request)
     app.on_response_prepare.append(add_decision_headers)
     app.on_response_prepare.append(add_ratelimit_headers)
@@ -113,14 +127,18 @@ async def add_ratelimit_headers(request: web.Request, response: web.StreamRespon
     response.headers.update(ratelimit_headers(request))
 
 
+def audit_gate(app: web.Application) -> list[Stage]:
+    """Stage 0 in fail_closed mode: no request is served that cannot be recorded."""
+    settings = app[SETTINGS]
+    if settings.audit.enabled and settings.audit.failure_mode == "fail_closed":
+        return [RequireAudit(app[AUDIT_WRITER])]
+    return []
+
+
 def build_stages(app: web.Application) -> list[Stage]:
     """The request path, in order. This list is the only place the order is written."""
-    settings = app[SETTINGS]
-    audit_gate: list[Stage] = []
-    if settings.audit.enabled and settings.audit.failure_mode == "fail_closed":
-        audit_gate.append(RequireAudit(app[AUDIT_WRITER]))
     return [
-        *audit_gate,
+        *audit_gate(app),
         Authenticate(app[KEY_STORE]),
         ResolveRoute(app[ROUTES]),
         ReadBody(),
@@ -138,6 +156,10 @@ async def handle_proxy_request(request: web.Request) -> web.StreamResponse:
 
 async def handle_check_request(request: web.Request) -> web.StreamResponse:
     return await request.app[CHECK_HANDLER](request)
+
+
+async def handle_evidence_request(request: web.Request) -> web.StreamResponse:
+    return await request.app[EVIDENCE_HANDLER](request)
 
 
 @contextlib.asynccontextmanager
@@ -353,6 +375,7 @@ async def audit_writer(app: web.Application) -> AsyncIterator[None]:
         base_dir=settings.base_dir,
         # Incidents are derived from the blocks each batch stores, in its transaction.
         hook=BlockIncidents(incidents, metrics, notices) if incidents.auto_open else None,
+        signer=app.get(EVIDENCE_SIGNER),
     ) as writer:
         app[AUDIT_WRITER] = writer
         metrics.watch_audit(writer)
@@ -388,6 +411,17 @@ async def alerts(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def audit_retention(app: web.Application) -> AsyncIterator[None]:
+    """`audit.retention.older_than_days`: prune on a schedule, one replica at a time."""
+    retention = app[SETTINGS].audit.retention
+    if retention.older_than_days is None:
+        yield
+        return
+    work = prune_periodically(app[DB_POOL], retention.older_than_days, retention.interval_hours)
+    async with background(work, "audit-retention"):
+        yield
+
+
 async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
     observer = app.get(MODEL_OBSERVER)
     recorder = Recorder(
@@ -409,6 +443,11 @@ async def proxy_handler(app: web.Application) -> AsyncIterator[None]:
     app[CHECK_HANDLER] = ProxyHandler(
         [Authenticate(app[KEY_STORE]), ReadCheckRequest()],
         AnswerCheck(app[POLICIES], app[POLICY_SCAN]),
+        recorder,
+    )
+    app[EVIDENCE_HANDLER] = ProxyHandler(
+        [*audit_gate(app), Authenticate(app[KEY_STORE])],
+        AcceptEvidence(app.get(AUDIT_WRITER)),
         recorder,
     )
     yield

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections import Counter
 
 from proxy.audit import AuditRecord
 from proxy.exchange import Exchange
@@ -13,7 +12,6 @@ from proxy.ml.risk import MlRisk
 from proxy.policy.model import most_severe
 from proxy.policy.model import outcome_of as decisive
 from proxy.risk import Risk
-from proxy.scanners import Finding
 
 # Compliance context callers may send (EU AI Act Art. 12/14 record-keeping); never forwarded,
 # as every x-warden-* header.
@@ -49,12 +47,19 @@ def highest_risk(exchange: Exchange) -> Risk | MlRisk | None:
     return max(risks, key=lambda r: r.score) if risks else None
 
 
-def _findings(exchange: Exchange) -> list[Finding]:
-    found: list[Finding] = []
+def _finding_counts(exchange: Exchange) -> dict[str, int]:
+    counts: dict[str, int] = {}
     for scan in (exchange.prompt_scan, exchange.response_scan):
         if scan is not None:
-            found.extend(scan.all_findings)
-    return found
+            for finding in scan.all_findings:
+                counts[finding.kind] = counts.get(finding.kind, 0) + 1
+    return counts
+
+
+def _response_sha256(exchange: Exchange) -> bytes | None:
+    if exchange.response_hash is not None:  # streamed: hashed as it was sent
+        return exchange.response_hash.digest()
+    return hashlib.sha256(exchange.response_body).digest() if exchange.response_body else None
 
 
 def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
@@ -91,7 +96,7 @@ def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
         monitor_action=most_severe(m.action for m in monitored) if monitored else None,
         rule_ids=tuple(dict.fromkeys(r for d in exchange.decisions for r in d.rules)),
         monitored_rule_ids=tuple(dict.fromkeys(m.rule_id for m in monitored)),
-        finding_counts=dict(Counter(f.kind for f in _findings(exchange))),
+        finding_counts=_finding_counts(exchange),
         risk_score=risk.score if risk else None,
         risk_label=risk.label if risk else None,
         upstream_status=exchange.upstream_status,
@@ -104,9 +109,7 @@ def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
         upstream_ms=upstream_ms,
         overhead_ms=overhead_ms,
         request_sha256=hashlib.sha256(exchange.body).digest() if exchange.body else None,
-        response_sha256=(
-            hashlib.sha256(exchange.response_body).digest() if exchange.response_body else None
-        ),
+        response_sha256=_response_sha256(exchange),
         policy_version=exchange.policy.version if exchange.policy else None,
         session_id=headers.get(SESSION_HEADER),
         human_review_required=(review.strip().lower() in _TRUE) if review else None,

@@ -14,7 +14,7 @@ import yaml
 
 from proxy.alerts.settings import AlertSettings
 from proxy.alerts.settings import settings_problems as alert_problems
-from proxy.audit.settings import AuditSettings
+from proxy.audit.settings import AuditSettings, audit_problems
 from proxy.incidents.settings import IncidentSettings
 from proxy.incidents.settings import settings_problems as incident_problems
 from proxy.ml.settings import MlSettings, ml_problems
@@ -250,4 +250,5 @@ def _cross_check(settings: Settings) -> list[Problem]:
     for path, message in [*incident_problems(settings.incidents), *alert_problems(settings.alerts)]:
         problems.append(Problem(path, message))
     problems.extend(Problem(path, message) for path, message in ml_problems(settings.ml))
+    problems.extend(Problem(path, message) for path, message in audit_problems(settings.audit))
     return problems

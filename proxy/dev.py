@@ -18,10 +18,12 @@ import orjson
 from aiohttp import web
 
 from proxy import apikeys
+from proxy.audit.settings import EvidenceSettings
 from proxy.config import Listener, Settings, load_settings
 from proxy.demo_upstream import create_demo_upstream_app
 from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
 from proxy.errors import StartupError
+from proxy.evidence.keyfile import create_key_file
 from proxy.server import WardenServer, migrate_once
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,15 @@ def dev_environment(
     return env
 
 
+def _dev_evidence(evidence: EvidenceSettings, state_dir: Path) -> EvidenceSettings:
+    if evidence.signing_key_file or evidence.signing_key:
+        return evidence
+    path = state_dir / "evidence.key"
+    if not path.exists():
+        create_key_file(path)
+    return dataclasses.replace(evidence, signing_key_file=str(path))
+
+
 def _lock_state_dir(state_dir: Path) -> int:
     """One `warden dev` per state dir: a second would take over the first one's servers."""
     fd = os.open(state_dir / "dev.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -137,8 +148,13 @@ async def run_dev(options: DevOptions) -> None:
         settings = load_settings(options.config, env)
         settings = dataclasses.replace(
             settings,
-            # The dev stack's audit journal lives with its database, in the state dir.
-            audit=dataclasses.replace(settings.audit, spool_dir=str(state_dir / "spool")),
+            # The dev stack's audit journal lives with its database, in the state dir, and
+            # its chains are signed with a key kept there too, unless the config names one.
+            audit=dataclasses.replace(
+                settings.audit,
+                spool_dir=str(state_dir / "spool"),
+                evidence=_dev_evidence(settings.audit.evidence, state_dir),
+            ),
             listen=dataclasses.replace(
                 settings.listen,
                 proxy=Listener(settings.listen.proxy.host, options.port),
@@ -159,10 +175,12 @@ async def run_dev(options: DevOptions) -> None:
         }
         if demo_url:
             info["demo_upstream_url"] = demo_url
+        # Listening for Ctrl-C before dev.json tells anyone that we are up.
+        stop = _stop_on_signals()
         state_file.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
         state_file.chmod(0o600)
         _announce(info, state_file, settings)
-        await _wait_for_stop_signal()
+        await stop.wait()
     finally:
         if server is not None:
             await server.stop()
@@ -193,9 +211,9 @@ def _announce(info: dict[str, str], state_file: Path, settings: Settings) -> Non
     os.write(1, ("\n".join(lines) + "\n").encode())
 
 
-async def _wait_for_stop_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from hashlib import _Hash
+
     from proxy.apikeys import ApiKey
     from proxy.formats import Call
     from proxy.formats.segments import Usage
@@ -50,6 +52,8 @@ class Exchange:
     streamed_text_chars: int = 0
     # The whole (non-streamed) answer as sent, for its hash and usage; never logged or stored.
     response_body: bytes = b""
+    # SHA-256 of a streamed answer as sent, fed chunk by chunk (the body is never kept).
+    response_hash: _Hash | None = None
     # Read once by the recorder, for the audit row and the rate-limit settlement.
     usage: Usage | None = None
     # Placeholders given in this request; never logged, never stored.
@@ -68,6 +72,8 @@ class Exchange:
     client_disconnected: bool = False
     response_bytes: int = 0
     error: str | None = None
+    # The terminal wrote the exchange's audit row itself (POST /v1/evidence).
+    audit_recorded: bool = False
 
     @classmethod
     def begin(cls, request: web.Request) -> Exchange:

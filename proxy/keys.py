@@ -11,6 +11,7 @@ from aiohttp import web
 
 from proxy.alerts import AlertEvaluator, WebhookSender
 from proxy.audit import AuditWriter
+from proxy.audit.checkpoint import CheckpointSigner
 from proxy.auth import KeyStore
 from proxy.config import Settings
 from proxy.events import EventFeed
@@ -35,6 +36,7 @@ KEY_STORE = web.AppKey("key_store", KeyStore)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 PROXY_HANDLER = web.AppKey("proxy_handler", ProxyHandler)
 CHECK_HANDLER = web.AppKey("check_handler", ProxyHandler)
+EVIDENCE_HANDLER = web.AppKey("evidence_handler", ProxyHandler)
 REQUEST_LOG = web.AppKey("request_log", RequestLog)
 POLICIES = web.AppKey("policies", PolicyStore)
 POLICY_SCAN = web.AppKey("policy_scan", Scanning)
@@ -49,5 +51,9 @@ WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
 MODEL_OBSERVER = web.AppKey("model_observer", ModelObserver)
 MODEL_REGISTRY = web.AppKey("model_registry", ModelRegistry)
 INCIDENT_NOTICES = web.AppKey("incident_notices", IncidentNotices)
+# Set only when audit.evidence configures a key.
+EVIDENCE_SIGNER = web.AppKey("evidence_signer", CheckpointSigner)
+# One audit verification at a time on the admin listener: it hashes every row of its window.
+AUDIT_VERIFY_LOCK = web.AppKey("audit_verify_lock", asyncio.Lock)
 # The admin app reads shared state (pools, key store, metrics) from the proxy app it serves.
 PROXY_APP = web.AppKey("proxy_app", web.Application)

@@ -216,6 +216,11 @@ class Metrics:
             ("result",),
             registry=r,
         )
+        self.audit_checkpoints = Counter(
+            "warden_audit_checkpoints_total",
+            "Signed checkpoints stored (none without an audit.evidence signing key).",
+            registry=r,
+        )
 
         self.incidents_opened = Counter(
             "warden_incidents_opened_total",
@@ -320,6 +325,7 @@ class Metrics:
             rows.labels("dropped").inc(since_last("dropped", writer.rows_dropped))
             failures = since_last("failures", writer.write_failures)
             self.dependency_failures.labels("postgres", "spooled").inc(failures)
+            self.audit_checkpoints.inc(since_last("checkpoints", writer.checkpoints_written))
 
         self.sample(sampler)
 

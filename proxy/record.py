@@ -143,7 +143,7 @@ class Recorder:
             self._count_decision(policy_decision)
         if exchange.prompt_scan is not None or exchange.response_scan is not None:
             self._count_findings(exchange)
-        if self.audit is not None:
+        if self.audit is not None and not exchange.audit_recorded:
             self.audit.submit(audit_record(exchange, now))
         if self.settlements is not None:
             self.settlements.submit(exchange)

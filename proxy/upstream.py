@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
@@ -273,7 +274,13 @@ class Forwarder:
 
     @staticmethod
     async def _write_quietly(exchange: Exchange, response: web.StreamResponse, data: bytes) -> bool:
-        """Write to the caller; False (and the exchange marked) when the caller has gone."""
+        """Write to the caller; False (and the exchange marked) when the caller has gone.
+
+        What was sent is hashed as it goes: the audit row's response_sha256 of a stream.
+        """
+        if exchange.response_hash is None:
+            exchange.response_hash = hashlib.sha256()
+        exchange.response_hash.update(data)
         try:
             await response.write(data)
             return True

@@ -20,6 +20,7 @@ import redis.asyncio as redis
 
 from proxy import apikeys
 from proxy.config import Settings, settings_from_mapping
+from proxy.db import migrate
 from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
 from proxy.server import WardenServer, migrate_once
 from tests.upstream import SimulatedUpstream, start_simulated_upstream
@@ -92,7 +93,17 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
 
 # Tables the tests may write; emptied before each test so tests do not see each other.
-_TABLES = ("api_keys", "audit_events", "incidents", "alerts", "alert_deliveries", "alert_rounds")
+_TABLES = (
+    "api_keys",
+    "audit_events",
+    "audit_checkpoints",
+    "audit_pruned_links",
+    "audit_prunes",
+    "incidents",
+    "alerts",
+    "alert_deliveries",
+    "alert_rounds",
+)
 
 
 @pytest.fixture
@@ -103,6 +114,37 @@ async def db(services: Services) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture(scope="module")
+def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """A Postgres of our own, which the outage tests stop and start."""
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("audit") / "pg", fsync=False)
+    pg.start()
+
+    async def migrated() -> None:
+        pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=1)
+        try:
+            await migrate(pool)
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(migrated())
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture
+async def own_db(own_postgres: EmbeddedPostgres) -> EmbeddedPostgres:
+    own_postgres.start()  # a no-op unless a failed test left it stopped
+    conn = await asyncpg.connect(own_postgres.url)
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(_TABLES)}")
+    finally:
+        await conn.close()
+    return own_postgres
 
 
 @pytest.fixture

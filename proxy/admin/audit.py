@@ -1,7 +1,9 @@
-"""GET /admin/audit: the audit rows, filtered, newest first; a JSON page or a streamed export."""
+"""GET /admin/audit: the audit rows, filtered, newest first; a JSON page or a streamed export.
+GET /admin/audit/verify: the chains recomputed over a window and their signatures checked."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -12,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy.admin.common import AdminInputError, json_response, proxy_app
+from proxy.admin.common import AdminInputError, admin_error, json_response, proxy_app
 from proxy.admin.query import (
     decode_cursor,
     encode_cursor,
@@ -20,8 +22,11 @@ from proxy.admin.query import (
     parse_choice,
     parse_time_range,
 )
-from proxy.audit.record import COLUMNS, canonical_row_from_db
-from proxy.keys import DB_POOL
+from proxy.audit.record import COLUMNS, OPTIONAL_COLUMNS, canonical_row_from_db
+from proxy.evidence import verify_database
+from proxy.evidence.keyfile import trusted_public_keys
+from proxy.evidence.timespec import parse_instant
+from proxy.keys import AUDIT_VERIFY_LOCK, DB_POOL, SETTINGS
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _ORDER = "ORDER BY event_time DESC, writer_id DESC, seq DESC"
@@ -154,9 +159,10 @@ async def _export(request: web.Request, audit: AuditQuery, output: str) -> web.S
 
 
 def public_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Every column, in its canonical (hashed) form; columns a row's hash leaves out are null."""
+    """Every column, in its canonical (hashed) form; columns a row's hash leaves out while at
+    their default show that default."""
     canonical = canonical_row_from_db(record)
-    return {name: canonical.get(name) for name in COLUMNS}
+    return {name: canonical.get(name, OPTIONAL_COLUMNS.get(name)) for name in COLUMNS}
 
 
 def _csv_row(row: Mapping[str, Any]) -> bytes:
@@ -179,5 +185,45 @@ def _csv_line(cells: list[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def _instant(request: web.Request, field: str) -> dt.datetime | None:
+    text = request.query.get(field)
+    if not text:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise AdminInputError(f"'{field}': {exc}", field) from None
+
+
+async def verify_audit(request: web.Request) -> web.Response:
+    """GET /admin/audit/verify?since=&until=: ok, or each broken chain's first bad link.
+
+    One verification at a time per process: it reads and hashes every row of the window.
+    """
+    since, until = _instant(request, "since"), _instant(request, "until")
+    if since is not None and until is not None and until <= since:
+        raise AdminInputError("'until' must be later than 'since'", "until")
+    app = proxy_app(request)
+    try:
+        trusted = trusted_public_keys(app[SETTINGS])
+    except ValueError as exc:
+        return admin_error(503, f"cannot load the evidence keys: {exc}")
+    lock = request.app[AUDIT_VERIFY_LOCK]
+    if lock.locked():
+        return admin_error(409, "a verification is already running; try again when it ends")
+    async with lock, app[DB_POOL].acquire() as conn:
+        report = await verify_database(conn, since, until, trusted)
+    return json_response(
+        {
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "trusted_keys": sorted(trusted),
+            **report.as_json(),
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
+    app[AUDIT_VERIFY_LOCK] = asyncio.Lock()
     app.router.add_get("/admin/audit", list_audit)
+    app.router.add_get("/admin/audit/verify", verify_audit)

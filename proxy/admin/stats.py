@@ -41,9 +41,9 @@ FROM audit_events CROSS JOIN LATERAL unnest(rule_ids) AS rule {where}
 GROUP BY rule ORDER BY n DESC, rule LIMIT 100
 """
 FINDINGS_SQL = """
-SELECT kind, sum(found::bigint)::bigint AS n
-FROM audit_events CROSS JOIN LATERAL jsonb_each_text(finding_counts) AS f(kind, found) {where}
-GROUP BY kind ORDER BY n DESC, kind
+SELECT f.finding AS kind, sum(f.found::bigint)::bigint AS n
+FROM audit_events CROSS JOIN LATERAL jsonb_each_text(finding_counts) AS f(finding, found) {where}
+GROUP BY f.finding ORDER BY n DESC, f.finding
 """
 # Scores of exactly 1.0 fall in the top bin rather than a bin of their own.
 RISK_SQL = f"""

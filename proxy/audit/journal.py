@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
-import secrets
-import socket
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from proxy.audit.record import GENESIS_HASH, MAX_ID
+from proxy.audit.record import GENESIS_HASH, ChainedRow, row_from_journal
+from proxy.audit.slots import fsync_dir
 
 log = logging.getLogger(__name__)
 
 _SEGMENT_SUFFIX = ".jsonl"
-_MAX_SLOTS = 1024
 # Once everything is in Postgres, an active segment past this size is swapped for an empty
 # one: a crash then replays at most this much, and the spool stays small while all is well.
-_COMPACT_BYTES = 1024 * 1024
+# A swap costs two fsyncs on the event loop, so it should not come every few hundred rows.
+_COMPACT_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,71 +38,10 @@ class Position:
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """A spool sub-directory owned by one process through an exclusive lock."""
-
-    directory: Path
-    writer_id: str
-    lock_fd: int
-
-    def release(self) -> None:
-        os.close(self.lock_fd)  # closing the descriptor drops the flock
-
-
-def claim_slot(spool_dir: Path) -> Slot:
-    """Take the first free `writer-N` directory under spool_dir, creating it if needed.
-
-    N worker processes on one host share the configured spool_dir; each gets a slot of its
-    own, and after a restart takes a slot back with its journal and writer id, so whatever
-    a previous process left unsent is replayed and its chain continues. The writer id is
-    the hostname plus a random id created once per slot (hostnames alone repeat across pods).
-    """
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    for n in range(_MAX_SLOTS):
-        directory = spool_dir / f"writer-{n}"
-        directory.mkdir(exist_ok=True)
-        fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return Slot(directory, _writer_id(directory), fd)
-    raise OSError(f"no free audit spool slot under {spool_dir}")
-
-
-def _writer_id(directory: Path) -> str:
-    path = directory / "writer_id"
-    try:
-        existing = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        existing = ""
-    if existing:
-        return existing[:MAX_ID]
-    writer_id = f"{socket.gethostname()[:100]}-{secrets.token_hex(8)}"
-    tmp = directory / "writer_id.tmp"
-    with tmp.open("w", encoding="utf-8") as out:
-        out.write(writer_id + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)
-    _fsync_dir(directory)
-    return writer_id
-
-
 def _write_all(out: Any, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[out.write(view) :]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Journal:
@@ -127,6 +65,10 @@ class Journal:
         self._cursor = Position(1, 0)
         self.corrupt_lines = 0
         self.unsynced = False
+        # The last appends, still in memory with where the cursor goes after each: while
+        # Postgres keeps up, rows are sent from here and never read back from disk.
+        self._tail: deque[tuple[list[ChainedRow], Position]] = deque()
+        self._tail_rows = 0
 
     def _path(self, first_seq: int) -> Path:
         return self.directory / f"{first_seq:020d}{_SEGMENT_SUFFIX}"
@@ -183,7 +125,7 @@ class Journal:
         out = path.open("ab", buffering=0)
         _write_all(out, self._header_line())
         os.fsync(out.fileno())
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self._out, self._out_size = out, out.tell()
         self._segments.append(first_seq)
 
@@ -191,13 +133,14 @@ class Journal:
         header = {"head_seq": self.head.seq, "head_hash": self.head.row_hash.hex()}
         return orjson.dumps(header) + b"\n"
 
-    def append(self, rows: list[dict[str, Any]]) -> None:
-        """Write whole lines and hand them to the OS; `sync()` makes them durable."""
-        if not rows:
-            return
+    def append(self, rows: list[ChainedRow], *, keep: int = 0) -> None:
+        """Write whole lines and hand them to the OS; `sync()` makes them durable.
+
+        The rows also stay in memory for next_batch() unless `keep` rows are held already.
+        """
         if self._out_size >= self.segment_bytes:
             self._rotate()
-        data = b"".join(orjson.dumps(row) + b"\n" for row in rows)
+        data = b"".join([row.line for row in rows])
         try:
             _write_all(self._out, data)
         except OSError:
@@ -206,8 +149,28 @@ class Journal:
             raise
         self._out_size += len(data)
         last = rows[-1]
-        self.head = Head(last["seq"], bytes.fromhex(last["row_hash"]))
+        self.head = Head(last.seq, last.row_hash)
         self.unsynced = True
+        if self._tail_rows < keep:
+            self._tail.append((rows, Position(self._segments[-1], self._out_size)))
+            self._tail_rows += len(rows)
+
+    def forget_tail(self) -> None:
+        """Postgres is down: the rows wait on disk only, and memory is not held for them."""
+        self._tail.clear()
+        self._tail_rows = 0
+
+    def next_batch(self, limit: int) -> tuple[list[ChainedRow], Position]:
+        """The oldest unsent rows and where the cursor goes once they are stored: from
+        memory when they are next in line, read from disk otherwise (a backlog)."""
+        tail = self._tail
+        while tail and tail[0][0][-1].seq <= self.committed_seq:
+            self._tail_rows -= len(tail.popleft()[0])
+        if tail and tail[0][0][0].seq == self.committed_seq + 1 and len(tail[0][0]) <= limit:
+            rows, end = tail.popleft()
+            self._tail_rows -= len(rows)
+            return rows, end
+        return self.peek(limit)
 
     def _rotate(self) -> None:
         os.fsync(self._out.fileno())
@@ -234,9 +197,9 @@ class Journal:
         """Rows appended but not yet known to be in Postgres."""
         return self.head.seq - self.committed_seq
 
-    def peek(self, limit: int) -> tuple[list[dict[str, Any]], Position]:
+    def peek(self, limit: int) -> tuple[list[ChainedRow], Position]:
         """Up to `limit` rows after the cursor, and where the cursor goes once they are stored."""
-        rows: list[dict[str, Any]] = []
+        rows: list[ChainedRow] = []
         index = self._segments.index(self._cursor.segment)
         offset = self._cursor.offset
         while True:
@@ -248,13 +211,13 @@ class Journal:
                         break
                     offset += len(line)
                     row = self._parse(line)
-                    if row is not None and row["seq"] > self.committed_seq:
+                    if row is not None and row.seq > self.committed_seq:
                         rows.append(row)
             if len(rows) >= limit or index == len(self._segments) - 1:
                 return rows, Position(self._segments[index], offset)
             index, offset = index + 1, 0
 
-    def _parse(self, line: bytes) -> dict[str, Any] | None:
+    def _parse(self, line: bytes) -> ChainedRow | None:
         try:
             row: dict[str, Any] = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -262,7 +225,7 @@ class Journal:
             self.corrupt_lines += 1
             log.error("audit journal %s: skipping a corrupt line", self.directory)
             return None
-        return None if "head_seq" in row else row
+        return None if "head_seq" in row else row_from_journal(row, line)
 
     def advance(self, position: Position, last_seq: int) -> None:
         """Rows up to last_seq are in Postgres: move on, delete segments wholly behind us."""

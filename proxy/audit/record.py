@@ -11,9 +11,10 @@ from typing import Any
 
 import orjson
 
-# Limits mirrored by the CHECK constraints in migrations/0002_audit.sql. Clamping here means
-# a row built through AuditRecord can never be refused by Postgres, which would otherwise
-# hold up its whole batch; the database checks stay as the backstop against a code change.
+# Limits mirrored by the CHECK constraints in migrations/0002_audit.sql, 0003_incidents.sql
+# and 0005_evidence.sql.
+# chained_row() clamps to them, so a row can never be refused by Postgres, which would
+# otherwise hold up its whole batch; the database checks stay as the backstop.
 MAX_ID = 200
 MAX_CODE = 32
 MAX_POLICY_VERSION = 100
@@ -21,32 +22,22 @@ MAX_RULE_IDS = 256
 MAX_DATA_SOURCES = 32
 MAX_FINDING_KINDS = 256
 MAX_FINDING_KIND = 100
+MAX_OUTCOME = 64
+MAX_REFERENCE = 128
 
 HASH_SIZE = 32
 # The chain of a new writer starts from this "previous hash".
 GENESIS_HASH = bytes(HASH_SIZE)
 
 
-def _clamp(value: str | None, limit: int) -> str | None:
-    return None if value is None else value[:limit]
-
-
-def _clamp_ids(values: tuple[str, ...] | list[str], items: int) -> tuple[str, ...]:
-    return tuple(str(v)[:MAX_ID] for v in values[:items])
-
-
-def _finite(value: float | None, low: float = 0.0, high: float = math.inf) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return min(max(float(value), low), high)
-
-
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """What Warden decided for one request. Metadata only: no field can carry prompt text.
+    """What Warden decided for one request, or what happened after it. Metadata only: no
+    field can carry prompt text.
 
-    Strings are identifiers and are clamped to the database limits; numbers are coerced to
-    the column types so the canonical JSON hashed now equals the one rebuilt from the row.
+    Built on the request path, so building it does no work: strings are clamped to the
+    database limits and numbers coerced to the column types by chained_row(), in the
+    writer's batch, so the canonical JSON hashed there equals the one rebuilt from the row.
     """
 
     request_id: str
@@ -83,56 +74,266 @@ class AuditRecord:
     human_reviewer: str | None = None
     data_sources: tuple[str, ...] = ()
     model_version: str | None = None
-    # The decision that settled the outcome: its rule and that rule's severity.
+    # The decision that settled the outcome: its rule and that rule's severity (0003).
     winning_rule: str | None = None
     severity: str | None = None
+    # Evidence records (POST /v1/evidence): what happened after a request, linked to it.
+    kind: str = "request"  # request | human_review | business_decision | session_end
+    subject_request_id: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    reference: str | None = None
+    occurred_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        # Only what no clamp can repair; straight-line, since this runs on the request path.
         if self.event_time.tzinfo is None:
             raise ValueError("AuditRecord.event_time must be timezone-aware")
-        put = object.__setattr__
-        put(self, "event_time", self.event_time.astimezone(UTC))
-        put(self, "request_id", self.request_id[:MAX_ID] or "-")
-        put(self, "decision", self.decision[:MAX_CODE] or "-")
-        for name in ("tenant", "key_id", "route", "upstream", "model", "session_id"):
-            put(self, name, _clamp(getattr(self, name), MAX_ID))
-        for name in ("human_reviewer", "model_version", "winning_rule"):
-            put(self, name, _clamp(getattr(self, name), MAX_ID))
-        for name in ("format", "monitor_action", "risk_label", "severity"):
-            put(self, name, _clamp(getattr(self, name), MAX_CODE))
-        put(self, "policy_version", _clamp(self.policy_version, MAX_POLICY_VERSION))
-        put(self, "rule_ids", _clamp_ids(self.rule_ids, MAX_RULE_IDS))
-        put(self, "monitored_rule_ids", _clamp_ids(self.monitored_rule_ids, MAX_RULE_IDS))
-        put(self, "data_sources", _clamp_ids(self.data_sources, MAX_DATA_SOURCES))
-        counts = list(self.finding_counts.items())[:MAX_FINDING_KINDS]
-        put(self, "finding_counts", {k[:MAX_FINDING_KIND]: max(int(n), 0) for k, n in counts if k})
-        put(self, "risk_score", _finite(self.risk_score, 0.0, 1.0))
-        put(self, "latency_ms", _finite(self.latency_ms) or 0.0)
-        put(self, "upstream_ms", _finite(self.upstream_ms))
-        put(self, "overhead_ms", _finite(self.overhead_ms))
-        put(self, "status", min(max(int(self.status), 0), 999))
-        if self.upstream_status is not None:
-            put(self, "upstream_status", min(max(int(self.upstream_status), 0), 999))
-        for name in ("request_bytes", "response_bytes"):
-            put(self, name, max(int(getattr(self, name)), 0))
-        for name in ("prompt_tokens", "completion_tokens"):
-            value = getattr(self, name)
-            put(self, name, None if value is None else max(int(value), 0))
-        for name in ("request_sha256", "response_sha256"):
-            digest = getattr(self, name)
-            if digest is not None and len(digest) != HASH_SIZE:
-                raise ValueError(f"AuditRecord.{name} must be a SHA-256 digest (32 bytes)")
+        if self.occurred_at is not None and self.occurred_at.tzinfo is None:
+            raise ValueError("AuditRecord.occurred_at must be timezone-aware")
+        if self.request_sha256 is not None and len(self.request_sha256) != HASH_SIZE:
+            raise ValueError("AuditRecord.request_sha256 must be a SHA-256 digest (32 bytes)")
+        if self.response_sha256 is not None and len(self.response_sha256) != HASH_SIZE:
+            raise ValueError("AuditRecord.response_sha256 must be a SHA-256 digest (32 bytes)")
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AuditRecord))
 # Column order for COPY; the chain fields come from the writer, not the record.
 COLUMNS: tuple[str, ...] = ("writer_id", "seq", *RECORD_FIELDS, "prev_hash", "row_hash")
-_TIME_COLUMNS = frozenset({"event_time"})
+# Columns added after chains existed (0003, 0005), in COLUMNS order: left out of the
+# canonical JSON while they hold their default, so every row hashed (and journaled) before
+# they existed still verifies and still loads.
+OPTIONAL_COLUMNS: Mapping[str, Any] = {
+    "winning_rule": None,
+    "severity": None,
+    "kind": "request",
+    "subject_request_id": None,
+    "outcome": None,
+    "reason": None,
+    "reference": None,
+    "occurred_at": None,
+}
+_EVENT_TIME = COLUMNS.index("event_time")
+_COLUMN_INDEX: Mapping[str, int] = {name: i for i, name in enumerate(COLUMNS)}
+_TIME_COLUMNS = frozenset({"event_time", "occurred_at"})
 _BYTES_COLUMNS = frozenset({"request_sha256", "response_sha256", "prev_hash", "row_hash"})
 _ARRAY_COLUMNS = frozenset({"rule_ids", "monitored_rule_ids", "data_sources"})
-# Nullable columns added after the first release: in the canonical form only when set, so
-# rows hashed (and journaled) before a column existed keep their hash and still load.
-_ADDED_COLUMNS = frozenset({"winning_rule", "severity"})
+
+
+# The clamps below run for every column of every row: each takes the common case first.
+
+
+def _text(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else value[:limit]
+
+
+def _ids(values: tuple[str, ...] | list[str], items: int) -> list[str]:
+    if not values:
+        return []
+    return [str(v)[:MAX_ID] for v in values[:items]]
+
+
+def _float(value: float | None, high: float = math.inf) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if 0.0 <= value <= high and value < math.inf:
+        return value
+    return None if math.isnan(value) or math.isinf(value) else min(max(value, 0.0), high)
+
+
+def _count(value: int | None) -> int | None:
+    if value is None:
+        return None
+    value = int(value)
+    return value if value >= 0 else 0
+
+
+def _status(value: int | None) -> int | None:
+    if value is None:
+        return None
+    value = int(value)
+    return value if 0 <= value <= 999 else min(max(value, 0), 999)
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class ChainedRow:
+    """A record in a writer's chain: its journal line and its values for COPY, made once."""
+
+    seq: int
+    row_hash: bytes
+    event_time: datetime  # which monthly partition the row goes to
+    line: bytes  # the canonical JSON object plus row_hash, newline-terminated
+    values: tuple[Any, ...]  # in COLUMNS order
+
+    def column(self, name: str) -> Any:
+        """One column's value as stored (native types), for readers such as InsertHooks."""
+        return self.values[_COLUMN_INDEX[name]]
+
+
+def chained_row(r: AuditRecord, writer_id: str, seq: int, prev_hash: bytes) -> ChainedRow:
+    """Clamp, canonicalise, hash: the record as row `seq` of a chain, in one pass.
+
+    The values are native (datetimes, bytes) for COPY; the hashed JSON holds the same
+    values in canonical form (ISO-8601 UTC times, hex bytes). The journal line is that JSON
+    with row_hash added at the end, so it is serialised once, not once more for the journal.
+    This runs for every row: the dict is written in sorted key order so that orjson need
+    not sort it (tests/unit/test_audit_record.py holds it to the sorted form).
+    """
+    event_time = r.event_time.astimezone(UTC)
+    request_id = r.request_id[:MAX_ID] or "-"
+    decision = r.decision[:MAX_CODE] or "-"
+    status = _status(r.status)
+    latency_ms = _float(r.latency_ms) or 0.0
+    tenant = _text(r.tenant, MAX_ID)
+    key_id = _text(r.key_id, MAX_ID)
+    route = _text(r.route, MAX_ID)
+    upstream = _text(r.upstream, MAX_ID)
+    format_ = _text(r.format, MAX_CODE)
+    model = _text(r.model, MAX_ID)
+    monitor_action = _text(r.monitor_action, MAX_CODE)
+    rule_ids = _ids(r.rule_ids, MAX_RULE_IDS)
+    monitored_rule_ids = _ids(r.monitored_rule_ids, MAX_RULE_IDS)
+    counts = _counts(r.finding_counts)
+    risk_score = _float(r.risk_score, 1.0)
+    risk_label = _text(r.risk_label, MAX_CODE)
+    upstream_status = _status(r.upstream_status)
+    streamed, stream_cut = bool(r.streamed), bool(r.stream_cut)
+    request_bytes = _count(r.request_bytes) or 0
+    response_bytes = _count(r.response_bytes) or 0
+    prompt_tokens = _count(r.prompt_tokens)
+    completion_tokens = _count(r.completion_tokens)
+    upstream_ms = _float(r.upstream_ms)
+    overhead_ms = _float(r.overhead_ms)
+    request_sha256, response_sha256 = r.request_sha256, r.response_sha256
+    policy_version = _text(r.policy_version, MAX_POLICY_VERSION)
+    session_id = _text(r.session_id, MAX_ID)
+    review = None if r.human_review_required is None else bool(r.human_review_required)
+    human_reviewer = _text(r.human_reviewer, MAX_ID)
+    data_sources = _ids(r.data_sources, MAX_DATA_SOURCES)
+    model_version = _text(r.model_version, MAX_ID)
+    optional = _optional_columns(r)
+    row = {
+        "completion_tokens": completion_tokens,
+        "data_sources": data_sources,
+        "decision": decision,
+        "event_time": event_time.isoformat(timespec="microseconds"),
+        "finding_counts": counts,
+        "format": format_,
+        "human_review_required": review,
+        "human_reviewer": human_reviewer,
+        "key_id": key_id,
+        "latency_ms": latency_ms,
+        "model": model,
+        "model_version": model_version,
+        "monitor_action": monitor_action,
+        "monitored_rule_ids": monitored_rule_ids,
+        "overhead_ms": overhead_ms,
+        "policy_version": policy_version,
+        "prev_hash": prev_hash.hex(),
+        "prompt_tokens": prompt_tokens,
+        "request_bytes": request_bytes,
+        "request_id": request_id,
+        "request_sha256": request_sha256.hex() if request_sha256 is not None else None,
+        "response_bytes": response_bytes,
+        "response_sha256": response_sha256.hex() if response_sha256 is not None else None,
+        "risk_label": risk_label,
+        "risk_score": risk_score,
+        "route": route,
+        "rule_ids": rule_ids,
+        "seq": seq,
+        "session_id": session_id,
+        "status": status,
+        "stream_cut": stream_cut,
+        "streamed": streamed,
+        "tenant": tenant,
+        "upstream": upstream,
+        "upstream_ms": upstream_ms,
+        "upstream_status": upstream_status,
+        "writer_id": writer_id,
+    }
+    if optional is None:
+        body = orjson.dumps(row)
+        optional = _NO_OPTIONAL
+    else:
+        row.update(_without_defaults(optional))
+        body = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+    winning_rule, severity, kind, subject, outcome, reason, reference, occurred_at = optional
+    row_hash = hashlib.sha256(body).digest()
+    line = b'%s,"row_hash":"%s"}\n' % (body[:-1], row_hash.hex().encode())
+    counts_json = orjson.dumps(counts).decode() if counts else "{}"  # jsonb goes in as text
+    values = (
+        writer_id, seq, request_id, event_time, decision, status, latency_ms, tenant, key_id,
+        route, upstream, format_, model, monitor_action, rule_ids, monitored_rule_ids,
+        counts_json, risk_score, risk_label, upstream_status, streamed, stream_cut,
+        request_bytes, response_bytes, prompt_tokens, completion_tokens, upstream_ms,
+        overhead_ms, request_sha256, response_sha256, policy_version, session_id, review,
+        human_reviewer, data_sources, model_version, winning_rule, severity, kind, subject,
+        outcome, reason, reference, occurred_at, prev_hash, row_hash,
+    )  # fmt: skip
+    return ChainedRow(seq, row_hash, event_time, line, values)
+
+
+_NO_OPTIONAL: tuple[Any, ...] = tuple(OPTIONAL_COLUMNS.values())
+
+
+def _counts(counts: Mapping[str, int]) -> dict[str, int]:
+    if not counts:
+        return {}
+    items = list(counts.items())[:MAX_FINDING_KINDS]
+    return {str(k)[:MAX_FINDING_KIND]: max(int(n), 0) for k, n in items if k}
+
+
+def _optional_columns(r: AuditRecord) -> tuple[Any, ...] | None:
+    """The OPTIONAL_COLUMNS in order, or None when all hold their default (the hot path)."""
+    if r.kind == "request" and r.subject_request_id is None and r.outcome is None:
+        if r.reason is None and r.reference is None and r.occurred_at is None:
+            if r.winning_rule is None and r.severity is None:
+                return None
+    occurred_at = r.occurred_at.astimezone(UTC) if r.occurred_at is not None else None
+    return (
+        _text(r.winning_rule, MAX_ID),
+        _text(r.severity, MAX_CODE),
+        r.kind[:MAX_CODE] or "request",
+        _text(r.subject_request_id, MAX_ID),
+        _text(r.outcome, MAX_OUTCOME),
+        _text(r.reason, MAX_OUTCOME),
+        _text(r.reference, MAX_REFERENCE),
+        occurred_at,
+    )
+
+
+def _without_defaults(optional: tuple[Any, ...]) -> dict[str, Any]:
+    row = dict(zip(OPTIONAL_COLUMNS, optional, strict=True))
+    _drop_defaults(row)
+    if "occurred_at" in row:
+        row["occurred_at"] = _time(row["occurred_at"])
+    return row
+
+
+def _drop_defaults(row: dict[str, Any]) -> None:
+    for name, default in OPTIONAL_COLUMNS.items():
+        if row[name] == default:
+            del row[name]
+
+
+def canonical_json(row: Mapping[str, Any]) -> bytes:
+    """Keys sorted, no whitespace, UTF-8: one byte string per row, whoever rebuilds it."""
+    return orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+
+
+def hash_row(row: Mapping[str, Any]) -> bytes:
+    """row_hash: SHA-256 over the canonical JSON of every column but row_hash itself.
+
+    prev_hash, writer_id and seq are among those columns, so a row cannot be edited, moved
+    to another position or to another chain without breaking its own hash or the next link.
+    """
+    hashed = {name: value for name, value in row.items() if name != "row_hash"}
+    return hashlib.sha256(canonical_json(hashed)).digest()
 
 
 def canonical_value(column: str, value: Any) -> Any:
@@ -151,47 +352,24 @@ def canonical_value(column: str, value: Any) -> Any:
     return value
 
 
-def canonical_json(row: Mapping[str, Any]) -> bytes:
-    """Keys sorted, no whitespace, UTF-8: one byte string per row, whoever rebuilds it."""
-    return orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
-
-
-def hash_row(row: Mapping[str, Any]) -> bytes:
-    """row_hash: SHA-256 over the canonical JSON of every column but row_hash itself.
-
-    prev_hash, writer_id and seq are among those columns, so a row cannot be edited, moved
-    to another position or to another chain without breaking its own hash or the next link.
-    """
-    hashed = {name: value for name, value in row.items() if name != "row_hash"}
-    return hashlib.sha256(canonical_json(hashed)).digest()
-
-
-def chained_row(record: AuditRecord, writer_id: str, seq: int, prev_hash: bytes) -> dict[str, Any]:
-    """The record as a canonical row in a writer's chain, row_hash included."""
-    row: dict[str, Any] = {"writer_id": writer_id, "seq": seq}
-    for name in RECORD_FIELDS:
-        value = getattr(record, name)
-        if value is not None or name not in _ADDED_COLUMNS:
-            row[name] = canonical_value(name, value)
-    row["prev_hash"] = prev_hash.hex()
-    row["row_hash"] = hash_row(row).hex()
+def canonical_row_from_db(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A row read back from audit_events in the canonical form it was hashed in."""
+    row = {name: canonical_value(name, record[name]) for name in COLUMNS}
+    _drop_defaults(row)
     return row
 
 
-def canonical_row_from_db(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A row read back from audit_events in the canonical form it was hashed in."""
-    return {
-        name: canonical_value(name, record[name])
-        for name in COLUMNS
-        if record[name] is not None or name not in _ADDED_COLUMNS
-    }
+def row_from_journal(row: Mapping[str, Any], line: bytes) -> ChainedRow:
+    """A row read back from a journal line (a replay): its values rebuilt from the JSON."""
+    values = copy_values(row)
+    return ChainedRow(row["seq"], values[-1], values[_EVENT_TIME], line, values)
 
 
 def copy_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """A canonical row (from the journal) as the Python values asyncpg's COPY expects."""
+    """A canonical row (from the journal or a bundle) as the Python values COPY expects."""
     values: list[Any] = []
     for name in COLUMNS:
-        value = row.get(name)
+        value = row.get(name, OPTIONAL_COLUMNS.get(name))
         if value is None:
             values.append(None)
         elif name in _TIME_COLUMNS:

@@ -6,15 +6,14 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-import orjson
 
-from proxy.audit.record import COLUMNS, copy_values
+from proxy.audit.checkpoint import Checkpoint
+from proxy.audit.record import COLUMNS, ChainedRow
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +30,11 @@ INSERT_FROM_STAGING_SQL = (
 # Only when the batch holds rows an InsertHook wants: which of them this transaction stored.
 INSERT_RETURNING_SEQ_SQL = INSERT_FROM_STAGING_SQL + " RETURNING seq"
 ENSURE_PARTITION_SQL = "SELECT audit_ensure_partition($1)"
+# A replay may sign a head that was signed before the crash: the first signature stays.
+INSERT_CHECKPOINT_SQL = (
+    "INSERT INTO audit_checkpoints (writer_id, seq, row_hash, signed_at, key_id, signature) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+)
 
 # Errors a row's content causes: retrying the same batch cannot succeed.
 BAD_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
@@ -41,15 +45,16 @@ UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceEr
 class InsertHook(Protocol):
     """Derives state from audit rows in the transaction that stores them: exactly once.
 
-    `wants` is a cheap filter over a canonical row (no I/O); batches with no wanted row cost
-    nothing extra. `inserted` runs inside the batch's transaction, after the insert, with
-    the wanted rows that this transaction stored: never a replayed duplicate. If it raises,
-    the batch rolls back and is retried, so it must guard its own data errors.
+    `wants` is a cheap filter over a chained row (no I/O; read columns with
+    ChainedRow.column); batches with no wanted row cost nothing extra. `inserted` runs
+    inside the batch's transaction, after the insert, with the wanted rows that this
+    transaction stored: never a replayed duplicate. If it raises, the batch rolls back and
+    is retried, so it must guard its own data errors.
     """
 
-    def wants(self, row: Mapping[str, Any]) -> bool: ...
+    def wants(self, row: ChainedRow) -> bool: ...
 
-    async def inserted(self, conn: Any, rows: list[dict[str, Any]]) -> None: ...
+    async def inserted(self, conn: Any, rows: list[ChainedRow]) -> None: ...
 
 
 class AuditStore:
@@ -69,7 +74,7 @@ class AuditStore:
         self._connect_timeout = connect_timeout
         self._write_timeout = write_timeout
         self._conn: Any = None
-        self._months: set[str] = set()  # "YYYY-MM" whose partition is known to exist
+        self._months: set[tuple[int, int]] = set()  # (year, month) known to have a partition
         self.writing = False
         self.rows_written = 0
         self.duplicates_skipped = 0
@@ -101,8 +106,11 @@ class AuditStore:
         if conn is not None:
             conn.terminate()
 
-    async def write(self, rows: list[dict[str, Any]], rejected: Path) -> None:
-        """Store canonical rows; raise one of UNAVAILABLE when Postgres cannot take them.
+    async def write(
+        self, rows: list[ChainedRow], checkpoints: list[Checkpoint], rejected: Path
+    ) -> None:
+        """Store chained rows, and the checkpoints over them in the same transaction; raise
+        one of UNAVAILABLE when Postgres cannot take them.
 
         A row Postgres refuses on content is not an outage: the others are stored one by
         one and the refused row goes to `rejected` for an operator (the chain shows the gap).
@@ -110,45 +118,66 @@ class AuditStore:
         await self.connect()
         self.writing = True  # stays True if this is interrupted: see connect()
         try:
-            await self._write_batch(rows)
+            await self._write_batch(rows, checkpoints)
         except BAD_DATA as exc:
             log.error("audit: a batch was refused (%r); retrying row by row", exc)
             self._months.clear()  # "no partition of relation found for row" is one of these
+            refused: set[int] = set()
             for row in rows:
                 try:
-                    await self._write_batch([row])
+                    await self._write_batch([row], [])
                 except BAD_DATA as row_exc:
                     self._reject(row, row_exc, rejected)
+                    refused.add(row.seq)
+            signed = [c for c in checkpoints if c.seq not in refused]
+            if signed:
+                await self._write_batch([], signed)
         self.writing = False
 
-    async def _write_batch(self, rows: list[dict[str, Any]]) -> None:
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """A checkpoint alone, over rows stored earlier (the writer was idle)."""
+        await self.write([], [checkpoint], Path())
+
+    async def _write_batch(self, rows: list[ChainedRow], checkpoints: list[Checkpoint]) -> None:
         conn, started = self._conn, time.monotonic()
         async with asyncio.timeout(self._write_timeout):
-            for month in {row["event_time"][:7] for row in rows} - self._months:
-                mid_month = datetime.fromisoformat(f"{month}-15T00:00:00+00:00")
-                await conn.execute(ENSURE_PARTITION_SQL, mid_month)
-                self._months.add(month)
+            for year, month in {(r.event_time.year, r.event_time.month) for r in rows}:
+                if (year, month) not in self._months:
+                    mid_month = datetime(year, month, 15, tzinfo=UTC)
+                    await conn.execute(ENSURE_PARTITION_SQL, mid_month)
+                    self._months.add((year, month))
             hook = self._hook
             wanted = [r for r in rows if hook.wants(r)] if hook is not None else []
+            inserted = 0
             async with conn.transaction():
-                await conn.copy_records_to_table(
-                    "audit_staging", records=[copy_values(r) for r in rows], columns=COLUMNS
-                )
+                if rows:
+                    await conn.copy_records_to_table(
+                        "audit_staging", records=[r.values for r in rows], columns=COLUMNS
+                    )
                 if hook is not None and wanted:
                     stored = {r["seq"] for r in await conn.fetch(INSERT_RETURNING_SEQ_SQL)}
                     inserted = len(stored)
-                    await hook.inserted(conn, [r for r in wanted if r["seq"] in stored])
-                else:
+                    await hook.inserted(conn, [r for r in wanted if r.seq in stored])
+                elif rows:
                     status = await conn.execute(INSERT_FROM_STAGING_SQL)
                     inserted = int(status.rsplit(" ", 1)[-1])
-        self.rows_written += inserted
-        self.duplicates_skipped += len(rows) - inserted
+                if checkpoints:
+                    await conn.executemany(
+                        INSERT_CHECKPOINT_SQL,
+                        [
+                            (c.writer_id, c.seq, c.row_hash, c.signed_at, c.key_id, c.signature)
+                            for c in checkpoints
+                        ],
+                    )
+        if rows:
+            self.rows_written += inserted
+            self.duplicates_skipped += len(rows) - inserted
         self.last_write_seconds = time.monotonic() - started
         self.recent_writes.append(self.last_write_seconds)
         self.last_success_at = time.time()
 
-    def _reject(self, row: dict[str, Any], exc: Exception, rejected: Path) -> None:
+    def _reject(self, row: ChainedRow, exc: Exception, rejected: Path) -> None:
         self.rows_rejected += 1
-        log.error("audit: row seq %s refused by postgres: %r", row.get("seq"), exc)
+        log.error("audit: row seq %s refused by postgres: %r", row.seq, exc)
         with rejected.open("ab") as out:
-            out.write(orjson.dumps(row) + b"\n")
+            out.write(row.line)

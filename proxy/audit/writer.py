@@ -11,9 +11,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from proxy.audit.journal import Journal, Slot, claim_slot
+from proxy.audit.checkpoint import CheckpointSchedule, CheckpointSigner
+from proxy.audit.journal import Journal
 from proxy.audit.record import AuditRecord, chained_row
 from proxy.audit.settings import AuditSettings
+from proxy.audit.slots import Slot, claim_slot
 from proxy.audit.store import UNAVAILABLE, AuditStore, InsertHook
 
 log = logging.getLogger(__name__)
@@ -28,9 +30,14 @@ class AuditWriter:
     (or `batch_size` rows) the background task chains the queued rows (seq, prev_hash,
     row_hash) and appends them to the journal, then sends the journal's unsent rows to
     Postgres in batches (COPY into a staging table, INSERT … ON CONFLICT DO NOTHING, one
-    transaction per batch). When Postgres is down the rows simply stay in the journal and
-    are sent, oldest first, when it returns; whatever submit() adds meanwhile is journaled
-    behind them. Use as `async with AuditWriter(...) as writer:` in a cleanup context.
+    transaction per batch). While Postgres keeps up, a batch just journaled is sent from
+    memory; only a backlog (an outage, a restart) is read back from the journal. When
+    Postgres is down the rows simply stay in the journal and are sent, oldest first, when it
+    returns; whatever submit() adds meanwhile is journaled behind them.
+
+    With a signer, every `checkpoint_every_rows` rows or `checkpoint_interval_seconds` the
+    chain head is signed and the checkpoint stored in the same transaction as its row.
+    Use as `async with AuditWriter(...) as writer:` in a cleanup context.
     """
 
     def __init__(
@@ -40,8 +47,17 @@ class AuditWriter:
         *,
         base_dir: str | Path = ".",
         hook: InsertHook | None = None,
+        signer: CheckpointSigner | None = None,
     ) -> None:
         self.settings = settings
+        evidence = settings.evidence
+        self._checkpoints = (
+            CheckpointSchedule(
+                signer, evidence.checkpoint_every_rows, evidence.checkpoint_interval_seconds
+            )
+            if signer is not None
+            else None
+        )
         self._store = AuditStore(
             dsn,
             connect_timeout=settings.connect_timeout_seconds,
@@ -79,6 +95,16 @@ class AuditWriter:
             self._slot.writer_id, head.seq, self._journal.pending_rows,
         )  # fmt: skip
         self._closed = False
+        if self._checkpoints is not None:
+            # Whatever a previous process left unsigned gets a checkpoint once it is stored.
+            self._checkpoints.unsigned_rows = 1 if head.seq else 0
+        else:
+            log.warning(
+                "audit writer %s: no evidence signing key (audit.evidence.signing_key_file or "
+                "signing_key); rows are hash-chained but no checkpoints are signed. Create a "
+                "key with `warden keys evidence-init`.",
+                self._slot.writer_id,
+            )
         # One attempt now, so `accepting` is right from the first request in fail_closed mode.
         with contextlib.suppress(*UNAVAILABLE):
             await self._store.connect()
@@ -104,6 +130,8 @@ class AuditWriter:
             while self._journal.pending_rows and time.monotonic() < deadline:
                 if not await self._send_backlog():
                     await asyncio.sleep(min(self._backoff, max(deadline - time.monotonic(), 0)))
+            if not self._journal.pending_rows:
+                await self._sign_head(final=True)
         self._store.disconnect()
         self._journal.close(compact=flush)
         self._slot.release()
@@ -208,8 +236,8 @@ class AuditWriter:
             try:
                 self._spool_queue()
                 await self._sync_journal()
-                if time.monotonic() >= self._retry_at:
-                    await self._send_backlog()
+                if time.monotonic() >= self._retry_at and await self._send_backlog():
+                    await self._sign_head()
             except Exception:
                 # Whatever went wrong, the writer must outlive it: the rows are journaled.
                 log.exception("audit writer: unexpected error; retrying")
@@ -225,6 +253,8 @@ class AuditWriter:
             deadlines.append(self._first_queued_at + self.settings.flush_interval_seconds)
         if self.spooled_rows or not self._db_ok:
             deadlines.append(self._retry_at)
+        elif self._checkpoints is not None and (due := self._checkpoints.deadline()):
+            deadlines.append(due)
         self._wake.clear()
         timeout = max(min(deadlines) - time.monotonic(), 0.0) if deadlines else None
         with contextlib.suppress(TimeoutError):
@@ -236,23 +266,52 @@ class AuditWriter:
         journal = self._journal
         if not self._queue or journal is None or self._slot is None:
             return
+        writer_id, batch_size = self._slot.writer_id, self.settings.batch_size
         seq, prev_hash = journal.head.seq, journal.head.row_hash
-        rows = []
-        for record in self._queue:
-            seq += 1
-            row = chained_row(record, self._slot.writer_id, seq, prev_hash)
-            prev_hash = bytes.fromhex(row["row_hash"])
-            rows.append(row)
-        try:
-            journal.append(rows)
-        except OSError:
-            # The rows stay queued, unchained; submit() counts drops once the queue is full.
-            self.journal_errors += 1
-            self._journal_failing = True
-            log.exception("audit: cannot append to the journal in %s", journal.directory)
-            return
+        queued = list(self._queue)
+        for start in range(0, len(queued), batch_size):
+            batch = []
+            for record in queued[start : start + batch_size]:
+                seq += 1
+                row = chained_row(record, writer_id, seq, prev_hash)
+                prev_hash = row.row_hash
+                batch.append(row)
+            try:
+                # Kept in memory to be sent without a read-back, unless Postgres is down.
+                journal.append(batch, keep=self.settings.queue_size if self._db_ok else 0)
+            except OSError:
+                # The rest stay queued, unchained; submit() counts drops once the queue is full.
+                self.journal_errors += 1
+                self._journal_failing = True
+                log.exception("audit: cannot append to the journal in %s", journal.directory)
+                for _ in range(start):
+                    self._queue.popleft()
+                return
         self._journal_failing = False
         self._queue.clear()
+
+    async def _sign_head(self, *, final: bool = False) -> None:
+        """A checkpoint alone, over rows stored since the last one, once they waited long
+        enough (or at shutdown). Postgres being down only postpones it."""
+        schedule, journal = self._checkpoints, self._journal
+        if schedule is None or journal is None or journal.pending_rows or journal.head.seq == 0:
+            return
+        head = journal.head
+        checkpoint = schedule.idle_head(self.writer_id, head.seq, head.row_hash, final=final)
+        if checkpoint is None:
+            return
+        try:
+            await self._store.write_checkpoint(checkpoint)
+        except UNAVAILABLE as exc:
+            log.warning("audit: cannot store a checkpoint now: %r", exc)
+            if not final:
+                self._failed_attempt()
+            return
+        schedule.stored(head.seq, 0, [checkpoint])
+
+    @property
+    def checkpoints_written(self) -> int:
+        return self._checkpoints.written if self._checkpoints is not None else 0
 
     async def _sync_journal(self) -> None:
         mode, now = self.settings.journal_fsync, time.monotonic()
@@ -272,10 +331,14 @@ class AuditWriter:
         try:
             await self._store.connect()
             while journal.pending_rows:
-                rows, position = journal.peek(self.settings.batch_size)
+                rows, position = journal.next_batch(self.settings.batch_size)
+                schedule = self._checkpoints
+                checkpoints = schedule.over(self.writer_id, rows) if schedule is not None else []
                 if rows:
-                    await self._store.write(rows, rejected)
-                journal.advance(position, rows[-1]["seq"] if rows else journal.head.seq)
+                    await self._store.write(rows, checkpoints, rejected)
+                journal.advance(position, rows[-1].seq if rows else journal.head.seq)
+                if schedule is not None and rows:
+                    schedule.stored(rows[-1].seq, len(rows), checkpoints)
                 # A long replay must not leave new rows waiting in memory, nor unsynced.
                 self._spool_queue()
                 await self._sync_journal()
@@ -292,6 +355,8 @@ class AuditWriter:
     def _failed_attempt(self) -> None:
         self.write_failures += 1
         self._db_ok = False
+        if self._journal is not None:
+            self._journal.forget_tail()
         self._store.disconnect()
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, self.settings.retry_max_seconds)

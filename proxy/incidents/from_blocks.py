@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from proxy.audit.record import ChainedRow
 from proxy.audit.store import BAD_DATA
 from proxy.incidents.grouping import BlockRun, block_runs, is_incident_block
 from proxy.incidents.notices import IncidentNotices
@@ -87,10 +87,10 @@ class BlockIncidents:
         self._min_rank = severity_rank(settings.min_severity)
         self._window = timedelta(seconds=settings.group_window_seconds)
 
-    def wants(self, row: Mapping[str, Any]) -> bool:
+    def wants(self, row: ChainedRow) -> bool:
         return is_incident_block(row, self._min_rank)
 
-    async def inserted(self, conn: Any, rows: list[dict[str, Any]]) -> None:
+    async def inserted(self, conn: Any, rows: list[ChainedRow]) -> None:
         runs = block_runs(rows, self._window, self.settings.max_request_ids)
         opened: list[BlockRun] = []
         changes: list[tuple[str, int]] = []

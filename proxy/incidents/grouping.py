@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+from proxy.audit.record import ChainedRow
 from proxy.triage import Severity, parse_severity, severity_rank
 
 
@@ -24,32 +24,32 @@ class BlockRun:
     request_ids: tuple[str, ...]  # the first ones, bounded
 
 
-def is_incident_block(row: Mapping[str, Any], min_rank: int) -> bool:
+def is_incident_block(row: ChainedRow, min_rank: int) -> bool:
     """An enforced block by a rule at or above the threshold, for a known tenant.
 
     Monitor-mode matches never make `decision` a block, so "enforced" needs no extra check.
     """
     return (
-        row.get("decision") == "block"
-        and bool(row.get("tenant"))
-        and bool(row.get("winning_rule"))
-        and severity_rank(row.get("severity")) >= min_rank
+        row.column("decision") == "block"
+        and bool(row.column("tenant"))
+        and bool(row.column("winning_rule"))
+        and severity_rank(row.column("severity")) >= min_rank
     )
 
 
 def block_runs(
-    rows: Iterable[Mapping[str, Any]], window: timedelta, max_request_ids: int
+    rows: Iterable[ChainedRow], window: timedelta, max_request_ids: int
 ) -> list[BlockRun]:
-    """Canonical audit rows (incident blocks only) as runs, ordered by tenant, rule and time.
+    """Chained audit rows (incident blocks only) as runs, ordered by tenant, rule and time.
 
     A batch usually spans a fraction of a second, but a journal replayed after an outage can
     span hours: a gap longer than the window inside one batch starts a new run there too.
     """
     groups: dict[tuple[str, str], list[tuple[datetime, str, Severity]]] = defaultdict(list)
     for row in rows:
-        severity = parse_severity(row.get("severity")) or "low"
-        at = datetime.fromisoformat(row["event_time"])
-        groups[(row["tenant"], row["winning_rule"])].append((at, row["request_id"], severity))
+        severity = parse_severity(row.column("severity")) or "low"
+        key = (row.column("tenant"), row.column("winning_rule"))
+        groups[key].append((row.event_time, row.column("request_id"), severity))
     runs: list[BlockRun] = []
     for (tenant, rule_id), blocks in sorted(groups.items()):
         blocks.sort()

@@ -69,7 +69,7 @@ async def test_decisions_from_both_replicas_reach_one_feed(
     replica_a: RunningWarden = await start_warden()
     replica_b: RunningWarden = await start_warden()
     key = await replica_a.create_key("acme")
-    feed = await open_feed(replica_a)
+    feed = await open_feed(replica_a, types="decision")
     try:
         await wait_listening(replica_a, replica_b)
         allowed = await send(replica_a, key, "echo-1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import textwrap
 import time
 from collections.abc import Callable
@@ -136,3 +137,27 @@ async def test_fail_closed_refuses_requests_it_cannot_record(
     ) as r:
         assert r.status == 503
         assert (await r.json())["error"]["code"] == "audit_unavailable"
+
+
+async def test_response_hashes_are_of_the_bytes_the_caller_received(
+    warden: RunningWarden, db: asyncpg.Pool
+):
+    """Streamed or whole, response_sha256 is what was sent, hashed chunk by chunk for SSE."""
+    key = await warden.create_key("acme")
+    received: dict[str, bytes] = {}
+    for stream in (False, True):
+        async with warden.http.post(
+            f"{warden.proxy_url}/v1/chat/completions",
+            json={
+                "model": "echo-1",
+                "stream": stream,
+                "messages": [{"role": "user", "content": "a b c"}],
+            },
+            headers={"authorization": f"Bearer {key}"},
+        ) as r:
+            assert r.status == 200
+            received[r.headers["x-request-id"]] = await r.read()
+    rows = await rows_for(db, 2)
+    for row in rows:
+        assert bytes(row["response_sha256"]) == hashlib.sha256(received[row["request_id"]]).digest()
+    assert sorted(row["streamed"] for row in rows) == [False, True]

@@ -6,18 +6,18 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from proxy.audit import AuditRecord, AuditSettings, AuditWriter
-from proxy.audit.record import MAX_ID
-from proxy.db import migrate
+from proxy.audit.record import MAX_ID, chained_row, hash_row
 from proxy.devstack import EmbeddedPostgres
 from proxy.evidence import verify, verify_database
 from tests.conftest import Services
@@ -102,37 +102,6 @@ async def audit_db(services: Services) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
-
-
-@pytest.fixture(scope="module")
-def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """A Postgres of our own, which the outage tests stop and start."""
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("audit") / "pg", fsync=False)
-    pg.start()
-
-    async def migrated() -> None:
-        pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=1)
-        try:
-            await migrate(pool)
-        finally:
-            await pool.close()
-
-    try:
-        asyncio.run(migrated())
-        yield pg
-    finally:
-        pg.stop()
-
-
-@pytest.fixture
-async def own_db(own_postgres: EmbeddedPostgres) -> AsyncIterator[EmbeddedPostgres]:
-    own_postgres.start()  # a no-op unless a failed test left it stopped
-    conn = await asyncpg.connect(own_postgres.url)
-    try:
-        await conn.execute("TRUNCATE audit_events")
-    finally:
-        await conn.close()
-    return own_postgres
 
 
 async def test_rows_arrive_once_in_chain_order(services: Services, audit_db, tmp_path):
@@ -353,8 +322,8 @@ async def test_verification_finds_an_edited_row(services: Services, audit_db, tm
     link = verify(await stored_chain(audit_db, writer.writer_id))
     assert link is not None and link.seq == 7 and "row_hash" in link.reason
     async with audit_db.acquire() as conn:
-        broken = await verify_database(conn)
-    assert [(b.writer_id, b.seq) for b in broken] == [(writer.writer_id, 7)]
+        report = await verify_database(conn)
+    assert [(b.writer_id, b.seq) for b in report.broken] == [(writer.writer_id, 7)]
 
 
 async def test_verification_finds_a_deleted_row(services: Services, audit_db, tmp_path):
@@ -418,13 +387,24 @@ async def test_no_column_can_hold_free_text(audit_db):
 async def test_a_row_postgres_refuses_is_set_aside_not_blocking(
     services: Services, audit_db, tmp_path
 ):
-    """Defence in depth: were a row to slip past AuditRecord's clamps, the rest still flow."""
-    bad = record(1)
-    object.__setattr__(bad, "model", "x" * 1000)  # what a future bug might do
-    async with AuditWriter(audit_settings(tmp_path), services.database_url) as writer:
-        for rec in (record(0), bad, record(2)):
-            writer.submit(rec)
-        await wait_until(lambda: writer.rows_rejected == 1)
+    """Defence in depth: were a row to slip past the clamps, the rest still flow.
+
+    The bad row is one a previous process left in its journal (say, an older version
+    without a clamp): the replay stores the rows around it and sets it aside.
+    """
+    settings = audit_settings(tmp_path)
+    async with AuditWriter(settings, services.database_url) as writer:
+        writer.submit(record(0))
+    (segment,) = (tmp_path / "spool" / "writer-0").glob("*.jsonl")
+    head = orjson.loads(segment.read_bytes().splitlines()[-1])
+    bad = orjson.loads(chained_row(record(1), writer.writer_id, 2, bytes(32)).line)
+    bad["prev_hash"], bad["model"] = head["head_hash"], "x" * 1000  # what a bug might do
+    bad["row_hash"] = hash_row(bad).hex()
+    with segment.open("ab") as out:
+        out.write(orjson.dumps(bad) + b"\n")
+    async with AuditWriter(settings, services.database_url) as restarted:
+        restarted.submit(record(2))
+        await wait_until(lambda: restarted.rows_rejected == 1)
     rows = await stored_chain(audit_db, writer.writer_id)
     assert [r["seq"] for r in rows] == [1, 3]
     link = verify(rows)

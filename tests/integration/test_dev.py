@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -96,6 +97,17 @@ async def test_dev_serves_the_sdks_and_stops_everything(repo_root: Path, tmp_pat
             )
         assert reply.choices[0].message.content == "offline and working"
         await check_demo_iris(info)
+        # The dev stack signs its audit chains with a key of its own, kept in the state dir.
+        assert stat.S_IMODE((state_dir / "evidence.key").stat().st_mode) == 0o600
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"{info['admin_url']}/admin/audit/verify",
+                headers={"authorization": f"Bearer {info['admin_token']}"},
+            ) as r,
+        ):
+            report = await r.json()
+        assert r.status == 200 and report["ok"] and len(report["trusted_keys"]) == 1
         postgres_pid = int((state_dir / "postgres" / "postmaster.pid").read_text().split()[0])
         redis_pid = int((state_dir / "redis" / "redis.pid").read_text().strip())
         assert pid_alive(postgres_pid) and pid_alive(redis_pid)

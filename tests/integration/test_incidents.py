@@ -13,8 +13,12 @@ from typing import Any
 import asyncpg
 import openai
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from proxy.audit import AuditRecord, AuditWriter
+from proxy.audit.checkpoint import CheckpointSigner, trusted_keys
+from proxy.audit.settings import EvidenceSettings
+from proxy.evidence import verify_database
 from proxy.incidents import BlockIncidents, IncidentSettings
 from proxy.metrics import Metrics
 from tests.conftest import RunningWarden, Services, eventually
@@ -245,3 +249,41 @@ async def test_an_incident_postgres_refuses_costs_no_audit_row(services: Service
     assert await db.fetchval("SELECT count(*) FROM audit_events") == 2
     assert await db.fetch(INCIDENTS_SQL) == [], "the batch's incidents roll back together"
     assert metrics.registry.get_sample_value("warden_incident_errors_total") == 1
+
+
+async def test_signed_chains_with_blocks_verify_and_open_incidents(
+    services: Services, db, tmp_path
+):
+    """The hook and the checkpoints share the batch's transaction; the rows that carry a
+    winning rule and severity hash and verify like any other, signatures included."""
+    key = Ed25519PrivateKey.generate()
+    evidence = EvidenceSettings(checkpoint_every_rows=5, checkpoint_interval_seconds=0.05)
+    settings = audit_settings(tmp_path, evidence=evidence)
+    now = datetime.now(UTC)
+    signer = CheckpointSigner(key)
+    async with AuditWriter(settings, services.database_url, hook=HOOK, signer=signer) as w:
+        for n in range(12):
+            w.submit(block(n, now + timedelta(milliseconds=n)) if n % 3 else allowed(n, now))
+        await eventually(lambda: w.rows_written == 12 and w.checkpoints_written >= 2)
+    (incident,) = await db.fetch(INCIDENTS_SQL)
+    assert incident["count"] == 8 and incident["severity"] == "critical"
+    stored = await db.fetch("SELECT winning_rule, severity FROM audit_events ORDER BY seq")
+    assert [(r["winning_rule"], r["severity"]) for r in stored][:2] == [
+        (None, None), ("secrets.block", "critical"),
+    ]  # fmt: skip
+    async with db.acquire() as conn:
+        report = await verify_database(conn, trusted=trusted_keys([key.public_key()]))
+    assert report.ok, report.as_json()
+    (chain,) = report.chains
+    assert chain.rows == 12 and chain.checkpoints >= 2 and chain.last_signed_seq == 12
+
+
+def allowed(n: int, at: datetime) -> AuditRecord:
+    return replace(
+        block(n, at + timedelta(milliseconds=n)),
+        decision="allow",
+        status=200,
+        rule_ids=(),
+        winning_rule=None,
+        severity=None,
+    )

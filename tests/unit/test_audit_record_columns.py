@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import orjson
+
 from proxy.audit.record import (
     COLUMNS,
     GENESIS_HASH,
@@ -27,19 +29,28 @@ RECORD = AuditRecord(
 
 def test_unset_added_columns_are_left_out_of_the_hashed_row():
     row = chained_row(RECORD, "w-0", 1, GENESIS_HASH)
-    assert "severity" not in row and "winning_rule" not in row
+    hashed = orjson.loads(row.line)
+    assert "severity" not in hashed and "winning_rule" not in hashed
     # As a row journaled before the columns existed: it still loads, with NULLs there.
-    values = dict(zip(COLUMNS, copy_values(row), strict=True))
+    values = dict(zip(COLUMNS, copy_values(hashed), strict=True))
     assert values["severity"] is None and values["winning_rule"] is None
+    assert row.column("severity") is None and row.column("winning_rule") is None
     # Read back from Postgres (NULL in both), it hashes as it was hashed when written.
-    from_db = {name: values[name] for name in COLUMNS}
-    assert hash_row(canonical_row_from_db(from_db)).hex() == row["row_hash"]
+    assert hash_row(canonical_row_from_db(values)) == row.row_hash
 
 
-def test_set_added_columns_are_hashed():
+def test_set_added_columns_are_hashed_clamped_and_in_the_copy_values():
     decided = replace(RECORD, winning_rule="secrets.block", severity="critical")
     row = chained_row(decided, "w-0", 1, GENESIS_HASH)
-    assert row["severity"] == "critical" and row["winning_rule"] == "secrets.block"
-    assert row["row_hash"] != chained_row(RECORD, "w-0", 1, GENESIS_HASH)["row_hash"]
-    edited = {**dict(zip(COLUMNS, copy_values(row), strict=True)), "severity": "low"}
-    assert hash_row(canonical_row_from_db(edited)).hex() != row["row_hash"]
+    hashed = orjson.loads(row.line)
+    assert hashed["severity"] == "critical" and hashed["winning_rule"] == "secrets.block"
+    assert hash_row(hashed) == row.row_hash  # the line is the canonical (sorted) JSON
+    assert row.column("winning_rule") == "secrets.block" and row.column("severity") == "critical"
+    assert row.row_hash != chained_row(RECORD, "w-0", 1, GENESIS_HASH).row_hash
+    values = dict(zip(COLUMNS, row.values, strict=True))
+    assert hash_row(canonical_row_from_db(values)) == row.row_hash
+    edited = {**values, "severity": "low"}
+    assert hash_row(canonical_row_from_db(edited)) != row.row_hash
+    long = replace(decided, winning_rule="r" * 500, severity="s" * 99)
+    long_row = chained_row(long, "w", 1, GENESIS_HASH)
+    assert len(long_row.column("winning_rule")) == 200 and len(long_row.column("severity")) == 32

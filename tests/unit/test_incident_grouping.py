@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from proxy.audit.record import GENESIS_HASH, AuditRecord, ChainedRow, chained_row
 from proxy.incidents.grouping import BlockRun, block_runs, is_incident_block
 from proxy.triage import parse_severity, severity_rank, transition_error
 
@@ -14,16 +15,19 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=10)
 
 
-def row(n: int, minutes: float, **changes: Any) -> dict[str, Any]:
-    base = {
+def row(n: int, minutes: float, **changes: Any) -> ChainedRow:
+    """A block as the audit writer hands it to the hook: chained, clamped, in COLUMNS order."""
+    base: dict[str, Any] = {
         "request_id": f"r{n}",
-        "event_time": (T0 + timedelta(minutes=minutes)).isoformat(timespec="microseconds"),
+        "event_time": T0 + timedelta(minutes=minutes),
         "decision": "block",
+        "status": 403,
+        "latency_ms": 1.0,
         "tenant": "acme",
         "winning_rule": "secrets.block",
         "severity": "high",
     }
-    return {**base, **changes}
+    return chained_row(AuditRecord(**{**base, **changes}), "w-0", n + 1, GENESIS_HASH)
 
 
 @pytest.mark.parametrize(
