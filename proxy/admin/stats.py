@@ -125,6 +125,8 @@ def _series(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
 async def show_stats(request: web.Request) -> web.Response:
     query = request.query
     audit = AuditQuery(query, default_window=DEFAULT_WINDOW)
+    # Evidence records (POST /v1/evidence) share the audit chain but are not requests.
+    audit.conditions.append("kind = 'request'")
     since = audit.since
     until = audit.until or dt.datetime.now(dt.UTC)
     assert since is not None  # the default window guarantees one

@@ -91,7 +91,8 @@ SELECT
     count(upstream_ms) FILTER (WHERE upstream_status < 400) AS latency_samples,
     avg(upstream_ms) FILTER (WHERE upstream_status < 400) AS latency_mean_ms
 FROM audit_events
-WHERE event_time >= $1 AND event_time < $2
+-- Evidence records (POST /v1/evidence) share the table and chain but are not traffic.
+WHERE event_time >= $1 AND event_time < $2 AND kind = 'request'
 GROUP BY GROUPING SETS ((tenant), (upstream), (model), (tenant, model))
 """
 _COUNT_FIELDS = (

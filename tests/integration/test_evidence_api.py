@@ -185,3 +185,24 @@ async def test_an_oversized_record_is_refused(warden: RunningWarden):
     body = {"kind": "session_end", "session_id": "s", "reference": "R" * 20_000}
     status, answer = await post_evidence(warden.http, warden.proxy_url, key, body)
     assert status == 413 and "too large" in answer["error"]["message"]
+
+
+async def test_evidence_records_are_not_counted_as_requests_in_stats(
+    warden: RunningWarden, db: asyncpg.Pool
+):
+    key = await warden.create_key("acme")
+    request_id = await ask_model(warden.proxy_url, key)
+    status, _ = await post_evidence(
+        warden.http,
+        warden.proxy_url,
+        key,
+        {"kind": "business_decision", "request_id": request_id, "decision": "loan_declined"},
+    )
+    assert status == 202
+    assert len(await rows_for(db, 2)) == 2
+    async with warden.http.get(
+        f"{warden.admin_url}/admin/stats", headers=warden.admin_headers()
+    ) as r:
+        stats = await r.json()
+    assert stats["requests"] == 1 and "evidence" not in stats["by_decision"]
+    assert [t["requests"] for t in stats["tenants"]] == [1]
