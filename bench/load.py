@@ -39,6 +39,25 @@ PATH = "/v1/chat/completions"
 # and must keep at least 70% of its throughput.
 MAX_ADDED_P50_RATIO = 1.5
 MIN_RPS_RATIO = 0.70
+# With everything shipped switched on (policies, scanners both ways, rate limits, audit):
+# at least half the pass-through's throughput, at most 1.5 ms added to the p50 of one caller.
+SHIPPED_MIN_RPS_RATIO = 0.50
+SHIPPED_MAX_ADDED_P50_MS = 1.5
+SHIPPED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
+_HUGE = 10**9
+# config.yaml's rate_limit with every kind of limit on, all too high to refuse anything, so
+# the whole cost is measured and nothing is turned away.
+SHIPPED_RATE_LIMIT: Json = {
+    "timeout": 1.0,  # a busy 2-core box must not fail open and skip the work being measured
+    "defaults": {
+        "key": {"requests_per_minute": _HUGE, "tokens_per_minute": _HUGE, "max_concurrent": _HUGE},
+        "tenant": {"requests_per_minute": _HUGE},
+        "model": {"echo-*": {"tokens_per_minute": _HUGE}},
+        "key_budget": {"daily_usd": _HUGE},
+        "tenant_budget": {"monthly_usd": _HUGE},
+    },
+    "prices": {"echo-*": {"input": 2.5, "output": 10}},
+}
 _STREAM_END = b"data: [DONE]\n\n"
 _WORDS = "the quick brown fox jumps over the lazy dog".split()
 
@@ -284,6 +303,38 @@ def _added_check(workload: str, name: str, warden: float, passthrough: float) ->
     return Check(workload, name, warden, passthrough, ratio, MAX_ADDED_P50_RATIO, True)
 
 
+def shipped_checks_for(workload: Workload, s: dict[str, Summary], concurrency: int) -> list[Check]:
+    """The targets with everything shipped on: throughput ratio, and what Warden adds to the
+    p50 of a single caller (compared with calling the upstream directly)."""
+    direct, passthrough, warden = s["direct"], s["passthrough"], s["warden"]
+    rps_ratio = warden.rps / passthrough.rps if passthrough.rps else None
+    result = [
+        Check(
+            workload.name,
+            "RPS",
+            warden.rps,
+            passthrough.rps,
+            rps_ratio,
+            SHIPPED_MIN_RPS_RATIO,
+            False,
+        )
+    ]
+    # Added latency is a target at concurrency 1 only: above it, it is mostly queueing.
+    added = warden.p50_ms - direct.p50_ms if concurrency == 1 else None
+    result.append(
+        Check(
+            workload.name,
+            "added p50 ms, c=1",
+            warden.p50_ms,
+            direct.p50_ms,
+            added,
+            SHIPPED_MAX_ADDED_P50_MS,
+            True,
+        )
+    )
+    return result
+
+
 def checks_for(workload: Workload, s: dict[str, Summary]) -> list[Check]:
     direct, passthrough, warden = s["direct"], s["passthrough"], s["warden"]
     result = [
@@ -386,6 +437,22 @@ def print_table(workload: Workload, s: dict[str, Summary]) -> None:
             print(f"  {target}: {s[target].errors} errors, first: {s[target].first_error}")
 
 
+def print_shipped_checks(checks: list[Check]) -> None:
+    print(
+        f"\nTargets with the shipped setup: RPS ratio >= {SHIPPED_MIN_RPS_RATIO:.2f};"
+        f" added p50 <= {SHIPPED_MAX_ADDED_P50_MS} ms at concurrency 1 (warden p50 - direct p50)"
+    )
+    for c in checks:
+        if c.name == "RPS":
+            detail = f"warden {c.warden:.2f} req/s / passthrough {c.passthrough:.2f} req/s"
+            value = "n/a" if c.ratio is None else f"{c.ratio:.2f}"
+        else:
+            detail = f"warden {c.warden:.2f} ms - direct {c.passthrough:.2f} ms"
+            value = "n/a (run --concurrency 1)" if c.ratio is None else f"+{c.ratio:.2f} ms"
+        bound = f"{'<=' if c.at_most else '>='} {c.limit}"
+        print(f"  {c.workload:<12}{c.name:<18} {detail} = {value}  ({bound})  {c.verdict}")
+
+
 def print_checks(checks: list[Check]) -> None:
     print(
         f"\nTargets (Warden vs pass-through): added p50 ratio <= {MAX_ADDED_P50_RATIO},"
@@ -474,6 +541,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="turn the audit writer off, to measure the proxy core alone (default: on)",
     )
     parser.add_argument(
+        "--shipped",
+        action="store_true",
+        help="everything shipped on: policies/, rate limits (never refusing) and the audit;"
+        " checks the scanner issue's targets instead of the core's",
+    )
+    parser.add_argument(
         "--policies",
         type=Path,
         metavar="DIR",
@@ -490,6 +563,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--concurrency, --rounds and --words must be at least 1")
     if args.duration <= 0 or args.warmup < 0:
         parser.error("--duration must be positive and --warmup not negative")
+    if args.shipped and (args.no_audit or args.policies is not None):
+        parser.error("--shipped turns on the shipped policies and the audit by itself")
+    if args.shipped:
+        args.policies = SHIPPED_POLICIES
     return args
 
 
@@ -531,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         config = warden_config(
             upstream.url, pg.url_for(DATABASE), redis_server.url, tmp, policies, not args.no_audit
         )
+        if args.shipped:
+            config["rate_limit"] = SHIPPED_RATE_LIMIT
         settings = settings_from_mapping(config, WARDEN_ENV)
         api_key = asyncio.run(prepare_database(pg, settings))
         children.append(servers.start_child("passthrough", upstream.url))
@@ -548,7 +627,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"  warden:      policies: {args.policies or 'none'} (scanning only for phases"
-            f" with rules); audit {'off' if args.no_audit else 'on'}; request log at info,"
+            f" with rules); audit {'off' if args.no_audit else 'on'};"
+            f" rate limits {'on (never refusing)' if args.shipped else 'off'}; request log at info,"
             " written to a file; key cache TTL"
             f" {settings.keys.cache_ttl_seconds:g} s"
             + ("; UNDER cProfile" if args.profile_warden else "")
@@ -574,14 +654,20 @@ def main(argv: list[str] | None = None) -> int:
     for workload in workloads(args.words):
         summaries = {t: summarize(phases[workload.name][t]) for t in TARGETS}
         print_table(workload, summaries)
-        checks = checks_for(workload, summaries)
+        if args.shipped:
+            checks = shipped_checks_for(workload, summaries, args.concurrency)
+        else:
+            checks = checks_for(workload, summaries)
         all_checks += checks
         report["workloads"][workload.name] = {
             "title": workload.title,
             "targets": {t: asdict(s) for t, s in summaries.items()},
             "checks": [asdict(c) | {"verdict": c.verdict} for c in checks],
         }
-    print_checks(all_checks)
+    if args.shipped:
+        print_shipped_checks(all_checks)
+    else:
+        print_checks(all_checks)
     verdicts = {c.verdict for c in all_checks}
     overall = "FAIL" if "FAIL" in verdicts else "PASS" if verdicts == {"PASS"} else "N/A"
     report["overall"] = overall

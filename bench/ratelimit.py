@@ -46,19 +46,8 @@ from proxy.ratelimit.lua import create_client
 from proxy.typed_yaml import read_typed
 
 TARGETS = ("no limits", "limits")
-HUGE = 10**9
 # The rate_limit section of the limited Warden, as config.yaml would have it.
-LIMITS: dict[str, Any] = {
-    "timeout": 1.0,  # a busy 2-core box must not fail open and skip the work being measured
-    "defaults": {
-        "key": {"requests_per_minute": HUGE, "tokens_per_minute": HUGE, "max_concurrent": HUGE},
-        "tenant": {"requests_per_minute": HUGE},
-        "model": {"echo-*": {"tokens_per_minute": HUGE}},
-        "key_budget": {"daily_usd": HUGE},
-        "tenant_budget": {"monthly_usd": HUGE},
-    },
-    "prices": {"echo-*": {"input": 2.5, "output": 10}},
-}
+LIMITS: dict[str, Any] = load.SHIPPED_RATE_LIMIT
 _SCRIPT_CALLS = ("evalsha", "eval")
 
 
