@@ -77,7 +77,7 @@ PRIORS: dict[str, float] = {
     "encoded_cue": _STRONG,
     "obfuscated_cue": _STRONG,
     "hidden_cue": _STRONG,
-    "adversarial_suffix": 2 * _MEDIUM,  # a share of the last tokens, mostly 0.3-0.8
+    "adversarial_suffix": _STRONG,
     "framed_harm": _MEDIUM,
     "encoded_payload": _WEAK,
     "zero_width_or_styled": _WEAK,

@@ -111,9 +111,8 @@ def extract(text: str) -> Extracted:
         dense["zero_width_or_styled"] = 1.0
     if "spaced_letters" in found or looks_like_pig_latin(normalized, tokens):
         dense["spaced_letters"] = 1.0
-    suffix = adversarial_suffix(text)
-    if suffix >= 0.2:
-        dense["adversarial_suffix"] = suffix
+    if adversarial_suffix(text):
+        dense["adversarial_suffix"] = 1.0
     if _has_repeat_run(tokens):
         dense["repeated_token"] = 1.0
     harm = sum(map(HARM_WORDS.__contains__, tokens)) if "harm" in found else 0
