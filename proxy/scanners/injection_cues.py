@@ -96,7 +96,7 @@ _SYSTEM_IMPERSONATION = (
     r"|<\|?(?:im_start|im_end|system|endoftext|eot_id|start_header_id)\|?>|\[/?inst\]"
     r"|<</?sys>>|</?(?:system|instructions?|admin|prompt)(?: [^>]{0,40})?>"
     r"|\bsystem (?:override|prompt|message|update|notice|alert|instruction)s?\s*[:#!-]"
-    r"|#{2,}\s*(?:system|admin|override|instructions?|end)\b"
+    r"|#{2,}\s*(?:system|admin|override)\b"
     r"|\bend of (?:system )?(?:prompt|instructions|context|document|email)\b"
     r"|\bbegin (?:new )?(?:system )?(?:prompt|instructions)\b"
 )
@@ -184,6 +184,8 @@ _PERSONA = (
     r"|\b(?:two|2|both) (?:different |separate )?(?:responses|answers|ways|paragraphs)\b"
     r"|\[(?:🔓|🔒)?(?:jailbreak|classic|dan|gpt|chatgpt|developer mode output)\]"
     r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
+    # the answer format of a two-persona jailbreak: "GPT: [normal answer] DAN: [...]"
+    r"|\b(?:chatgpt|gpt|classic|normal|aligned|unaligned)\s*:\s*[\[(]"
     r"|\bhypothetical (?:ai|language model|chatbot)\b"
 )
 _EXFILTRATION = (
@@ -297,6 +299,7 @@ _REFUSAL_SUPPRESSION = (
     r"illegal|harmful|dangerous|inappropriate|offensive)"
     r"|\b(?:don'?t|do not|never) (?:refuse|decline|reject|deny)\b"
     r"|\bnot (?:to )?(?:refuse|decline) (?:any|anything)\b"
+    r"|\byou (?:will|must|shall) (?:always|never)\b"
     r"|\bnever (?:tell|inform) (?:me|the user) (?:that )?(?:it|you) (?:can'?t|cannot)"
     r"|\b(?:illegal|immoral|unethical|harmful|dangerous)(?:,| or| and) (?:illegal|immoral|"
     r"unethical|harmful|dangerous)\b"
