@@ -253,6 +253,11 @@ _RESPONSE_PRIMING = (
 _OBFUSCATION = (
     r"\b(?:base64|base-64|rot13|rot-13|caesar|cipher|hexadecimal|morse|leetspeak|pig latin)\b"
     r"|\b(?:decode|decipher|decrypt|unscramble)\b|\bin reverse(?: order)?\b"
+    r"|\b(?:decodific\w*|décod\w*|dekodier\w*|entschlüssel\w*|декодир\w*|расшифр\w*|"
+    r"giải mã|i-decode|dekode\w*|şifresini çöz\w*|cifrado césar|code césar|codice (?:morse|cesare)|"
+    r"código (?:césar|morse)|caesar-chiffre|шифр\w* цезаря|sezar şifre\w*|mật mã caesar)\b"
+    r"|डिकोड|ডিকোড|ถอดรหัส|解码|解碼|デコード|디코딩|해독|凯撒密码|シーザー暗号|카이사르 암호|شفرة قيصر"
+    r"|সিজার সিফার"
     r"|\b(?:spelled|written|read|write|spell) backwards\b"
     r"|\bpart (?:1|2|one|two|a|b)\b\W+(?:is|=|:)\s*['\"“]"
     r"|\b(?:concatenat|interlace|combine (?:the )?(?:parts|strings|a,? b|letters))"
@@ -347,7 +352,8 @@ HINTS: Final[dict[str, str]] = {
     "spaced_letters": r"\b(?:[a-z][ .\-_*+|/]{1,2}){4}[a-z]\b",
     "split_words": _LETTER_SPLIT + r"[\s\S]*" + _LETTER_SPLIT,
     "mixed_script": f"[a-z]{_GREEK_CYRILLIC}|{_GREEK_CYRILLIC}[a-z]",
-    "rotation": r"\brot[- ]?13\b|\b(?:caesar|cipher|shift(?:ed)? (?:of |by )?\d+)\b",
+    "rotation": r"\brot[- ]?13\b|\b(?:caesar|cipher|shift(?:ed)? (?:of |by )?\d+)\b|césar|cesare|"
+    r"цезар|sezar|凯撒|シーザー|카이사르|قيصر|सीज़र|সিজার",
     "reversal": r"\b(?:reverse|reversed|backwards|right to left|mirror(?:ed)?)\b",
     "harm": r"\b(?:" + "|".join(sorted(HARM_WORDS, key=len, reverse=True)) + r")\b",
 }
@@ -379,6 +385,8 @@ def _compile_set() -> tuple[re2.Set, tuple[str, ...]]:
 CUE_PATTERN: Final = _compile_spans()
 CUE_GROUPS: Final = tuple((name, CUE_PATTERN.groupindex[name]) for name in CUES)
 ENCODED_PATTERN: Final = re2.compile(_ENCODED, _options())
+# The same runs in the text as written, any case, for decoding.
+ENCODED_RUNS: Final = re2.compile("(?i)" + _ENCODED, _options())
 _SIGNALS, _SIGNAL_NAMES = _compile_set()
 _SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items(), *HINTS.items())}
 

@@ -10,7 +10,7 @@ from typing import Final
 from proxy.scanners.injection_cues import (
     CUES,
     ENCODED,
-    ENCODED_PATTERN,
+    ENCODED_RUNS,
     HARM_WORDS,
     cue_spans,
     signals,
@@ -61,12 +61,12 @@ def tokenize(normalized: str) -> list[str]:
     return tokens
 
 
-def _payloads(text: str, normalized: str) -> list[str]:
-    if not text.isascii():
-        return []  # encoded runs are ASCII; offsets only match the original when all is
+def _payloads(text: str) -> list[str]:
+    # Runs are found in the text as written (base64 is case-sensitive), whatever its script:
+    # a payload planted in a Chinese or Arabic sentence is still ASCII.
     payloads: list[str] = []
-    for match in ENCODED_PATTERN.finditer(normalized):
-        decoded = decode_run(text[match.start() : match.end()])
+    for match in ENCODED_RUNS.finditer(text):
+        decoded = decode_run(match.group())
         if decoded is not None:
             payloads.append(normalize(decoded))
             if len(payloads) == _MAX_PAYLOADS:
@@ -93,7 +93,7 @@ def extract(text: str) -> Extracted:
     dense = {"cue:" + name: 1.0 for name in sorted(text_cues)}
     views: list[tuple[str, str]] = []
     if ENCODED in found:
-        payloads = _payloads(text, normalized)
+        payloads = _payloads(text)
         if payloads:
             dense["encoded_payload"] = 1.0
             views.extend(("encoded_cue", payload) for payload in payloads)
