@@ -43,7 +43,7 @@ from scipy.optimize import minimize
 
 from bench.eval_scanners import DEFAULT_DATA, roc_auc, threshold_at_fpr
 from proxy.scanners.injection_features import Extracted, extract
-from proxy.scanners.injection_model import MODEL_PATH, NORM_FLOOR, LinearModel
+from proxy.scanners.injection_model import MODEL_PATH, NORM_FLOOR, LexicalTerm, LinearModel
 
 # Families that come from one origin, for leave-one-source-out.
 SOURCE_OF_FAMILY = {
@@ -57,6 +57,8 @@ SOURCE_OF_FAMILY = {
     "selfinstruct_seed_tasks": "selfinstruct",
 }
 SEED = 7
+# Lexical word weights smaller than this are left out of the shipped model (its size).
+LEXICAL_PRUNE = 0.05
 
 
 # Prior weight of each dense signal, before data: technique cues are strong evidence, signals
@@ -99,6 +101,11 @@ class Config:
     min_df: int = 3
     norm_power: float = 0.5
     bigrams: bool = False
+    # The lexical term (`injection_model.LexicalTerm`): a word model of its own, L2
+    # `lexical_l2` (0 = none), counted `lexical_weight` times past `lexical_margin`.
+    lexical_l2: float = 0.0
+    lexical_weight: float = 1.0
+    lexical_margin: float = 2.0
 
 
 @dataclass
@@ -174,16 +181,24 @@ class Matrix:
         self.family_counts = (membership @ (self.sparse > 0).astype(np.float64)).toarray()
         self.family_index = family_index
 
-    def columns(self, train: np.ndarray, config: Config) -> np.ndarray:
+    def columns(self, train: np.ndarray, min_df: int, min_families: int) -> np.ndarray:
         counts = self.family_counts[np.unique(self.family_index[train])]
         document_frequency = counts.sum(axis=0)
         families = (counts > 0).sum(axis=0)
-        return np.where((document_frequency >= config.min_df) & (families >= config.min_families))[
-            0
-        ]
+        return np.where((document_frequency >= min_df) & (families >= min_families))[0]
 
     def rows(self, mask: np.ndarray, columns: np.ndarray) -> sparse.csr_matrix:
         return sparse.hstack([self.sparse[mask][:, columns], self.dense[mask]]).tocsr()
+
+
+@dataclass(frozen=True)
+class Lexical:
+    columns: np.ndarray  # the token columns of `Matrix.sparse` the word model uses
+    weights: np.ndarray
+    bias: float
+
+    def scores(self, matrix: Matrix, mask: np.ndarray) -> np.ndarray:
+        return np.asarray(matrix.sparse[mask][:, self.columns] @ self.weights + self.bias)
 
 
 @dataclass(frozen=True)
@@ -191,18 +206,50 @@ class Fitted:
     columns: np.ndarray  # the token columns of `Matrix.sparse` the fold uses
     weights: np.ndarray  # token weights, then dense weights
     bias: float
+    lexical: Lexical | None = None
+    lexical_weight: float = 0.0
+    lexical_margin: float = 0.0
 
     def scores(self, matrix: Matrix, mask: np.ndarray) -> np.ndarray:
-        return np.asarray(matrix.rows(mask, self.columns) @ self.weights + self.bias)
+        z = np.asarray(matrix.rows(mask, self.columns) @ self.weights + self.bias)
+        if self.lexical is not None:
+            words = self.lexical.scores(matrix, mask) - self.lexical_margin
+            z = z + self.lexical_weight * np.maximum(0.0, words)
+        return z
+
+
+def _class_weights(y: np.ndarray) -> np.ndarray:
+    positives = y.sum()
+    return np.where(y == 1, len(y) / (2 * positives), len(y) / (2 * (len(y) - positives)))
+
+
+def fit_lexical(matrix: Matrix, labels: np.ndarray, train: np.ndarray, l2: float) -> Lexical:
+    """Class-balanced logistic regression on the words alone: any word seen in two texts."""
+    columns = matrix.columns(train, min_df=2, min_families=1)
+    x = matrix.sparse[train][:, columns].tocsr()
+    y = labels[train].astype(np.float64)
+    sample = _class_weights(y)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        weights, bias = theta[:-1], theta[-1]
+        z = np.clip(x @ weights + bias, -35, 35)
+        log_loss = np.logaddexp(0, -z) * y + np.logaddexp(0, z) * (1 - y)
+        gradient = sample * (1 / (1 + np.exp(-z)) - y)
+        value = float((sample * log_loss).sum() + 0.5 * l2 * (weights * weights).sum())
+        return value, np.concatenate([x.T @ gradient + l2 * weights, [gradient.sum()]])
+
+    start = np.zeros(len(columns) + 1)
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 3000})
+    return Lexical(columns, result.x[:-1], float(result.x[-1]))
 
 
 def fit(matrix: Matrix, labels: np.ndarray, train: np.ndarray, config: Config) -> Fitted:
-    """Class-balanced logistic loss + L2 towards the priors, minimised by L-BFGS."""
-    columns = matrix.columns(train, config)
+    """Class-balanced logistic loss + L2 towards the priors, minimised by L-BFGS; plus the
+    lexical term's word model, trained on the same rows."""
+    columns = matrix.columns(train, config.min_df, config.min_families)
     x = matrix.rows(train, columns)
     y = labels[train].astype(np.float64)
-    positives = y.sum()
-    sample = np.where(y == 1, len(y) / (2 * positives), len(y) / (2 * (len(y) - positives)))
+    sample = _class_weights(y)
     prior = np.concatenate(
         [
             np.zeros(len(columns)),
@@ -225,7 +272,15 @@ def fit(matrix: Matrix, labels: np.ndarray, train: np.ndarray, config: Config) -
 
     start = np.concatenate([prior, [0.0]])
     result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 3000})
-    return Fitted(columns, result.x[:-1], float(result.x[-1]))
+    lexical = fit_lexical(matrix, labels, train, config.lexical_l2) if config.lexical_l2 else None
+    return Fitted(
+        columns,
+        result.x[:-1],
+        float(result.x[-1]),
+        lexical,
+        config.lexical_weight,
+        config.lexical_margin,
+    )
 
 
 def out_of_fold(matrix: Matrix, data: Dataset, config: Config, scheme: str) -> np.ndarray:
@@ -324,6 +379,18 @@ def to_linear_model(
         name: round(float(w), 5)
         for name, w in zip(matrix.dense_names, fitted.weights[count:], strict=True)
     }
+    lexical = None
+    if fitted.lexical is not None:
+        words = {
+            matrix.sparse_names[column]: float(weight)
+            for weight, column in zip(fitted.lexical.weights, fitted.lexical.columns, strict=True)
+            if abs(weight) >= LEXICAL_PRUNE
+        }
+        lexical = LexicalTerm(
+            unigrams=words,
+            offset=fitted.lexical.bias - fitted.lexical_margin,
+            weight=fitted.lexical_weight,
+        )
     return LinearModel(
         bias=fitted.bias,
         unigrams=unigrams,
@@ -333,6 +400,7 @@ def to_linear_model(
         platt_a=platt_ab[0],
         platt_b=platt_ab[1],
         report_threshold=threshold,
+        lexical=lexical,
     )
 
 
