@@ -85,6 +85,7 @@ PRIORS: dict[str, float] = {
     "zero_width_or_styled": _WEAK,
     "spaced_letters": _WEAK,
     "repeated_token": _WEAK,
+    "many_shot": _WEAK,
 }  # fmt: skip
 
 
@@ -94,9 +95,9 @@ class Config:
     towards zero. min_families: a token feature must occur in that many families (a word seen
     in one family is that family's fingerprint, not an attack signal)."""
 
-    prior_scale: float = 2.0
+    prior_scale: float = 3.0
     dense_l2: float = 30.0
-    token_l2: float = 50.0
+    token_l2: float = 100.0
     min_families: int = 3
     min_df: int = 3
     norm_power: float = 0.5
@@ -294,24 +295,23 @@ def out_of_fold(matrix: Matrix, data: Dataset, config: Config, scheme: str) -> n
 
 
 def platt(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """p = sigmoid(a*z + b) by Newton steps on the log-loss, with Platt's (1999) targets."""
+    """p = sigmoid(a*z + b) minimising the log-loss with Platt's (1999) targets.
+
+    A plain Newton iteration can overshoot when a few scores are far from the rest; L-BFGS
+    with the exact gradient converges from (1, 0) on every score set.
+    """
     positives = labels.sum()
     negatives = len(labels) - positives
     targets = np.where(labels == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
-    a, b = 1.0, 0.0
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-np.clip(a * scores + b, -30, 30)))
-        d, w = p - targets, np.maximum(p * (1 - p), 1e-9)
-        ga, gb = float((d * scores).sum()), float(d.sum())
-        haa, hab, hbb = float((w * scores**2).sum()), float((w * scores).sum()), float(w.sum())
-        det = haa * hbb - hab * hab
-        if abs(det) < 1e-12:
-            break
-        step_a, step_b = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
-        a, b = a - step_a, b - step_b
-        if abs(step_a) + abs(step_b) < 1e-9:
-            break
-    return a, b
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = np.clip(theta[0] * scores + theta[1], -35, 35)
+        value = float((np.logaddexp(0, -z) * targets + np.logaddexp(0, z) * (1 - targets)).sum())
+        d = 1 / (1 + np.exp(-z)) - targets
+        return value, np.array([float((d * scores).sum()), float(d.sum())])
+
+    result = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(result.x[0]), float(result.x[1])
 
 
 def calibrated(scores: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -431,9 +431,9 @@ def main() -> int:
         # Bounded: 12 configurations, about a minute each on one core.
         grid = [
             Config(prior_scale=p, dense_l2=d, token_l2=t)
-            for p in (1.0, 2.0, 3.0)
-            for d in (10.0, 30.0)
-            for t in (5.0, 50.0)
+            for p in (2.0, 3.0)
+            for d in (10.0, 30.0, 100.0)
+            for t in (50.0, 100.0)
         ]
     else:
         grid = [Config()]

@@ -34,8 +34,17 @@ _REPEAT_RUN: Final = 8
 _ROLEPLAY_OPENING: Final = re.compile(
     r"\W*(?:imagine|suppose|pretend|picture|consider|let'?s (?:say|pretend|imagine|play)|"
     r"you are|you're|as an? |act as|in (?:a|this) (?:world|universe|story|fictional)|"
-    r"write (?:a|an) (?:story|script|scene|novel|fictional)|you have been|you've been)"
+    r"write (?:a|an) (?:story|script|scene|novel|fictional)|you have been|you've been|"
+    # "imagine / suppose that we…" in the languages the cues cover
+    r"imagin[ae]\w*|immagina\w*|stell(?:en sie sich| dir) vor|представ\w*|предполож\w*|"
+    r"hayal ed\w*|bayangkan|hãy tưởng tượng|giả sử|isipin|ipagpalagay|supon\w*|suppos\w*|"
+    r"angenommen|कल्पना|কল্পনা|ลองนึกภาพ|สมมติ|想象|想像|상상|가정해|تخيل|لنفترض|"
+    r"(?:私たちが|我们正在|我們正在))"
 )
+# Many-shot prompting: a long run of question/answer turns before the real request.
+_QUESTION_TURN: Final = re.compile(r"(?:^|\s)(?:q|question|问|問|질문|প্রশ্নঃ?|в|s|p|f|t)\s*[:：]")
+_MANY_SHOT: Final = 3
+_SHOT_WINDOW: Final = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +127,16 @@ def extract(text: str) -> Extracted:
     harm = sum(map(HARM_WORDS.__contains__, tokens)) if "harm" in found else 0
     if harm:
         dense["harm_words"] = min(1.0, harm / 3)
-    if _ROLEPLAY_OPENING.match(normalized[:80]) is not None:
-        dense["roleplay_opening"] = 1.0
+    colons = normalized.count(":", 0, _SHOT_WINDOW) + normalized.count("：", 0, _SHOT_WINDOW)
+    if colons >= 2 * _MANY_SHOT:  # the regex only runs for texts with enough turns' colons
+        if len(_QUESTION_TURN.findall(normalized, 0, _SHOT_WINDOW)) >= _MANY_SHOT:
+            dense["many_shot"] = 1.0
     # A harmful topic inside a role-play or "purely fictional" frame is the shape of most
     # jailbreaks without trigger words (PAIR-style); each part alone is common in benign text.
-    if harm and ("roleplay_opening" in dense or "cue:harmful_framing" in dense):
+    # A role-play opening alone is no evidence either way (persona prompts open that way), so
+    # it is not a feature of its own.
+    roleplay = _ROLEPLAY_OPENING.match(normalized[:80]) is not None
+    if harm and (roleplay or "cue:harmful_framing" in dense):
         dense["framed_harm"] = min(1.0, harm / 2)
     return Extracted(tokens, dense, frozenset(text_cues), frozenset(view_cues - text_cues))
 
