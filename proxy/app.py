@@ -298,6 +298,7 @@ async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
             yield
     finally:
         await settlements.drain()
+        await limiter.aclose()
 
 
 async def event_feed(app: web.Application) -> AsyncIterator[None]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import redis.asyncio as redis
-from redis.exceptions import MaxConnectionsError, RedisError
+from redis.exceptions import RedisError
 
 from proxy.formats.segments import Usage
 from proxy.ratelimit.admission import (
@@ -25,6 +25,7 @@ from proxy.ratelimit.admission import (
 )
 from proxy.ratelimit.leases import RENEW_LUA, Leases
 from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA, Call
+from proxy.ratelimit.pipe import ScriptPipe, command
 from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
 from proxy.ratelimit.settings import (
     RateLimitSettings,
@@ -45,10 +46,12 @@ class RateLimiter:
 
     `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
     with skewed clocks still agree. `on_event` receives "admitted", "denied", "failed_open",
-    "failed_closed", "redis_error", "pool_exhausted", "settled", "settle_failed",
-    "settle_batch", "lease_renewed", "lease_renew_failed" (wire it to a counter). Run
-    `leases.run()` beside it, so that in-flight slots outlive their lease while their
-    requests do.
+    "failed_closed", "redis_error", "settled", "settle_failed", "settle_batch",
+    "lease_renewed", "lease_renew_failed" (wire it to a counter). Run `leases.run()` beside
+    it, so that in-flight slots outlive their lease while their requests do, and `aclose()`
+    after it.
+
+    Its scripts run on a connection of its own (see pipe.py), opened like `client`'s.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class RateLimiter:
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
+        self.pipe = ScriptPipe(client)
         self.settings = settings
         self.planner = Planner(settings)
         self.clock = clock
@@ -68,7 +72,7 @@ class RateLimiter:
         self._retry_at = 0.0
         self._outage_since: float | None = None
         self.leases = Leases(
-            client,
+            self.pipe,
             settings.concurrency_lease_seconds,
             settings.timeout * SETTLE_TIMEOUT_FACTOR,
             clock=clock,
@@ -80,20 +84,25 @@ class RateLimiter:
         if self.on_event is not None:
             self.on_event(name)
 
-    async def warm_up(self, connections: int = 16) -> bool:
-        """Open pool connections and load both scripts before traffic arrives (call it at
+    async def warm_up(self) -> bool:
+        """Open the connection and load the scripts before traffic arrives (call it at
         startup): opening a connection costs several round trips, and a cold burst would
         otherwise spend its Redis timeout on them and fail open."""
+        loads = [command("SCRIPT", "LOAD", text) for text in (RESERVE_LUA, SETTLE_LUA, RENEW_LUA)]
         try:
             async with asyncio.timeout(max(1.0, self.settings.timeout * SETTLE_TIMEOUT_FACTOR)):
-                await asyncio.gather(*(self.client.ping() for _ in range(connections)))
-                await self.client.script_load(RESERVE_LUA)
-                await self.client.script_load(SETTLE_LUA)
-                await self.client.script_load(RENEW_LUA)
+                replies = await self.pipe.execute(loads)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("rate limits: Redis warm-up failed (%s: %s)", type(exc).__name__, exc)
             return False
+        failed = [r for r in replies if isinstance(r, RedisError)]
+        if failed:
+            log.warning("rate limits: loading the scripts failed (%s)", failed[0])
+            return False
         return True
+
+    async def aclose(self) -> None:
+        await self.pipe.aclose()
 
     async def reserve(self, ctx: RequestContext) -> Admission:
         """Check every limit that applies to `ctx` and reserve in all of them, or in none."""
@@ -148,7 +157,7 @@ class RateLimiter:
     async def _reserve_slot(self, plan: SlotPlan, member: str, now_ms: int) -> list[int]:
         spec = " ".join(f"{c.kind} {c.limit} {c.cost} {c.span}" for c in plan.checks)
         keys = [c.key for c in plan.checks]
-        result: list[int] = await RESERVE.run(self.client, keys, (now_ms, member, spec))
+        result: list[int] = await RESERVE.call(self.pipe, keys, (now_ms, member, spec))
         return result
 
     async def _admission(
@@ -192,15 +201,6 @@ class RateLimiter:
     async def _failed(
         self, exc: BaseException, reservation: Reservation, written: list[SlotPlan]
     ) -> Admission:
-        if isinstance(exc, MaxConnectionsError):
-            # Our own pool is full, Redis itself is fine: no outage, just this request.
-            self._event("pool_exhausted")
-            if self.settings.failure_mode == "open":
-                self._event("failed_open")
-                return self._open_with(reservation, written)
-            if written:
-                await self._release(reservation, written)
-            return self._degraded()
         self._event("redis_error")
         self._retry_at = time.monotonic() + self.settings.retry_interval
         if self._outage_since is None:
@@ -296,7 +296,7 @@ class RateLimiter:
             return []
         try:
             async with asyncio.timeout(self.settings.timeout * SETTLE_TIMEOUT_FACTOR):
-                results = await SETTLE.run_many(self.client, calls)
+                results = await SETTLE.call_many(self.pipe, calls)
         except (RedisError, OSError, TimeoutError) as exc:
             for _ in range(reservations):
                 self._event("settle_failed")

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import redis.asyncio as redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
+
+from proxy.ratelimit.pipe import ScriptPipe, command
 
 # Every script's ARGV[1]: the time in ms, or 0 for Redis's own clock, which is what replicas
 # share (a test passes its own, to move time by hand).
@@ -175,30 +177,42 @@ class Script:
         self.sha = hashlib.sha1(text.encode()).hexdigest()
 
     async def run(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """One call through a redis-py client (off the request path)."""
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return await client.eval(self.text, len(keys), *keys, *args)
 
-    async def run_many(self, client: redis.Redis, calls: Sequence[Call]) -> list[Any]:
-        """Several calls in one round trip: a pipeline, not a transaction (each script is
-        atomic on its own, and their keys may lie in different hash slots)."""
-        if len(calls) == 1:
-            return [await self.run(client, *calls[0])]
-        async with client.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
-                pipe.evalsha(self.sha, len(keys), *keys, *args)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        for i, result in enumerate(results):
-            if isinstance(result, NoScriptError):
-                results[i] = await self.run(client, *calls[i])
-            elif isinstance(result, Exception):
+    async def call(self, pipe: ScriptPipe, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        """One call on the limiter's own connection."""
+        return (await self.call_many(pipe, [(keys, args)]))[0]
+
+    async def call_many(self, pipe: ScriptPipe, calls: Sequence[Call]) -> list[Any]:
+        """Several calls in one round trip, each atomic on its own (their keys may lie in
+        different hash slots). An error reply raises, after every reply has been read."""
+        results = await pipe.execute(
+            [command("EVALSHA", self.sha, len(keys), *keys, *args) for keys, args in calls]
+        )
+        unknown = [i for i, r in enumerate(results) if _no_script(r)]
+        if unknown:
+            texts = [
+                command("EVAL", self.text, len(calls[i][0]), *calls[i][0], *calls[i][1])
+                for i in unknown
+            ]
+            for i, result in zip(unknown, await pipe.execute(texts), strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, ResponseError):
                 raise result
         return results
 
 
+def _no_script(result: Any) -> bool:
+    return isinstance(result, ResponseError) and str(result).startswith("NOSCRIPT")
+
+
 # One script call: its KEYS and its ARGV.
-Call = tuple[Sequence[str], Sequence[Any]]
+Call = tuple[Sequence[str], Sequence[str | int]]
 
 
 RESERVE: Final = Script(RESERVE_LUA)

@@ -140,9 +140,7 @@ async def _read(limiter: RateLimiter, readings: list[_Reading]) -> tuple[float, 
     checks = [r.check for r in readings]
     try:
         async with asyncio.timeout(limiter.settings.timeout * SETTLE_TIMEOUT_FACTOR):
-            reply = await READ.run(
-                limiter.client, [c.key for c in checks], [c.kind for c in checks]
-            )
+            reply = await READ.call(limiter.pipe, [c.key for c in checks], [c.kind for c in checks])
     except (RedisError, OSError, TimeoutError) as exc:
         raise UsageUnavailable(f"{type(exc).__name__}: {exc}") from exc
     now_ms = int(reply[0])

@@ -1,0 +1,157 @@
+"""ScriptPipe: the limiter's commands pipelined on one Redis connection of its own.
+
+redis-py spends far more CPU around a command than on it: a pool checkout and release, a
+retry wrapper, two timeouts, argument encoding one by one. With a reserve on every request
+that was most of what rate limiting cost. Here a call is one write and one future. Redis
+answers a connection's commands in the order they came, so every call in flight shares the
+connection, and under load one read brings back the replies of many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import hiredis
+import redis.asyncio as redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError, ResponseError
+
+
+def command(*parts: str | int) -> bytes:
+    """One command in the Redis protocol: an array of bulk strings."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else b"%d" % part
+        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Commands written together; their replies, once all have come."""
+
+    future: asyncio.Future[list[Any]]
+    size: int
+    sent: float  # loop time
+    replies: list[Any]
+
+
+class _Replies(asyncio.Protocol):
+    """Replies matched to calls by order. A call whose caller gave up (timed out) still has
+    its replies read, and dropped, so that the next calls get their own."""
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self.transport = transport
+        # Error replies come back as ResponseError values, not raised: one failed command
+        # must not hide the replies after it.
+        self.reader = hiredis.Reader(replyError=ResponseError)
+        self.waiting: deque[_Batch] = deque()
+        self.lost = False
+
+    def send(self, commands: Sequence[bytes], now: float) -> asyncio.Future[list[Any]]:
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self.waiting.append(_Batch(future, len(commands), now, []))
+        self.transport.write(commands[0] if len(commands) == 1 else b"".join(commands))
+        return future
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            batch = self.waiting[0]
+            batch.replies.append(reply)
+            if len(batch.replies) == batch.size:
+                self.waiting.popleft()
+                if not batch.future.done():
+                    batch.future.set_result(batch.replies)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        error = ConnectionError(f"Redis connection lost: {exc or 'closed'}")
+        while self.waiting:
+            future = self.waiting.popleft().future
+            if not future.done():
+                future.set_exception(error)
+
+    def abandon(self) -> None:
+        """Close from our side; whatever is in flight fails with a ConnectionError."""
+        self.lost = True
+        self.transport.abort()
+
+
+class ScriptPipe:
+    """Commands on one connection opened like the client's own (same URL, credentials, TLS,
+    database), reopened when it drops. Errors are redis-py's: ConnectionError, TimeoutError
+    while connecting, ResponseError for an error reply.
+
+    A connection that leaves the oldest call unanswered for longer than the client's socket
+    timeout is taken for dead and replaced, as redis-py does on a read timeout: a Redis that
+    failed over, or a peer gone without a FIN, must not hold the limiter forever.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        pool = client.connection_pool
+        self._connection_class = pool.connection_class
+        self._connection_kwargs = dict(pool.connection_kwargs)
+        self.stall_seconds: float | None = self._connection_kwargs.get("socket_timeout")
+        self._lock = asyncio.Lock()
+        self._connection: AbstractConnection | None = None
+        self._replies: _Replies | None = None
+        self._closed = False
+
+    async def execute(self, commands: Sequence[bytes]) -> list[Any]:
+        """Write the commands at once and return their replies, in order."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        replies = self._replies
+        if replies is None or replies.lost or self._stalled(replies, now):
+            replies = await self._connect()
+        return await replies.send(commands, now)
+
+    def _stalled(self, replies: _Replies, now: float) -> bool:
+        if self.stall_seconds is None or not replies.waiting:
+            return False
+        if now - replies.waiting[0].sent <= self.stall_seconds:
+            return False
+        replies.abandon()
+        return True
+
+    async def _connect(self) -> _Replies:
+        async with self._lock:
+            if self._closed:
+                raise ConnectionError("the rate limiter's Redis connection is closed")
+            current = self._replies
+            if current is not None and not current.lost:
+                return current  # another caller connected while this one waited
+            await self._disconnect()
+            # redis-py opens it and does the handshake (AUTH, HELLO, SELECT, TLS); then the
+            # socket is ours. Its stream writer is the one way to the transport.
+            connection = self._connection_class(**self._connection_kwargs)
+            self._connection = connection
+            await connection.connect()  # type: ignore[no-untyped-call]
+            if self._closed:
+                await self._disconnect()
+                raise ConnectionError("the rate limiter's Redis connection is closed")
+            writer = connection._writer
+            assert writer is not None
+            transport = writer.transport
+            replies = _Replies(transport)
+            transport.set_protocol(replies)
+            self._replies = replies
+            return replies
+
+    async def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        if self._replies is not None and not self._replies.lost:
+            self._replies.abandon()
+        self._replies = None
+        if connection is not None:
+            # nowait: the stream it would wait on no longer receives the socket's events.
+            await connection.disconnect(nowait=True)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._disconnect()
