@@ -81,9 +81,8 @@ class Leases:
     def hold(self, reservation: Reservation) -> None:
         now = time.monotonic()
         for plan in reservation.plans:
-            keys = tuple(c.key for c in plan.checks if c.kind == "c")
-            if keys:
-                self._held[(reservation.id, plan.slot)] = _Held(plan.slot, keys, now)
+            if plan.inflight_keys:
+                self._held[(reservation.id, plan.slot)] = _Held(plan.slot, plan.inflight_keys, now)
 
     def release(self, reservation: Reservation) -> None:
         for plan in reservation.plans:

@@ -109,8 +109,7 @@ class RateLimiter:
         if not self.settings.enabled:
             return ADMITTED_UNLIMITED
         wall = self.clock() if self.clock is not None else time.time()
-        cost = self.planner.reserved_cost(ctx)
-        plans = self.planner.plan(ctx, wall, cost)
+        plans = self.planner.plan(ctx, wall)
         if not plans:
             return ADMITTED_UNLIMITED
         if time.monotonic() < self._retry_at:
@@ -118,16 +117,16 @@ class RateLimiter:
             return self._degraded()
         reservation = Reservation(
             secrets.token_hex(8),
-            tuple(plans),
+            plans,
             ctx.prompt_tokens,
             ctx.max_output_tokens,
-            cost,
+            self.planner.reserved_cost(ctx),
             ctx.model,
         )
         now_ms = round(wall * 1000) if self.clock is not None else 0
         try:
             async with asyncio.timeout(self.settings.timeout):
-                results = await self._reserve_slots(plans, reservation.id, now_ms)
+                results = await self._reserve_slots(reservation, now_ms)
         except TimeoutError as exc:
             return await self._failed(exc, reservation, [])
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -139,34 +138,34 @@ class RateLimiter:
             written = [p for p, r in zip(plans, results, strict=True) if _wrote(r)]
             return await self._failed(failures[0], reservation, written)
         self._recovered()
-        return await self._admission(reservation, plans, replies, wall)
+        return await self._admission(reservation, replies, wall)
 
     async def _reserve_slots(
-        self, plans: list[SlotPlan], member: str, now_ms: int
+        self, reservation: Reservation, now_ms: int
     ) -> list[list[int] | BaseException]:
+        plans = reservation.plans
         if len(plans) == 1:
             # The usual case: one slot, one round trip, and no task to schedule for it.
             try:
-                return [await self._reserve_slot(plans[0], member, now_ms)]
+                return [await self._reserve_slot(plans[0], reservation, now_ms)]
             except (RedisError, OSError) as exc:
                 return [exc]
         # A global model limit: its slot is asked alongside, still one round trip of latency.
-        calls = [self._reserve_slot(plan, member, now_ms) for plan in plans]
+        calls = [self._reserve_slot(plan, reservation, now_ms) for plan in plans]
         return list(await asyncio.gather(*calls, return_exceptions=True))
 
-    async def _reserve_slot(self, plan: SlotPlan, member: str, now_ms: int) -> list[int]:
-        spec = " ".join(f"{c.kind} {c.limit} {c.cost} {c.span}" for c in plan.checks)
-        keys = [c.key for c in plan.checks]
-        result: list[int] = await RESERVE.call(self.pipe, keys, (now_ms, member, spec))
+    async def _reserve_slot(
+        self, plan: SlotPlan, reservation: Reservation, now_ms: int
+    ) -> list[int]:
+        spec = plan.reserve_spec.format(reservation.tokens, reservation.cost_micro_usd)
+        args = (now_ms, reservation.id, spec)
+        result: list[int] = await RESERVE.call(self.pipe, plan.keys, args)
         return result
 
     async def _admission(
-        self,
-        reservation: Reservation,
-        plans: list[SlotPlan],
-        replies: list[list[int]],
-        wall: float,
+        self, reservation: Reservation, replies: list[list[int]], wall: float
     ) -> Admission:
+        plans = reservation.plans
         outcomes: list[tuple[Check, int, int, int, int]] = []
         for plan, reply in zip(plans, replies, strict=True):
             for i, check in enumerate(plan.checks):
@@ -188,7 +187,8 @@ class RateLimiter:
         check, status, remaining, _, wait_ms = max(denied, key=lambda o: (o[1], o[4]))
         wait = wait_ms / 1000
         kind: DenialType = "budget_exceeded" if check.kind == "b" else "rate_limit_exceeded"
-        message = denial_message(check, status == _NEVER, remaining, wait, wall)
+        cost = check.amount(reservation.tokens, reservation.cost_micro_usd)
+        message = denial_message(check, cost, status == _NEVER, remaining, wait, wall)
         self._event("denied")
         return Admission(
             False,
@@ -282,11 +282,8 @@ class RateLimiter:
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
         calls: list[Call] = []
         for plan in plans:
-            keys = [SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)]
-            keys += [c.key for c in plan.checks]
-            spec = " ".join(
-                f"{c.kind} {c.limit} {deltas.get(c.unit, 0)} {c.span}" for c in plan.checks
-            )
+            keys = (SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id), *plan.keys)
+            spec = plan.settle_spec.format(deltas["requests"], deltas["tokens"], deltas["usd"])
             calls.append((keys, (now_ms, reservation.id, SETTLED_MARKER_MS, spec)))
         return calls
 

@@ -96,7 +96,7 @@ async def key_usage(
     windows, budget = key_scope(limits, own)
     slot = quote(tenant, safe="")
     key = quote(key_id, safe="")
-    readings = [_Reading(key_id, c) for c in planner.window_checks(slot, "key", key, windows, 0)]
+    readings = [_Reading(key_id, c) for c in planner.window_checks(slot, "key", key, windows)]
     readings += _budget_readings(slot, "key", key_id, budget, wall)
     readings += _tenant_readings(planner, tenant, wall, scopes=False)
     return await _read(limiter, readings)
@@ -119,7 +119,7 @@ def _tenant_readings(planner: Planner, tenant: str, wall: float, scopes: bool) -
     readings: list[_Reading] = []
     for scope, scope_id, windows in named:
         key = WHOLE if scope == "tenant" else quote(scope_id, safe="")
-        checks = planner.window_checks(slot, scope, key, windows, 0)
+        checks = planner.window_checks(slot, scope, key, windows)
         readings += [_Reading(scope_id, c) for c in checks]
     if limits.tenant_budget is not None:
         readings += _budget_readings(slot, "tenant", tenant, limits.tenant_budget, wall)
@@ -131,7 +131,7 @@ def _budget_readings(
 ) -> list[_Reading]:
     key = WHOLE if scope == "tenant" else quote(scope_id, safe="")
     when = calendar_of(int(wall // 86_400))
-    return [_Reading(scope_id, c) for c in budget_checks(slot, scope, key, budget, 0, when)]
+    return [_Reading(scope_id, c) for c in budget_checks(slot, scope, key, budget, when)]
 
 
 async def _read(limiter: RateLimiter, readings: list[_Reading]) -> tuple[float, list[LimitUsage]]:
