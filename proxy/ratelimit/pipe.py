@@ -51,6 +51,7 @@ class _Replies(asyncio.Protocol):
         self.reader = hiredis.Reader(replyError=ResponseError)
         self.waiting: deque[_Batch] = deque()
         self.lost = False
+        self.heard = asyncio.get_running_loop().time()  # when Redis last sent anything
 
     def send(self, commands: Sequence[bytes], now: float) -> asyncio.Future[list[Any]]:
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
@@ -59,6 +60,7 @@ class _Replies(asyncio.Protocol):
         return future
 
     def data_received(self, data: bytes) -> None:
+        self.heard = asyncio.get_running_loop().time()
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
             batch = self.waiting[0]
@@ -87,9 +89,9 @@ class ScriptPipe:
     database), reopened when it drops. Errors are redis-py's: ConnectionError, TimeoutError
     while connecting, ResponseError for an error reply.
 
-    A connection that leaves the oldest call unanswered for longer than the client's socket
-    timeout is taken for dead and replaced, as redis-py does on a read timeout: a Redis that
-    failed over, or a peer gone without a FIN, must not hold the limiter forever.
+    A connection that leaves a call without a byte of answer for longer than the client's
+    socket timeout is taken for dead and replaced, as redis-py does on a read timeout: a
+    Redis that failed over, or a peer gone without a FIN, must not hold the limiter forever.
     """
 
     def __init__(self, client: redis.Redis) -> None:
@@ -114,7 +116,7 @@ class ScriptPipe:
     def _stalled(self, replies: _Replies, now: float) -> bool:
         if self.stall_seconds is None or not replies.waiting:
             return False
-        if now - replies.waiting[0].sent <= self.stall_seconds:
+        if now - max(replies.waiting[0].sent, replies.heard) <= self.stall_seconds:
             return False
         replies.abandon()
         return True
