@@ -113,8 +113,7 @@ class Leases:
             for pairs in by_slot.values()
         ]
         try:
-            async with asyncio.timeout(self.timeout):
-                results = await RENEW.call_many(self.pipe, calls)
+            results = await RENEW.call_many(self.pipe, calls, self.timeout)
         except (RedisError, OSError, TimeoutError) as exc:
             self._event("lease_renew_failed")
             if not self._failing:

@@ -89,9 +89,9 @@ class RateLimiter:
         startup): opening a connection costs several round trips, and a cold burst would
         otherwise spend its Redis timeout on them and fail open."""
         loads = [command("SCRIPT", "LOAD", text) for text in (RESERVE_LUA, SETTLE_LUA, RENEW_LUA)]
+        timeout = max(1.0, self.settings.timeout * SETTLE_TIMEOUT_FACTOR)
         try:
-            async with asyncio.timeout(max(1.0, self.settings.timeout * SETTLE_TIMEOUT_FACTOR)):
-                replies = await self.pipe.execute(loads)
+            replies = await self.pipe.execute(loads, timeout)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("rate limits: Redis warm-up failed (%s: %s)", type(exc).__name__, exc)
             return False
@@ -124,14 +124,10 @@ class RateLimiter:
             ctx.model,
         )
         now_ms = round(wall * 1000) if self.clock is not None else 0
-        try:
-            async with asyncio.timeout(self.settings.timeout):
-                results = await self._reserve_slots(reservation, now_ms)
-        except TimeoutError as exc:
-            return await self._failed(exc, reservation, [])
+        results = await self._reserve_slots(reservation, now_ms)
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
-            if not isinstance(failure, RedisError | OSError):
+            if not isinstance(failure, RedisError | OSError | TimeoutError):
                 raise failure  # a bug, not an outage: fail the request closed (500)
         replies = [r for r in results if not isinstance(r, BaseException)]
         if failures:
@@ -148,7 +144,7 @@ class RateLimiter:
             # The usual case: one slot, one round trip, and no task to schedule for it.
             try:
                 return [await self._reserve_slot(plans[0], reservation, now_ms)]
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, TimeoutError) as exc:
                 return [exc]
         # A global model limit: its slot is asked alongside, still one round trip of latency.
         calls = [self._reserve_slot(plan, reservation, now_ms) for plan in plans]
@@ -159,7 +155,8 @@ class RateLimiter:
     ) -> list[int]:
         spec = plan.reserve_spec.format(reservation.tokens, reservation.cost_micro_usd)
         args = (now_ms, reservation.id, spec)
-        result: list[int] = await RESERVE.call(self.pipe, plan.keys, args)
+        timeout = self.settings.timeout
+        result: list[int] = await RESERVE.call(self.pipe, plan.keys, args, timeout)
         return result
 
     async def _admission(
@@ -292,8 +289,8 @@ class RateLimiter:
         if not calls:
             return []
         try:
-            async with asyncio.timeout(self.settings.timeout * SETTLE_TIMEOUT_FACTOR):
-                results = await SETTLE.call_many(self.pipe, calls)
+            timeout = self.settings.timeout * SETTLE_TIMEOUT_FACTOR
+            results = await SETTLE.call_many(self.pipe, calls, timeout)
         except (RedisError, OSError, TimeoutError) as exc:
             for _ in range(reservations):
                 self._event("settle_failed")

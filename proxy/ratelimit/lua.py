@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -183,15 +184,20 @@ class Script:
         except NoScriptError:
             return await client.eval(self.text, len(keys), *keys, *args)
 
-    async def call(self, pipe: ScriptPipe, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+    async def call(
+        self, pipe: ScriptPipe, keys: Sequence[str], args: Sequence[str | int], timeout: float
+    ) -> Any:
         """One call on the limiter's own connection."""
-        return (await self.call_many(pipe, [(keys, args)]))[0]
+        return (await self.call_many(pipe, [(keys, args)], timeout))[0]
 
-    async def call_many(self, pipe: ScriptPipe, calls: Sequence[Call]) -> list[Any]:
+    async def call_many(self, pipe: ScriptPipe, calls: Sequence[Call], timeout: float) -> list[Any]:
         """Several calls in one round trip, each atomic on its own (their keys may lie in
-        different hash slots). An error reply raises, after every reply has been read."""
+        different hash slots), all within `timeout` seconds. An error reply raises, after
+        every reply has been read."""
+        started = time.monotonic()
         results = await pipe.execute(
-            [command("EVALSHA", self.sha, len(keys), *keys, *args) for keys, args in calls]
+            [command("EVALSHA", self.sha, len(keys), *keys, *args) for keys, args in calls],
+            timeout,
         )
         unknown = [i for i, r in enumerate(results) if _no_script(r)]
         if unknown:
@@ -199,7 +205,8 @@ class Script:
                 command("EVAL", self.text, len(calls[i][0]), *calls[i][0], *calls[i][1])
                 for i in unknown
             ]
-            for i, result in zip(unknown, await pipe.execute(texts), strict=True):
+            left = timeout - (time.monotonic() - started)
+            for i, result in zip(unknown, await pipe.execute(texts, left), strict=True):
                 results[i] = result
         for result in results:
             if isinstance(result, ResponseError):

@@ -4,12 +4,14 @@ redis-py spends far more CPU around a command than on it: a pool checkout and re
 retry wrapper, two timeouts, argument encoding one by one. With a reserve on every request
 that was most of what rate limiting cost. Here a call is one write and one future. Redis
 answers a connection's commands in the order they came, so every call in flight shares the
-connection, and under load one read brings back the replies of many.
+connection, and under load one read brings back the replies of many. Even a timer per call
+was worth saving: one alarm per connection enforces every call's deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,27 +39,53 @@ class _Batch:
     future: asyncio.Future[list[Any]]
     size: int
     sent: float  # loop time
+    deadline: float  # loop time
     replies: list[Any]
 
 
 class _Replies(asyncio.Protocol):
-    """Replies matched to calls by order. A call whose caller gave up (timed out) still has
-    its replies read, and dropped, so that the next calls get their own."""
+    """Replies matched to calls by order. A call whose caller gave up, or whose deadline
+    passed, still has its replies read, and dropped, so that the next calls get their own."""
 
     def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self.loop = asyncio.get_running_loop()
         self.transport = transport
         # Error replies come back as ResponseError values, not raised: one failed command
         # must not hide the replies after it.
         self.reader = hiredis.Reader(replyError=ResponseError)
         self.waiting: deque[_Batch] = deque()
         self.lost = False
-        self.heard = asyncio.get_running_loop().time()  # when Redis last sent anything
+        self.heard = self.loop.time()  # when Redis last sent anything
+        # Set for the earliest deadline of a call in flight, or later; see _expire().
+        self.alarm: asyncio.TimerHandle | None = None
 
-    def send(self, commands: Sequence[bytes], now: float) -> asyncio.Future[list[Any]]:
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self.waiting.append(_Batch(future, len(commands), now, []))
+    def send(self, commands: Sequence[bytes], now: float, deadline: float) -> _Batch:
+        batch = _Batch(self.loop.create_future(), len(commands), now, deadline, [])
+        self.waiting.append(batch)
         self.transport.write(commands[0] if len(commands) == 1 else b"".join(commands))
-        return future
+        if self.alarm is None or deadline < self.alarm.when():
+            self._set_alarm(deadline)
+        return batch
+
+    def _set_alarm(self, when: float) -> None:
+        if self.alarm is not None:
+            self.alarm.cancel()
+        self.alarm = self.loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        """Fail the calls past their deadline; wake again at the next one. Calls are few
+        (those in flight), and under steady load this runs about once per timeout."""
+        self.alarm = None
+        now, soonest = self.loop.time(), math.inf
+        for batch in self.waiting:
+            if batch.future.done():
+                continue
+            if batch.deadline <= now:
+                batch.future.set_exception(TimeoutError("Redis did not answer in time"))
+            else:
+                soonest = min(soonest, batch.deadline)
+        if soonest < math.inf:
+            self._set_alarm(soonest)
 
     def data_received(self, data: bytes) -> None:
         self.heard = asyncio.get_running_loop().time()
@@ -72,6 +100,9 @@ class _Replies(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self.alarm is not None:
+            self.alarm.cancel()
+            self.alarm = None
         error = ConnectionError(f"Redis connection lost: {exc or 'closed'}")
         while self.waiting:
             future = self.waiting.popleft().future
@@ -86,8 +117,9 @@ class _Replies(asyncio.Protocol):
 
 class ScriptPipe:
     """Commands on one connection opened like the client's own (same URL, credentials, TLS,
-    database), reopened when it drops. Errors are redis-py's: ConnectionError, TimeoutError
-    while connecting, ResponseError for an error reply.
+    database), reopened when it drops. Errors: TimeoutError past a call's deadline, and
+    redis-py's ConnectionError, TimeoutError while connecting, ResponseError for an error
+    reply.
 
     A connection that leaves a call without a byte of answer for longer than the client's
     socket timeout is taken for dead and replaced, as redis-py does on a read timeout: a
@@ -104,14 +136,16 @@ class ScriptPipe:
         self._replies: _Replies | None = None
         self._closed = False
 
-    async def execute(self, commands: Sequence[bytes]) -> list[Any]:
-        """Write the commands at once and return their replies, in order."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+    async def execute(self, commands: Sequence[bytes], timeout: float) -> list[Any]:
+        """Write the commands at once and return their replies, in order; TimeoutError when
+        they take longer than `timeout` seconds (connecting included)."""
+        now = asyncio.get_running_loop().time()
+        deadline = now + timeout
         replies = self._replies
         if replies is None or replies.lost or self._stalled(replies, now):
-            replies = await self._connect()
-        return await replies.send(commands, now)
+            async with asyncio.timeout_at(deadline):
+                replies = await self._connect()
+        return await replies.send(commands, now, deadline).future
 
     def _stalled(self, replies: _Replies, now: float) -> bool:
         if self.stall_seconds is None or not replies.waiting:

@@ -6,7 +6,6 @@ script measures windows by, so what the report shows is what the next request wi
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from dataclasses import dataclass
@@ -138,9 +137,10 @@ async def _read(limiter: RateLimiter, readings: list[_Reading]) -> tuple[float, 
     if not readings or not limiter.settings.enabled:
         return time.time(), []
     checks = [r.check for r in readings]
+    keys, kinds = [c.key for c in checks], [c.kind for c in checks]
+    timeout = limiter.settings.timeout * SETTLE_TIMEOUT_FACTOR
     try:
-        async with asyncio.timeout(limiter.settings.timeout * SETTLE_TIMEOUT_FACTOR):
-            reply = await READ.call(limiter.pipe, [c.key for c in checks], [c.kind for c in checks])
+        reply = await READ.call(limiter.pipe, keys, kinds, timeout)
     except (RedisError, OSError, TimeoutError) as exc:
         raise UsageUnavailable(f"{type(exc).__name__}: {exc}") from exc
     now_ms = int(reply[0])

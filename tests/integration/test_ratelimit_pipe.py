@@ -13,6 +13,7 @@ from proxy.ratelimit.lua import create_client
 from proxy.ratelimit.pipe import ScriptPipe, command
 from tests.conftest import Services
 
+T = 5.0  # seconds: any call here answers well within it, unless a test says otherwise
 # Busy for ARGV[1] ms inside Redis, then answers ARGV[2]: a reply that comes late.
 SLOW_LUA = """
 local t = redis.call('TIME')
@@ -45,7 +46,7 @@ async def test_replies_come_back_to_their_calls_in_any_interleaving(
     pipe: ScriptPipe, redis_client: redis.Redis
 ) -> None:
     async def set_and_get(i: int) -> list[object]:
-        return await pipe.execute([command("SET", f"k{i}", i), command("GET", f"k{i}")])
+        return await pipe.execute([command("SET", f"k{i}", i), command("GET", f"k{i}")], T)
 
     replies = await asyncio.gather(*(set_and_get(i) for i in range(200)))
     assert replies == [[b"OK", str(i).encode()] for i in range(200)]
@@ -56,30 +57,54 @@ async def test_replies_come_back_to_their_calls_in_any_interleaving(
 async def test_an_error_reply_is_a_value_and_the_next_replies_still_match(
     pipe: ScriptPipe,
 ) -> None:
-    replies = await pipe.execute([command("GET"), command("PING"), command("ECHO", "x")])
+    replies = await pipe.execute([command("GET"), command("PING"), command("ECHO", "x")], T)
     assert isinstance(replies[0], ResponseError) and replies[1:] == [b"PONG", b"x"]
 
 
 async def test_a_call_given_up_on_does_not_shift_the_replies_of_later_ones(
     pipe: ScriptPipe,
 ) -> None:
-    assert await pipe.execute([command("PING")]) == [b"PONG"]
+    assert await pipe.execute([command("PING")], T) == [b"PONG"]
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.02):
-            await pipe.execute([command("EVAL", SLOW_LUA, 0, 300, "late")])
-    assert await pipe.execute([command("ECHO", "mine")]) == [b"mine"]
+            await pipe.execute([command("EVAL", SLOW_LUA, 0, 300, "late")], T)
+    assert await pipe.execute([command("ECHO", "mine")], T) == [b"mine"]
+
+
+async def test_each_call_fails_at_its_own_deadline(pipe: ScriptPipe) -> None:
+    assert await pipe.execute([command("PING")], T) == [b"PONG"]
+    loop = asyncio.get_running_loop()
+
+    async def timed(cmd: bytes, timeout: float) -> tuple[object, float]:
+        started = loop.time()
+        try:
+            result: object = await pipe.execute([cmd], timeout)
+        except TimeoutError as exc:
+            result = exc
+        return result, loop.time() - started
+
+    # Redis is busy for 0.6 s: the calls behind the script wait for it, or give up first.
+    slow, short, long = await asyncio.gather(
+        timed(command("EVAL", SLOW_LUA, 0, 600, "late"), 0.3),
+        timed(command("ECHO", "a"), 0.1),
+        timed(command("ECHO", "b"), T),
+    )
+    assert isinstance(slow[0], TimeoutError) and 0.3 <= slow[1] < 0.55
+    assert isinstance(short[0], TimeoutError) and 0.1 <= short[1] < 0.3
+    assert long[0] == [b"b"] and long[1] >= 0.55
+    assert await pipe.execute([command("ECHO", "c")], T) == [b"c"]
 
 
 async def test_a_dropped_connection_fails_its_calls_and_the_next_call_reconnects(
     pipe: ScriptPipe, redis_client: redis.Redis
 ) -> None:
-    [pipe_id] = await pipe.execute([command("CLIENT", "ID")])
-    waiting = asyncio.create_task(pipe.execute([command("BLPOP", "nothing", 5)]))
+    [pipe_id] = await pipe.execute([command("CLIENT", "ID")], T)
+    waiting = asyncio.create_task(pipe.execute([command("BLPOP", "nothing", 5)], T))
     await asyncio.sleep(0.05)
     await redis_client.client_kill_filter(_id=pipe_id)
     with pytest.raises(ConnectionError):
         await waiting
-    [new_id] = await pipe.execute([command("CLIENT", "ID")])
+    [new_id] = await pipe.execute([command("CLIENT", "ID")], T)
     assert new_id != pipe_id
 
 
@@ -89,14 +114,14 @@ async def test_a_connection_silent_past_the_socket_timeout_is_replaced(
     client = create_client(services.redis_url, 0.2)
     pipe = ScriptPipe(client)
     try:
-        [first] = await pipe.execute([command("CLIENT", "ID")])
+        [first] = await pipe.execute([command("CLIENT", "ID")], T)
         # Redis runs a script for 0.4 s: its connections get nothing back until it ends.
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.02):
-                await pipe.execute([command("EVAL", SLOW_LUA, 0, 400, "late")])
+                await pipe.execute([command("EVAL", SLOW_LUA, 0, 400, "late")], T)
         await asyncio.sleep(0.3)
         # That call has been unanswered for longer than 0.2 s: the next one goes elsewhere.
-        [second] = await pipe.execute([command("CLIENT", "ID")])
+        [second] = await pipe.execute([command("CLIENT", "ID")], T)
         assert second != first
     finally:
         await pipe.aclose()
@@ -104,7 +129,7 @@ async def test_a_connection_silent_past_the_socket_timeout_is_replaced(
 
 
 async def test_a_closed_pipe_refuses_calls(pipe: ScriptPipe) -> None:
-    assert await pipe.execute([command("PING")]) == [b"PONG"]
+    assert await pipe.execute([command("PING")], T) == [b"PONG"]
     await pipe.aclose()
     with pytest.raises(ConnectionError):
-        await pipe.execute([command("PING")])
+        await pipe.execute([command("PING")], T)
