@@ -15,12 +15,15 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import hiredis
 import redis.asyncio as redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError, ResponseError
+
+# Redis silent this long while calls wait on the connection: the peer is taken for dead.
+DEAD_AFTER_SECONDS: Final = 2.0
 
 
 def command(*parts: str | int) -> bytes:
@@ -121,16 +124,18 @@ class ScriptPipe:
     redis-py's ConnectionError, TimeoutError while connecting, ResponseError for an error
     reply.
 
-    A connection that leaves a call without a byte of answer for longer than the client's
-    socket timeout is taken for dead and replaced, as redis-py does on a read timeout: a
-    Redis that failed over, or a peer gone without a FIN, must not hold the limiter forever.
+    A connection that sends nothing for `dead_after` seconds while calls wait on it is
+    taken for dead and replaced: a Redis that failed over, or a peer gone without a FIN,
+    must not hold the limiter forever. The calls themselves fail at their own deadlines
+    long before; the default is slow enough that a starved process, ours or Redis's, is not
+    mistaken for a dead peer.
     """
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, dead_after: float = DEAD_AFTER_SECONDS) -> None:
         pool = client.connection_pool
         self._connection_class = pool.connection_class
         self._connection_kwargs = dict(pool.connection_kwargs)
-        self.stall_seconds: float | None = self._connection_kwargs.get("socket_timeout")
+        self.dead_after = dead_after
         self._lock = asyncio.Lock()
         self._connection: AbstractConnection | None = None
         self._replies: _Replies | None = None
@@ -148,9 +153,9 @@ class ScriptPipe:
         return await replies.send(commands, now, deadline).future
 
     def _stalled(self, replies: _Replies, now: float) -> bool:
-        if self.stall_seconds is None or not replies.waiting:
+        if not replies.waiting:
             return False
-        if now - max(replies.waiting[0].sent, replies.heard) <= self.stall_seconds:
+        if now - max(replies.waiting[0].sent, replies.heard) <= self.dead_after:
             return False
         replies.abandon()
         return True
