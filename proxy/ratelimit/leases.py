@@ -20,7 +20,7 @@ from typing import Final
 from redis.exceptions import RedisError
 
 from proxy.ratelimit.admission import Reservation
-from proxy.ratelimit.lua import NOW_LUA, Call, Script
+from proxy.ratelimit.lua import NOW_LUA, Call, Keys, Script
 from proxy.ratelimit.pipe import ScriptPipe
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,10 @@ class Leases:
             return 0
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
         calls: list[Call] = [
-            ([key for key, _ in pairs], [now_ms, self.lease_ms, *(member for _, member in pairs)])
+            (
+                Keys.of([key for key, _ in pairs]),
+                [now_ms, self.lease_ms, *(member for _, member in pairs)],
+            )
             for pairs in by_slot.values()
         ]
         try:

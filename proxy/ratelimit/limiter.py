@@ -24,7 +24,7 @@ from proxy.ratelimit.admission import (
     settle_deltas,
 )
 from proxy.ratelimit.leases import RENEW_LUA, Leases
-from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA, Call
+from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA, Call, Keys
 from proxy.ratelimit.pipe import ScriptPipe, command
 from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
 from proxy.ratelimit.settings import (
@@ -279,7 +279,8 @@ class RateLimiter:
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
         calls: list[Call] = []
         for plan in plans:
-            keys = (SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id), *plan.keys)
+            keys = Keys.of([SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)])
+            keys += plan.keys
             spec = plan.settle_spec.format(deltas["requests"], deltas["tokens"], deltas["usd"])
             calls.append((keys, (now_ms, reservation.id, SETTLED_MARKER_MS, spec)))
         return calls

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from proxy.ratelimit.pipe import ScriptPipe, command
+from proxy.ratelimit.pipe import ScriptPipe, bulk
 
 # Every script's ARGV[1]: the time in ms, or 0 for Redis's own clock, which is what replicas
 # share (a test passes its own, to move time by hand).
@@ -169,6 +170,26 @@ return 1
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """A script call's KEYS, encoded: a plan's keys are the same in all its calls, so they are
+    encoded once, with the plan."""
+
+    count: int
+    encoded: bytes
+
+    @classmethod
+    def of(cls, names: Sequence[str]) -> Keys:
+        return cls(len(names), bulk(*names))
+
+    def __add__(self, other: Keys) -> Keys:
+        return Keys(self.count + other.count, self.encoded + other.encoded)
+
+
+# One script call: its KEYS and its ARGV.
+Call = tuple[Keys, Sequence[str | int]]
+
+
 class Script:
     """A Lua script run by its SHA-1; a server that does not know it (restarted, failed over,
     flushed) gets the full text once via EVAL, which also caches it there."""
@@ -176,6 +197,8 @@ class Script:
     def __init__(self, text: str) -> None:
         self.text = text
         self.sha = hashlib.sha1(text.encode()).hexdigest()
+        self._by_sha = bulk("EVALSHA", self.sha)
+        self._by_text = bulk("EVAL", self.text)
 
     async def run(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """One call through a redis-py client (off the request path)."""
@@ -185,7 +208,7 @@ class Script:
             return await client.eval(self.text, len(keys), *keys, *args)
 
     async def call(
-        self, pipe: ScriptPipe, keys: Sequence[str], args: Sequence[str | int], timeout: float
+        self, pipe: ScriptPipe, keys: Keys, args: Sequence[str | int], timeout: float
     ) -> Any:
         """One call on the limiter's own connection."""
         return (await self.call_many(pipe, [(keys, args)], timeout))[0]
@@ -195,16 +218,11 @@ class Script:
         different hash slots), all within `timeout` seconds. An error reply raises, after
         every reply has been read."""
         started = time.monotonic()
-        results = await pipe.execute(
-            [command("EVALSHA", self.sha, len(keys), *keys, *args) for keys, args in calls],
-            timeout,
-        )
+        commands = [self._command(self._by_sha, *call) for call in calls]
+        results = await pipe.execute(commands, timeout)
         unknown = [i for i, r in enumerate(results) if _no_script(r)]
         if unknown:
-            texts = [
-                command("EVAL", self.text, len(calls[i][0]), *calls[i][0], *calls[i][1])
-                for i in unknown
-            ]
+            texts = [self._command(self._by_text, *calls[i]) for i in unknown]
             left = timeout - (time.monotonic() - started)
             for i, result in zip(unknown, await pipe.execute(texts, left), strict=True):
                 results[i] = result
@@ -213,13 +231,14 @@ class Script:
                 raise result
         return results
 
+    @staticmethod
+    def _command(head: bytes, keys: Keys, args: Sequence[str | int]) -> bytes:
+        size = 3 + keys.count + len(args)  # EVALSHA sha numkeys KEYS... ARGV...
+        return b"*%d\r\n%b%b%b%b" % (size, head, bulk(keys.count), keys.encoded, bulk(*args))
+
 
 def _no_script(result: Any) -> bool:
     return isinstance(result, ResponseError) and str(result).startswith("NOSCRIPT")
-
-
-# One script call: its KEYS and its ARGV.
-Call = tuple[Sequence[str], Sequence[str | int]]
 
 
 RESERVE: Final = Script(RESERVE_LUA)

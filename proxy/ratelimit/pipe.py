@@ -28,7 +28,13 @@ DEAD_AFTER_SECONDS: Final = 2.0
 
 def command(*parts: str | int) -> bytes:
     """One command in the Redis protocol: an array of bulk strings."""
-    out = [b"*%d\r\n" % len(parts)]
+    return b"*%d\r\n%b" % (len(parts), bulk(*parts))
+
+
+def bulk(*parts: str | int) -> bytes:
+    """Parts as the protocol's bulk strings, one after another: a command without its header,
+    or a piece of one to encode once and reuse."""
+    out = []
     for part in parts:
         data = part.encode() if isinstance(part, str) else b"%d" % part
         out.append(b"$%d\r\n%b\r\n" % (len(data), data))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import quote as _quote
 
+from proxy.ratelimit.lua import Keys
 from proxy.ratelimit.settings import (
     MICRO_USD_PER_USD,
     Budget,
@@ -72,7 +73,7 @@ class SlotPlan:
 
     slot: str
     checks: tuple[Check, ...]
-    keys: tuple[str, ...]
+    keys: Keys
     inflight_keys: tuple[str, ...]
     reserve_spec: str
     settle_spec: str
@@ -82,7 +83,7 @@ class SlotPlan:
         return cls(
             slot,
             checks,
-            tuple(c.key for c in checks),
+            Keys.of([c.key for c in checks]),
             tuple(c.key for c in checks if c.kind == "c"),
             " ".join(f"{c.kind} {c.limit} {_RESERVE_AMOUNT[c.unit]} {c.span}" for c in checks),
             " ".join(f"{c.kind} {c.limit} {_SETTLE_DELTA[c.unit]} {c.span}" for c in checks),

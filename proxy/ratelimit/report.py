@@ -14,7 +14,7 @@ from typing import Any, Final
 from redis.exceptions import RedisError
 
 from proxy.ratelimit.limiter import SETTLE_TIMEOUT_FACTOR, RateLimiter
-from proxy.ratelimit.lua import Script
+from proxy.ratelimit.lua import Keys, Script
 from proxy.ratelimit.plan import WHOLE, Check, Planner, budget_checks, calendar_of, key_scope, quote
 from proxy.ratelimit.settings import DAY_MS, MICRO_USD_PER_USD, Budget, KeyLimits, WindowLimits
 
@@ -137,7 +137,7 @@ async def _read(limiter: RateLimiter, readings: list[_Reading]) -> tuple[float, 
     if not readings or not limiter.settings.enabled:
         return time.time(), []
     checks = [r.check for r in readings]
-    keys, kinds = [c.key for c in checks], [c.kind for c in checks]
+    keys, kinds = Keys.of([c.key for c in checks]), [c.kind for c in checks]
     timeout = limiter.settings.timeout * SETTLE_TIMEOUT_FACTOR
     try:
         reply = await READ.call(limiter.pipe, keys, kinds, timeout)

@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError, ResponseError
 
-from proxy.ratelimit.lua import create_client
-from proxy.ratelimit.pipe import ScriptPipe, command
+from proxy.ratelimit.lua import Keys, Script, create_client
+from proxy.ratelimit.pipe import ScriptPipe, bulk, command
 from tests.conftest import Services
 
 T = 5.0  # seconds: any call here answers well within it, unless a test says otherwise
@@ -40,6 +40,10 @@ def test_commands_are_encoded_as_the_redis_protocol() -> None:
     assert command("SET", "k", 12) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n"
     # Lengths are in bytes, not characters.
     assert command("é") == b"*1\r\n$2\r\n\xc3\xa9\r\n"
+    # A script call's keys, encoded apart (a plan's, once) and joined: the same command.
+    keys = Keys.of(["marker"]) + Keys.of(["k1", "k2"])
+    called = Script("return 1")._command(bulk("EVALSHA", "abc"), keys, [0, "x"])
+    assert called == command("EVALSHA", "abc", 3, "marker", "k1", "k2", 0, "x")
 
 
 async def test_replies_come_back_to_their_calls_in_any_interleaving(

@@ -203,9 +203,9 @@ def test_plans_are_made_once_per_request_shape_and_day() -> None:
     # Amounts are not part of a plan: requests of any size share it within a day.
     assert planner.plan(large, noon + 3600) is planner.plan(small, noon)
     next_day = planner.plan(small, noon + 86_400)
-    assert next_day[0].keys[-3].endswith(":d20240301")
+    assert next_day[0].checks[-3].key.endswith(":d20240301")
     other_key = planner.plan(RequestContext("acme", "k2", "gpt-4o"), noon)
-    assert other_key[0].keys[0].endswith(":k2:requests_per_minute")
+    assert other_key[0].checks[0].key.endswith(":k2:requests_per_minute")
 
 
 def test_a_plans_specs_are_the_scripts_words_with_the_amounts_left_blank() -> None:
