@@ -64,7 +64,7 @@ class Leases:
         timeout: float,
         *,
         clock: Callable[[], float] | None = None,
-        on_event: Callable[[str], None] | None = None,
+        on_event: Callable[[str, int], None] | None = None,
     ) -> None:
         self.pipe = pipe
         self.lease_seconds = lease_seconds
@@ -128,10 +128,10 @@ class Leases:
         for held in due:
             held.renewed_at = now
         renewed = sum(int(r) for r in results)
-        for _ in range(renewed):
-            self._event("lease_renewed")
+        if renewed:
+            self._event("lease_renewed", renewed)
         return renewed
 
-    def _event(self, name: str) -> None:
+    def _event(self, name: str, count: int = 1) -> None:
         if self.on_event is not None:
-            self.on_event(name)
+            self.on_event(name, count)

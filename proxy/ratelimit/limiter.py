@@ -47,9 +47,9 @@ class RateLimiter:
     `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
     with skewed clocks still agree. `on_event` receives "admitted", "denied", "failed_open",
     "failed_closed", "redis_error", "settled", "settle_failed", "settle_batch",
-    "lease_renewed", "lease_renew_failed" (wire it to a counter). Run `leases.run()` beside
-    it, so that in-flight slots outlive their lease while their requests do, and `aclose()`
-    after it.
+    "lease_renewed", "lease_renew_failed", each with how many times it happened (wire it to
+    a counter). Run `leases.run()` beside it, so that in-flight slots outlive their lease
+    while their requests do, and `aclose()` after it.
 
     Its scripts run on a connection of its own (see pipe.py), opened like `client`'s.
     """
@@ -60,7 +60,7 @@ class RateLimiter:
         settings: RateLimitSettings,
         *,
         clock: Callable[[], float] | None = None,
-        on_event: Callable[[str], None] | None = None,
+        on_event: Callable[[str, int], None] | None = None,
     ) -> None:
         self.client = client
         self.pipe = ScriptPipe(client)
@@ -79,10 +79,10 @@ class RateLimiter:
             on_event=self._event,
         )
 
-    def _event(self, name: str) -> None:
-        self.events[name] += 1
+    def _event(self, name: str, count: int = 1) -> None:
+        self.events[name] += count
         if self.on_event is not None:
-            self.on_event(name)
+            self.on_event(name, count)
 
     async def warm_up(self) -> bool:
         """Open the connection and load the scripts before traffic arrives (call it at
@@ -163,18 +163,18 @@ class RateLimiter:
         self, reservation: Reservation, replies: list[list[int]], wall: float
     ) -> Admission:
         plans = reservation.plans
+        requests, tokens = _tightest(plans, replies)
+        # A slot's reply starts with 1 when every check fitted and it reserved.
+        if all(reply[0] == 1 for reply in replies):
+            self._event("admitted")
+            self.leases.hold(reservation)
+            return Admission(True, reservation, requests, tokens)
         outcomes: list[tuple[Check, int, int, int, int]] = []
         for plan, reply in zip(plans, replies, strict=True):
             for i, check in enumerate(plan.checks):
                 status, remaining, reset_ms, wait_ms = reply[2 + 4 * i : 6 + 4 * i]
                 outcomes.append((check, status, remaining, reset_ms, wait_ms))
-        requests = _tightest(outcomes, "requests")
-        tokens = _tightest(outcomes, "tokens")
         denied = [o for o in outcomes if o[1] != _FITS]
-        if not denied:
-            self._event("admitted")
-            self.leases.hold(reservation)
-            return Admission(True, reservation, requests, tokens)
         # With a global model limit, one slot may have reserved while the other refused.
         admitted = [p for p, r in zip(plans, replies, strict=True) if r[0] == 1]
         if admitted:
@@ -293,13 +293,11 @@ class RateLimiter:
             timeout = self.settings.timeout * SETTLE_TIMEOUT_FACTOR
             results = await SETTLE.call_many(self.pipe, calls, timeout)
         except (RedisError, OSError, TimeoutError) as exc:
-            for _ in range(reservations):
-                self._event("settle_failed")
+            self._event("settle_failed", reservations)
             if self._outage_since is None:
                 log.warning("rate limits: settle failed (%s: %s)", type(exc).__name__, exc)
             return [0] * len(calls)
-        for _ in range(reservations):
-            self._event("settled")
+        self._event("settled", reservations)
         self._event("settle_batch")  # one round trip, however many it settled
         return results
 
@@ -321,14 +319,24 @@ def _partial(reservation: Reservation, written: list[SlotPlan]) -> Reservation |
     )
 
 
-def _tightest(outcomes: list[tuple[Check, int, int, int, int]], unit: str) -> LimitState | None:
-    """The scope with the least left (the longest reset on a tie): what the client hits next."""
-    best: tuple[Check, int, int, int, int] | None = None
-    for outcome in outcomes:
-        if outcome[0].unit == unit and (
-            best is None or (outcome[2], -outcome[3]) < (best[2], -best[3])
-        ):
-            best = outcome
-    if best is None:
-        return None
-    return LimitState(best[0].limit, best[2], best[3] / 1000)
+def _tightest(
+    plans: Sequence[SlotPlan], replies: list[list[int]]
+) -> tuple[LimitState | None, LimitState | None]:
+    """Per unit, requests and tokens, the scope with the least left (the longest reset on a
+    tie): what the client hits next. One pass over the replies; this runs on every request."""
+    best: dict[str, tuple[int, int, int]] = {}  # unit: (remaining, -reset ms, limit)
+    for plan, reply in zip(plans, replies, strict=True):
+        at = 3  # the first check's remaining; then reset, wait, and the next check's status
+        for check in plan.checks:
+            unit = check.unit
+            if unit == "requests" or unit == "tokens":
+                remaining, reset = reply[at], reply[at + 1]
+                found = best.get(unit)
+                if found is None or (remaining, -reset) < found[:2]:
+                    best[unit] = (remaining, -reset, check.limit)
+            at += 4
+    states = [
+        None if found is None else LimitState(found[2], found[0], -found[1] / 1000)
+        for found in (best.get("requests"), best.get("tokens"))
+    ]
+    return states[0], states[1]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
 import pytest
+import redis.asyncio as redis
 import yaml
 from aiohttp.test_utils import make_mocked_request
 from redis.crc import key_slot
 
+from proxy.apikeys import ApiKey
 from proxy.exchange import Exchange
 from proxy.formats.segments import Usage
 from proxy.ratelimit import (
@@ -19,6 +22,8 @@ from proxy.ratelimit import (
     KeyLimits,
     LimitState,
     Price,
+    RateLimit,
+    RateLimiter,
     RateLimitSettings,
     RequestContext,
     ScopeLimits,
@@ -233,6 +238,22 @@ def test_a_plans_specs_are_the_scripts_words_with_the_amounts_left_blank() -> No
     )
     assert plan.settle_spec.format(-1, -120, -7) == settle
     assert plan.inflight_keys == (plan.checks[2].key,)
+
+
+async def test_a_keys_limits_are_parsed_once_per_row_loaded() -> None:
+    client = redis.Redis()  # never connects: the stage's cache alone is under test
+    stage = RateLimit(RateLimiter(client, RateLimitSettings()))
+    raw = {"requests_per_minute": 60, "daily_usd": 5}
+    now = dt.datetime.now(dt.UTC)
+    key = ApiKey("k1", "acme", None, b"", None, None, now, None, None, None, raw, {})
+    first = stage._limits_of(key)
+    assert first == KeyLimits(WindowLimits(requests_per_minute=60), Budget(daily_usd=5))
+    assert stage._limits_of(key) is first
+    # The key cache loaded the row again, changed: its limits are read again.
+    reloaded = dataclasses.replace(key, rate_limit={"requests_per_minute": 30})
+    assert stage._limits_of(reloaded) == KeyLimits(WindowLimits(requests_per_minute=30))
+    assert stage._limits_of(dataclasses.replace(key, rate_limit=None)) is None
+    await client.aclose()
 
 
 def test_tenant_overrides_merge_field_by_field() -> None:
