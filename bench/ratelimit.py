@@ -184,9 +184,9 @@ async def run_limiter(url: str, requests: int, concurrency: int) -> None:
     settings, problems = read_typed(RateLimitSettings, LIMITS, {})
     assert isinstance(settings, RateLimitSettings) and not problems, problems
     client = create_client(url, settings.timeout, max_connections=concurrency)
+    limiter = RateLimiter(client, settings)
     try:
-        limiter = RateLimiter(client, settings)
-        await limiter.warm_up(concurrency)
+        await limiter.warm_up()
         # The floor of any Redis call on this machine, to read the numbers below against.
         pings: list[float] = []
         for _ in range(min(requests, 2000)):
@@ -215,6 +215,7 @@ async def run_limiter(url: str, requests: int, concurrency: int) -> None:
             f" (one PING from here: p50 {statistics.median(pings) * 1e6:,.0f} us)"
         )
     finally:
+        await limiter.aclose()
         await client.aclose()
 
 

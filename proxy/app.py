@@ -11,6 +11,7 @@ from typing import Any
 
 import redis.asyncio as redis
 from aiohttp import web
+from prometheus_client import Counter
 
 from proxy import admin
 from proxy.alerts import AlertEvaluator, WebhookSender
@@ -280,10 +281,16 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
 async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     settings, metrics = app[SETTINGS], app[METRICS]
 
-    def count(event: str) -> None:
-        metrics.ratelimit_events.labels(event).inc()
+    # A few events, each on every request: look each series up once.
+    series: dict[str, Counter] = {}
+
+    def count(event: str, times: int) -> None:
+        counter = series.get(event)
+        if counter is None:
+            counter = series[event] = metrics.ratelimit_events.labels(event)
+        counter.inc(times)
         if event in ("failed_open", "failed_closed"):
-            metrics.dependency_failures.labels("redis", event).inc()
+            metrics.dependency_failures.labels("redis", event).inc(times)
 
     limiter = RateLimiter(app[REDIS], settings.rate_limit, on_event=count)
     # Opening connections takes round trips a request's short Redis timeout cannot afford.
@@ -298,6 +305,7 @@ async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
             yield
     finally:
         await settlements.drain()
+        await limiter.aclose()
 
 
 async def event_feed(app: web.Application) -> AsyncIterator[None]:
