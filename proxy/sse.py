@@ -10,6 +10,8 @@ _EOL: Final = re.compile(rb"[\r\n]")
 _DATA_LINES: Final = re.compile(r"\r\n|\r|\n")
 _BOM: Final = b"\xef\xbb\xbf"
 _CR, _LF = 0x0D, 0x0A
+_CR_BYTE, _LF_BYTE = b"\r", b"\n"
+_DATA_FIELD: Final = b"data: "
 DEFAULT_MAX_EVENT_BYTES: Final = 16 * 1024 * 1024
 
 
@@ -65,7 +67,22 @@ class SseParser:
             self._skip_lf = False
             if buf[self._scan] == _LF:
                 self._scan += 1
-        start = 0  # the first byte of the event in progress
+        # Almost every stream ends its lines in LF alone: then a byte search finds them. The
+        # bytes before this chunk hold no line end (they are an unfinished line), so a chunk
+        # without CR cannot need the general rules, nor can any line after the first.
+        if self._first_line or _CR_BYTE in chunk:
+            start, scan = self._feed_any_endings(buf, events)
+        else:
+            start, scan = self._feed_lf_endings(buf, events)
+        del buf[:start]
+        self._scan = scan - start
+        if len(buf) > self._max_event_bytes:
+            raise SseTooLarge(f"an event exceeded {self._max_event_bytes} bytes")
+        return events
+
+    def _feed_any_endings(self, buf: bytearray, events: list[SseEvent]) -> tuple[int, int]:
+        """Lines ended by CRLF, LF or CR: (first byte of the event in progress, next line)."""
+        start = 0
         scan = self._scan
         while (match := _EOL.search(buf, scan)) is not None:
             end = match.start()
@@ -84,11 +101,26 @@ class SseParser:
                 continue
             events.append(self._dispatch(bytes(buf[start:scan])))
             start = scan
-        del buf[:start]
-        self._scan = scan - start
-        if len(buf) > self._max_event_bytes:
-            raise SseTooLarge(f"an event exceeded {self._max_event_bytes} bytes")
-        return events
+        return start, scan
+
+    def _feed_lf_endings(self, buf: bytearray, events: list[SseEvent]) -> tuple[int, int]:
+        """`_feed_any_endings` for a buffer whose lines all end in LF."""
+        start = 0
+        scan = self._scan
+        find = buf.find
+        while (end := find(_LF_BYTE, scan)) >= 0:
+            line_start, scan = scan, end + 1
+            if end > line_start:
+                if buf.startswith(_DATA_FIELD, line_start):  # the usual line, parsed in place
+                    self._data.append(
+                        buf[line_start + len(_DATA_FIELD) : end].decode("utf-8", "replace")
+                    )
+                else:
+                    self._field(bytes(buf[line_start:end]))
+                continue
+            events.append(self._dispatch(bytes(buf[start:scan])))
+            start = scan
+        return start, scan
 
     def pending(self) -> bytes:
         """Bytes of an event not yet ended by a blank line. At end of stream the spec discards
@@ -114,9 +146,9 @@ class SseParser:
                 self._retry = int(value)
 
     def _dispatch(self, raw: bytes) -> SseEvent:
-        event = SseEvent(
-            self._event, "\n".join(self._data), self._id, raw, self._retry, bool(self._data)
-        )
+        data = self._data
+        text = data[0] if len(data) == 1 else "\n".join(data)
+        event = SseEvent(self._event, text, self._id, raw, self._retry, bool(data))
         self._reset_fields()
         return event
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from proxy.scanners import Finding, Scanner, scan_text
 from proxy.scanners.holdback import hold_rule
+from proxy.scanners.prefilter import prefilter
 
 if TYPE_CHECKING:
     from proxy.redact import Redactor
@@ -40,8 +41,10 @@ class StreamWindow:
     Cost: a scan runs when at least a quarter as many characters can be released as stay
     held (or `step` of them), over `LEFT_CONTEXT` plus the pending text, so the work is at
     most `LEFT_CONTEXT` per delta plus a few times the stream's length: never the accumulated
-    text per delta. Findings longer than `hold_back` (document-level classifiers) cannot be
-    held back; they are reported once per kind and never delay the stream.
+    text per delta. It is skipped when the scanners' pre-check (`prefilter`) shows that no
+    finding can lie in the pending text: only such findings are ever reported or move the
+    cut. Findings longer than `hold_back` (document-level classifiers) cannot be held back;
+    they are reported once per kind and never delay the stream.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class StreamWindow:
         self._scanners = tuple(scanners)
         self._hold_back = hold_back
         self._hold_rules = tuple(hold_rule(s) for s in self._scanners)
+        self._may_match = prefilter(self._scanners)
         self._step = step if step is not None else max(16, hold_back // 4)
         self._redactor = redactor
         self._pending = ""  # not yet emitted; starts at absolute offset self._emitted
@@ -94,6 +98,8 @@ class StreamWindow:
         return max(cut, len(pending) - self._hold_back)
 
     def _advance(self, cut: int, *, final: bool) -> WindowResult:
+        if self._may_match is not None and self._may_match(self._pending) is None:
+            return self._release(cut)
         window = self._context + self._pending
         offset = len(self._context)  # window index of self._pending[0]
         settled: list[Finding] = []
@@ -129,6 +135,14 @@ class StreamWindow:
         self._emitted += cut
         settled.sort(key=lambda f: (f.start, f.end, f.kind))
         return WindowResult(emit, settled)
+
+    def _release(self, cut: int) -> WindowResult:
+        """`_advance` where nothing can be found: the text up to `cut` goes as it is."""
+        emit = self._pending[:cut]
+        self._context = (self._context + emit)[-LEFT_CONTEXT:]
+        self._pending = self._pending[cut:]
+        self._emitted += cut
+        return WindowResult(emit)
 
     def _absolute(self, finding: Finding, start: int, end: int) -> Finding:
         return Finding(finding.kind, start + self._emitted, end + self._emitted, finding.score)
