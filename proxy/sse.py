@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 _EOL: Final = re.compile(rb"[\r\n]")
 _DATA_LINES: Final = re.compile(r"\r\n|\r|\n")
@@ -19,8 +18,9 @@ class SseTooLarge(ValueError):
     """An event grew past the parser's limit without ending (an upstream that never stops)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SseEvent:
+# A NamedTuple rather than a frozen dataclass: one is made per event, and it is as immutable
+# for a third of the cost to build.
+class SseEvent(NamedTuple):
     """One block of a stream, up to and including the blank line that ends it.
 
     `event`: the type, None for the default ("message"). `data`: the `data:` lines joined with
@@ -112,9 +112,15 @@ class SseParser:
             line_start, scan = scan, end + 1
             if end > line_start:
                 if buf.startswith(_DATA_FIELD, line_start):  # the usual line, parsed in place
-                    self._data.append(
-                        buf[line_start + len(_DATA_FIELD) : end].decode("utf-8", "replace")
-                    )
+                    value = buf[line_start + len(_DATA_FIELD) : end].decode("utf-8", "replace")
+                    if line_start == start and buf.startswith(_LF_BYTE, scan):
+                        # The usual event, one data line and its blank line (no field can
+                        # be set yet: the line opens the event).
+                        scan += 1
+                        events.append(SseEvent(None, value, None, bytes(buf[start:scan])))
+                        start = scan
+                        continue
+                    self._data.append(value)
                 else:
                     self._field(bytes(buf[line_start:end]))
                 continue
@@ -159,20 +165,38 @@ def serialize(event: SseEvent) -> bytes:
     Comments are not kept (`raw` has them). A block with nothing to say becomes a bare comment,
     so that a keep-alive stays a keep-alive.
     """
-    lines: list[str] = []
-    if event.event is not None:
-        lines.append(f"event: {_single_line(event.event, 'event')}")
-    if event.id is not None:
-        if "\x00" in event.id:
-            raise ValueError("an SSE id cannot contain NUL")
-        lines.append(f"id: {_single_line(event.id, 'id')}")
-    if event.retry is not None:
-        lines.append(f"retry: {event.retry}")
+    lines = _field_lines(event.event, event.id, event.retry)
     if event.has_data:
         lines.extend(f"data: {line}" for line in _DATA_LINES.split(event.data))
     if not lines:
         lines.append(":")
     return ("\n".join(lines) + "\n\n").encode()
+
+
+def serialize_data(
+    data: bytes, event: str | None = None, id: str | None = None, retry: int | None = None
+) -> bytes:
+    """`serialize` of an event whose data is `data` (UTF-8), built without splitting it into
+    lines when it is one, as compact JSON always is."""
+    if _CR_BYTE in data or _LF_BYTE in data:
+        return serialize(SseEvent(event, data.decode(), id, b"", retry))
+    if event is None and id is None and retry is None:
+        return _DATA_FIELD + data + b"\n\n"
+    head = "".join(f"{line}\n" for line in _field_lines(event, id, retry)).encode()
+    return head + _DATA_FIELD + data + b"\n\n"
+
+
+def _field_lines(event: str | None, id: str | None, retry: int | None) -> list[str]:
+    lines: list[str] = []
+    if event is not None:
+        lines.append(f"event: {_single_line(event, 'event')}")
+    if id is not None:
+        if "\x00" in id:
+            raise ValueError("an SSE id cannot contain NUL")
+        lines.append(f"id: {_single_line(id, 'id')}")
+    if retry is not None:
+        lines.append(f"retry: {retry}")
+    return lines
 
 
 def make_event(
