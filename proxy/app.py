@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.asyncio as redis
 from aiohttp import web
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from proxy import admin
 from proxy.alerts import AlertEvaluator, WebhookSender
@@ -72,7 +72,7 @@ from proxy.response_guard import StreamGuards
 from proxy.routing import ResolveRoute, RouteTable
 from proxy.scan_offload import ScanOffload
 from proxy.scanners import KNOWN_KINDS
-from proxy.scanning import Scanning, ScanPrompt, compile_custom
+from proxy.scanning import ScannerTimer, Scanning, ScanPrompt, compile_custom
 from proxy.settlement import Settlements
 from proxy.stream_meter import StreamMeters
 from proxy.upstream import Forwarder, create_client_session
@@ -235,12 +235,8 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
         raise StartupError(str(exc)) from exc
     show_active(store)
     app[POLICIES] = store
-    scanner_seconds = metrics.scanner_duration
     offload = ScanOffload(settings.scanning.offload_above_chars, settings.scanning.processes)
-    app[POLICY_SCAN] = Scanning(
-        timer=lambda name, seconds: scanner_seconds.labels(scanner_label(name)).observe(seconds),
-        offload=offload,
-    )
+    app[POLICY_SCAN] = Scanning(timer=scanner_timer(metrics.scanner_duration), offload=offload)
     try:
         async with background(
             store.watch(settings.policies.reload_interval_seconds), "policy-watch"
@@ -248,6 +244,26 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
             yield
     finally:
         offload.close()
+
+
+# Custom scanners are named after their rules: a bound on the names kept across reloads.
+_MAX_TIMED_SCANNERS = 256
+
+
+def scanner_timer(histogram: Histogram) -> ScannerTimer:
+    """Observes each scanner's seconds; its labelled series is looked up once, not per scan
+    (`.labels()` takes a lock and builds a key, several times the cost of the observation)."""
+    series: dict[str, Histogram] = {}
+
+    def observe(name: str, seconds: float) -> None:
+        child = series.get(name)
+        if child is None:
+            if len(series) >= _MAX_TIMED_SCANNERS:
+                series.clear()
+            child = series[name] = histogram.labels(scanner_label(name))
+        child.observe(seconds)
+
+    return observe
 
 
 async def postgres_pool(app: web.Application) -> AsyncIterator[None]:

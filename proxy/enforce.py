@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -20,6 +20,7 @@ from proxy.policy_store import PolicyStore
 from proxy.redact import KindPredicate, Redactor
 from proxy.replies import LocalReply
 from proxy.restore import Restorer
+from proxy.scanners import Finding
 from proxy.scanning import Scanning, TextScan
 
 if TYPE_CHECKING:
@@ -55,8 +56,14 @@ def policy_violation(decision: Decision, detail: str = "") -> LocalReply:
 _KEY_COLLISION = " (a redacted object key would replace another key of the same object)"
 
 
-def access_input(exchange: Exchange) -> PolicyInput:
+def access_input(exchange: Exchange, scan: TextScan | None = None) -> PolicyInput:
+    """What rules see of the exchange; content and response rules also what `scan` found."""
     key, route, call = exchange.api_key, exchange.route, exchange.call
+    if scan is None:
+        findings: Sequence[Finding] = ()
+        risk_score, risk_label = 0.0, "normal"
+    else:
+        findings, risk_score, risk_label = scan.all_findings, scan.risk.score, scan.risk.label
     return PolicyInput(
         tenant=key.tenant if key else "",
         route=route.prefix if route else None,
@@ -65,6 +72,9 @@ def access_input(exchange: Exchange) -> PolicyInput:
         payload=call.payload if call else None,
         headers=exchange.request.headers,
         body_bytes=len(exchange.body),
+        findings=findings,
+        risk_score=risk_score,
+        risk_label=risk_label,
         prediction=exchange.prediction,
         ml_risk=exchange.ml_risk,
     )
@@ -92,10 +102,7 @@ class EnforceContent:
         scan, policy = exchange.prompt_scan, exchange.policy
         if scan is None or policy is None:
             return None
-        inp = access_input(exchange).with_findings(
-            scan.all_findings, scan.risk.score, scan.risk.label
-        )
-        decision = policy.decide("content", inp)
+        decision = policy.decide("content", access_input(exchange, scan))
         exchange.decisions.append(decision)
         if decision.blocks:
             return policy_violation(decision)
@@ -164,10 +171,7 @@ class EnforceResponse:
             scanned = segments if scans else []
             scan = await self.scanning.scan_segments_off_loop(policy, scanned, "response")
             exchange.response_scan = scan
-            inp = access_input(exchange).with_findings(
-                scan.all_findings, scan.risk.score, scan.risk.label
-            )
-            decision = policy.decide("response", inp)
+            decision = policy.decide("response", access_input(exchange, scan))
             exchange.decisions.append(decision)
             if decision.blocks:
                 return policy_violation(decision)
