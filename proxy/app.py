@@ -23,7 +23,13 @@ from proxy.body import ReadBody
 from proxy.config import Settings
 from proxy.db import create_pool, migrate
 from proxy.decision_api import CHECK_PATH, AnswerCheck, ReadCheckRequest
-from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_decision_headers
+from proxy.enforce import (
+    EXCHANGE,
+    CheckAccess,
+    EnforceContent,
+    EnforceResponse,
+    add_decision_headers,
+)
 from proxy.errors import StartupError
 from proxy.events import EventFeed
 from proxy.evidence.keyfile import load_signer
@@ -118,14 +124,23 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_post(CHECK_PATH, handle_check_request)
     app.router.add_post(EVIDENCE_PATH, handle_evidence_request)
     app.router.add_route("*", "/{tail:.*}", handle_proxy_request)
-    app.on_response_prepare.append(add_decision_headers)
-    app.on_response_prepare.append(add_ratelimit_headers)
+    app.on_response_prepare.append(add_response_headers)
     return app
 
 
-async def add_ratelimit_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """OpenAI's x-ratelimit-* on every proxied response, from the limit that binds first."""
-    response.headers.update(ratelimit_headers(request))
+async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """What was decided, and OpenAI's x-ratelimit-* from the limit that binds first.
+
+    The exchange's last reader: taking it off the request breaks their reference cycle, so
+    both are freed as soon as the response is done rather than by the cyclic GC (which
+    otherwise ran every few requests and promoted every request's objects on the way).
+    """
+    exchange = request.pop(EXCHANGE, None)
+    if exchange is not None:
+        add_decision_headers(exchange, response.headers)
+    limits = ratelimit_headers(request)
+    if limits:
+        response.headers.update(limits)
 
 
 def audit_gate(app: web.Application) -> list[Stage]:

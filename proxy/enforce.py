@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from proxy.exchange import Exchange
 from proxy.formats import Call
@@ -237,16 +238,15 @@ def overall_action(decisions: list[Decision]) -> str:
     return most_severe(d.action for d in decisions)
 
 
-async def add_decision_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every response, streamed or local, carries what was decided."""
-    exchange = request.get(EXCHANGE)
-    if exchange is None or exchange.policy is None:
+def add_decision_headers(exchange: Exchange, headers: CIMultiDict[str]) -> None:
+    """Every response, streamed or local, carries what was decided (on_response_prepare)."""
+    if exchange.policy is None:
         return
-    response.headers["x-warden-decision"] = overall_action(exchange.decisions)
+    headers["x-warden-decision"] = overall_action(exchange.decisions)
     rules = [rule for d in exchange.decisions for rule in d.rules]
     if rules:
-        response.headers["x-warden-rules"] = ",".join(dict.fromkeys(rules))
-    response.headers["x-warden-policy-version"] = exchange.policy.version[:12]
+        headers["x-warden-rules"] = ",".join(dict.fromkeys(rules))
+    headers["x-warden-policy-version"] = exchange.policy.version[:12]
     if exchange.ml_risk is not None:
-        response.headers["x-warden-ml-risk"] = f"{exchange.ml_risk.score:.4f}"
-        response.headers["x-warden-ml-risk-label"] = exchange.ml_risk.label
+        headers["x-warden-ml-risk"] = f"{exchange.ml_risk.score:.4f}"
+        headers["x-warden-ml-risk-label"] = exchange.ml_risk.label
