@@ -46,27 +46,43 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
 
     Injection and custom-rule findings answer other questions, so they are never dropped.
     """
-    ordered = sorted(findings, key=lambda f: (f.start, -f.end, f.kind))
+    ordered = sorted(findings, key=_by_start_longest_first)
+    if len(ordered) < 2:
+        return ordered
     kept: list[Finding] = []
-    exclusive: list[Finding] = []
+    dropped: set[int] = set()  # ids of findings in `kept` that a later one displaced
+    # The exclusive findings kept so far that end after the current start: in start order,
+    # an earlier one that ends by then can clash with nothing that follows. So this list
+    # stays short (kept exclusive spans never overlap), and dense text is not quadratic.
+    live: list[tuple[tuple[int, int], Finding]] = []
     for finding in ordered:
         priority = _priority(finding.kind)
         if priority is None:
             kept.append(finding)
             continue
-        rank = (priority, finding.end - finding.start)
-        clashes = [
-            other for other in exclusive if other.start < finding.end and finding.start < other.end
-        ]
-        if any((_priority(o.kind) or 0, o.end - o.start) >= rank for o in clashes):
+        start, end = finding.start, finding.end
+        live = [entry for entry in live if entry[1].end > start]
+        rank = (priority, end - start)
+        clashes = [entry for entry in live if entry[1].start < end]
+        if any(other_rank >= rank for other_rank, _ in clashes):
             continue
-        for other in clashes:
-            exclusive.remove(other)
-            kept.remove(other)
-        exclusive.append(finding)
+        for entry in clashes:
+            live.remove(entry)
+            dropped.add(id(entry[1]))
+        live.append((rank, finding))
         kept.append(finding)
-    kept.sort(key=lambda f: (f.start, f.end, f.kind))
+    if dropped:
+        kept = [finding for finding in kept if id(finding) not in dropped]
+    kept.sort(key=_by_span)
     return kept
+
+
+def _by_start_longest_first(finding: Finding) -> tuple[int, int, str]:
+    return finding.start, -finding.end, finding.kind
+
+
+def _by_span(finding: Finding) -> tuple[int, int, str]:
+    return finding.start, finding.end, finding.kind
 
 
 def scan_text(text: str, scanners: Iterable[Scanner] | None = None) -> list[Finding]:

@@ -11,6 +11,7 @@ from proxy.scanners.base import Finding
 from proxy.scanners.pii_checks import IBAN_LENGTHS, iban_ok, ipv4_ok, ipv6_ok
 from proxy.scanners.pii_numbers import bounded, scan_number_cluster
 from proxy.scanners.pii_phone import PhoneBudget
+from proxy.scanners.re2_spans import match_spans
 
 EMAIL, PHONE, CARD, SSN, IBAN, IP = (
     "pii.email",
@@ -94,9 +95,8 @@ class PIIScanner:
     def scan(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
         budget = PhoneBudget(len(text))
-        for match in _CANDIDATES.finditer(text):
-            start, end = match.span()
-            candidate = match.group()
+        for start, end in match_spans(_CANDIDATES, text):
+            candidate = text[start:end]
             if "@" in candidate:
                 _scan_email(text, start, end, findings)
             elif ":" in candidate:
