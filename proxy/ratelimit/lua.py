@@ -249,8 +249,8 @@ def create_client(url: str, timeout: float, max_connections: int = 64) -> redis.
     """A client whose pool makes callers queue for a connection when all are busy.
 
     redis-py's default pool raises MaxConnectionsError past 100 connections in use, which a
-    burst of requests reaches easily; a limiter must not fail open because of its own pool.
-    Connections open lazily, so this works while Redis is down.
+    burst of requests reaches easily. The limiter's own connection (pipe.py) is opened with
+    this client's settings. Connections open lazily, so this works while Redis is down.
     """
     pool = redis.BlockingConnectionPool.from_url(
         url,

@@ -97,7 +97,7 @@ class _Replies(asyncio.Protocol):
             self._set_alarm(soonest)
 
     def data_received(self, data: bytes) -> None:
-        self.heard = asyncio.get_running_loop().time()
+        self.heard = self.loop.time()
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
             batch = self.waiting[0]

@@ -34,13 +34,6 @@ _SPAN_PRIORITY: Final[dict[str, int]] = {
 _SECRET_PRIORITY: Final = 10
 
 
-def _priority(kind: str) -> int | None:
-    """Priority among mutually exclusive span readings; None for findings kept regardless."""
-    if kind.startswith("secret."):
-        return _SECRET_PRIORITY
-    return _SPAN_PRIORITY.get(kind)
-
-
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     """Sort findings; where PII/secret spans overlap keep the higher-priority, longer one.
 
@@ -51,26 +44,29 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
         return ordered
     kept: list[Finding] = []
     dropped: set[int] = set()  # ids of findings in `kept` that a later one displaced
-    # The exclusive findings kept so far that end after the current start: in start order,
-    # an earlier one that ends by then can clash with nothing that follows. So this list
-    # stays short (kept exclusive spans never overlap), and dense text is not quadratic.
-    live: list[tuple[tuple[int, int], Finding]] = []
+    # In start order, a kept span that ends by the current start can clash with nothing that
+    # follows, and kept spans never overlap one another: so at most one of them, the last
+    # non-empty one kept, can still clash. One slot, not a list: dense text stays linear.
+    held: Finding | None = None
+    held_rank = (0, 0)
     for finding in ordered:
-        priority = _priority(finding.kind)
+        kind = finding.kind
+        priority = _SPAN_PRIORITY.get(kind)
         if priority is None:
-            kept.append(finding)
-            continue
+            if not kind.startswith("secret."):
+                kept.append(finding)
+                continue
+            priority = _SECRET_PRIORITY
         start, end = finding.start, finding.end
-        live = [entry for entry in live if entry[1].end > start]
         rank = (priority, end - start)
-        clashes = [entry for entry in live if entry[1].start < end]
-        if any(other_rank >= rank for other_rank, _ in clashes):
-            continue
-        for entry in clashes:
-            live.remove(entry)
-            dropped.add(id(entry[1]))
-        live.append((rank, finding))
+        if held is not None and held.start < end and start < held.end:
+            if held_rank >= rank:
+                continue
+            dropped.add(id(held))
+            held = None
         kept.append(finding)
+        if end > start:  # an empty span clashes with nothing after it
+            held, held_rank = finding, rank
     if dropped:
         kept = [finding for finding in kept if id(finding) not in dropped]
     kept.sort(key=_by_span)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError, ResponseError
 
+from proxy.devstack import EmbeddedRedis
 from proxy.ratelimit.lua import Keys, Script, create_client
 from proxy.ratelimit.pipe import ScriptPipe, bulk, command
 from tests.conftest import Services
@@ -130,6 +132,28 @@ async def test_a_connection_silent_for_too_long_is_replaced(
     finally:
         await pipe.aclose()
         await client.aclose()
+
+
+async def test_the_connection_is_opened_like_the_clients_own(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "r")
+    server.start()
+    try:
+        admin = redis.Redis.from_url(server.url)
+        await admin.execute_command("ACL", "SETUSER", "warden", "on", ">s3cret", "~*", "+@all")
+        await admin.config_set("requirepass", "other")
+        await admin.aclose()
+        url = f"redis://warden:s3cret@127.0.0.1:{server.port}/3"
+        client = create_client(url, 5.0)
+        pipe = ScriptPipe(client)
+        try:
+            assert await pipe.execute([command("ACL", "WHOAMI")], T) == [b"warden"]
+            assert await pipe.execute([command("SET", "k", "v")], T) == [b"OK"]
+            assert await client.get("k") == b"v"  # in database 3, as the URL says
+        finally:
+            await pipe.aclose()
+            await client.aclose()
+    finally:
+        server.stop()
 
 
 async def test_a_closed_pipe_refuses_calls(pipe: ScriptPipe) -> None:
