@@ -89,33 +89,34 @@ class ResponseGuard:
     def feed(self, chunk: bytes) -> Iterator[GuardOutput]:
         """What to send, event by event: the caller can write each before the next is checked."""
         for event in self.parser.feed(chunk):
-            out = bytearray()
+            out: list[bytes] = []
             blocked = self._event(event, out)
             if blocked is not None:
                 yield self._cut(out, blocked)
                 return
             if out:
-                yield GuardOutput(bytes(out))
+                yield GuardOutput(b"".join(out))
 
     def finish(self) -> GuardOutput:
         """End of the upstream stream: release what is held. Unterminated bytes are dropped:
         they were never scanned."""
-        out = bytearray()
+        out: list[bytes] = []
         blocked = self._flush(out)
         if blocked is not None:
             return self._cut(out, blocked)
         self._record()
-        return GuardOutput(bytes(out))
+        return GuardOutput(b"".join(out))
 
-    def _cut(self, out: bytearray, blocked: Decision) -> GuardOutput:
+    def _cut(self, out: list[bytes], blocked: Decision) -> GuardOutput:
         reply = policy_violation(blocked)
-        return GuardOutput(bytes(out) + sse_error_event(reply), reply)
+        return GuardOutput(b"".join(out) + sse_error_event(reply), reply)
 
-    def _event(self, event: SseEvent, out: bytearray) -> Decision | None:
+    def _event(self, event: SseEvent, out: list[bytes]) -> Decision | None:
+        """Append what goes out for `event` to `out`; a decision that blocks ends the stream."""
         delta = stream_deltas(self.format, self.operation, event)
         meter_delta(self.exchange, delta)
         if delta.keepalive:
-            out += event.raw
+            out.append(event.raw)
             return None
         if (not delta.texts and not delta.snapshots) or delta.whole_values:
             # An event that ends or opens something: what is held goes out before it.
@@ -123,7 +124,7 @@ class ResponseGuard:
             if blocked is not None:
                 return blocked
             if not delta.texts and not delta.snapshots:
-                out += event.raw
+                out.append(event.raw)
                 return None
         rewrites: dict[ChannelKey, str] = {}
         shown_any = False
@@ -153,7 +154,7 @@ class ResponseGuard:
                     rewrites[channel_key] = shown
             shown_any = True
         if shown_any or delta.whole_values:
-            out += rewrite_texts(event, delta, rewrites) if rewrites else event.raw
+            out.append(rewrite_texts(event, delta, rewrites) if rewrites else event.raw)
         return None
 
     def _channel(self, key: ChannelKey, event: SseEvent, delta: StreamDelta) -> _Channel:
@@ -205,7 +206,7 @@ class ResponseGuard:
             shown = self.restorer.restore(shown, json_string=json_string)
         return shown, None
 
-    def _flush(self, out: bytearray) -> Decision | None:
+    def _flush(self, out: list[bytes]) -> Decision | None:
         """Release every held channel (before an event without text, and at the end)."""
         for channel_key, channel in self.channels.items():
             shown = ""
@@ -223,7 +224,7 @@ class ResponseGuard:
                 shown = channel.restore.feed(shown) + channel.restore.flush()
             if shown:
                 channel.shown.append(shown)
-                out += rewrite_delta(self.format, channel.template, channel_key, shown).raw
+                out.append(rewrite_delta(self.format, channel.template, channel_key, shown).raw)
         return None
 
     def _settle(self, found: Sequence[Finding]) -> Decision | None:

@@ -62,6 +62,10 @@ class SseParser:
         if not chunk:
             return events
         buf = self._buffer
+        if not buf and not self._skip_lf and not self._first_line:
+            whole = _whole_data_events(chunk)
+            if whole is not None:
+                return whole
         buf += chunk
         if self._skip_lf:
             self._skip_lf = False
@@ -157,6 +161,23 @@ class SseParser:
         event = SseEvent(self._event, text, self._id, raw, self._retry, bool(data))
         self._reset_fields()
         return event
+
+
+def _whole_data_events(chunk: bytes) -> list[SseEvent] | None:
+    """The events of a chunk made only of whole one-line `data: ` events ending in LF (what
+    most upstreams send, a read at a time), else None: the line-by-line parser decides."""
+    if not chunk.endswith(b"\n\n") or _CR_BYTE in chunk:
+        return None
+    blocks = chunk.split(b"\n\n")
+    if blocks.pop():
+        return None  # a blank line too many: a block without data follows
+    events = []
+    for block in blocks:
+        if not block.startswith(_DATA_FIELD) or _LF_BYTE in block:
+            return None
+        data = block[len(_DATA_FIELD) :].decode("utf-8", "replace")
+        events.append(SseEvent(None, data, None, block + b"\n\n"))
+    return events
 
 
 def serialize(event: SseEvent) -> bytes:

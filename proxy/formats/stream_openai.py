@@ -17,6 +17,7 @@ _CHAT_FIELDS: Final = ("content", "refusal", "reasoning_content", "reasoning")
 _CHAT_KNOWN: Final = frozenset({"role", "tool_calls", "function_call", "audio", *_CHAT_FIELDS})
 _ARGUMENTS: Final = ("arguments",)
 _CHAT_PLAIN: Final = frozenset({"role", *_CHAT_FIELDS})  # most deltas: text and nothing else
+_CONTENT_ONLY: Final = frozenset({"role", "content"})
 
 Found = list[tuple[ChannelKey, JsonPath, bool]]
 
@@ -27,7 +28,10 @@ def locate(data: Any) -> Located:
     kind = data.get("type")
     located = _responses_event(kind, data) if isinstance(kind, str) else _chunk(data)
     # Tool-call arguments are JSON as the model writes it (chat deltas, finished items).
-    if not any(path[-1:] == _ARGUMENTS for _, path, _ in located.texts):
+    for _, path, _ in located.texts:
+        if path[-1:] == _ARGUMENTS:
+            break
+    else:
         return located
     arguments = {channel for channel, path, _ in located.texts if path[-1:] == _ARGUMENTS}
     return located._replace(json_channels=located.json_channels | arguments)
@@ -36,9 +40,31 @@ def locate(data: Any) -> Located:
 # --- Chat completions and completions: {"choices": [{"index", "delta" | "text"}], "usage"}
 
 
-def _chunk(data: dict[str, Any]) -> Located:
-    found: Found = []
+def plain_content(data: Any) -> tuple[ChannelKey, dict[str, Any], str] | None:
+    """Most chunks, found at once: one choice whose delta holds `content` (and maybe `role`),
+    nothing else. (its channel, the delta, the text); None for any other event, which
+    `locate` reads (and finds the same for these)."""
+    if type(data) is not dict or "type" in data or data.get("usage") is not None:
+        return None
     choices = data.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or "text" in choice:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or not delta.keys() <= _CONTENT_ONLY:
+        return None
+    content = delta.get("content")
+    if type(content) is not str:
+        return None
+    index = choice.get("index")
+    return ("choice", index if type(index) is int else 0, "content"), delta, content
+
+
+def _chunk(data: dict[str, Any]) -> Located:
+    choices = data.get("choices")
+    found: Found = []
     if isinstance(choices, list):
         for pos, choice in enumerate(choices):
             if not isinstance(choice, dict):

@@ -14,7 +14,7 @@ import orjson
 
 from proxy.formats import stream_anthropic, stream_openai
 from proxy.formats.rewrite import replace_segments
-from proxy.formats.segments import VALUES_ONLY, JsonPath, Segment, Usage, walk_strings
+from proxy.formats.segments import VALUES_ONLY, Segment, Usage, walk_strings
 from proxy.formats.stream_common import ChannelKey, Located
 from proxy.sse import SseEvent, make_event, serialize_data
 
@@ -53,9 +53,11 @@ class StreamDelta(NamedTuple):
     keepalive: bool = False
     whole_values: bool = False
     # For `rewrite_texts`: the event's data as parsed here (this delta's own copy) and where
-    # each channel's text is in it, so that a rewrite neither parses nor locates again.
+    # each channel's text is in it: (channel, the object or array holding it, its key or
+    # index), the holder None when the text is the whole data. A rewrite then neither parses
+    # nor locates again.
     parsed: Any = None
-    paths: tuple[tuple[ChannelKey, JsonPath], ...] = ()
+    places: tuple[tuple[ChannelKey, Any, Any], ...] = ()
 
 
 _KEEPALIVE: Final = StreamDelta(keepalive=True)
@@ -90,17 +92,30 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
     data = _parse(event.data)
     if data is _NOT_JSON:
         return StreamDelta([(RAW_DATA, event.data)] if event.data else [], parsed=_NOT_JSON)
-    located = _LOCATORS.get(format_name, _generic)(data)
+    if format_name == "openai":
+        plain = stream_openai.plain_content(data)
+        if plain is not None:
+            channel, holder, text = plain
+            texts = [(channel, text)] if text else []
+            place = (channel, holder, "content")
+            return StreamDelta(texts, None, False, [], parsed=data, places=(place,))
+    return _located_delta(data, _LOCATORS.get(format_name, _generic)(data))
+
+
+def _located_delta(data: Any, located: Located) -> StreamDelta:
+    """The delta of an event's parsed data, from what its format's locator found in it."""
     if located == _KEEPALIVE_LOCATED:
         return _KEEPALIVE
     texts: list[tuple[ChannelKey, str]] = []
     snapshots: list[tuple[ChannelKey, str]] = []
-    paths: list[tuple[ChannelKey, JsonPath]] = []
+    places: list[tuple[ChannelKey, Any, Any]] = []
     for channel, path, snapshot in located.texts:
-        paths.append((channel, path))
+        holder = key = None
         node = data
         for step in path:
+            holder, key = node, step
             node = node[step]
+        places.append((channel, holder, key))
         if node and isinstance(node, str):
             (snapshots if snapshot else texts).append((channel, node))
     return StreamDelta(
@@ -112,7 +127,7 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
         located.keepalive,
         located.whole_values,
         data,
-        tuple(paths),
+        tuple(places),
     )
 
 
@@ -122,13 +137,14 @@ def rewrite_texts(event: SseEvent, delta: StreamDelta, texts: Mapping[ChannelKey
     if delta.parsed is _NOT_JSON:
         return make_event(texts[RAW_DATA], event.event, event.id, event.retry).raw
     data = delta.parsed
-    for channel, path in delta.paths:
+    for channel, holder, key in delta.places:
         text = texts.get(channel)
-        if text is not None:
-            node = data
-            for step in path[:-1]:
-                node = node[step]
-            node[path[-1]] = text
+        if text is None:
+            continue
+        if holder is None:
+            data = text  # the event's data is one JSON string
+        else:
+            holder[key] = text
     return serialize_data(orjson.dumps(data), event.event, event.id, event.retry)
 
 

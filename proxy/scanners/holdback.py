@@ -48,7 +48,7 @@ def run_start(text: str) -> int:
 
 def _groups_start(text: str) -> int:
     """Where a number or IBAN still being written starts, else the trailing run's start."""
-    start = run_start(text)
+    start = len(text.rstrip(_RUN))  # run_start(text)
     token = text[start:]
     if token.lstrip(_GROUP_TOKEN) and not (token[0] in "ex" and _EXTENSION.fullmatch(token)):
         return start  # not a group, nor an extension (which starts with "e" or "x")

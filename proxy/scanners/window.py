@@ -80,9 +80,10 @@ class StreamWindow:
     def feed(self, delta: str) -> WindowResult:
         if self._finished:
             raise RuntimeError("feed() after finish()")
-        self._pending += delta
-        cut = self._safe_cut()
-        held = len(self._pending) - cut
+        pending = self._pending = self._pending + delta
+        # How much of the pending text no match still in progress can reach back into.
+        cut = max(self._hold_from(pending), len(pending) - self._hold_back)
+        held = len(pending) - cut
         # Scan only when it releases enough to pay for itself (see Cost above).
         if cut <= 0 or (4 * cut < held and cut < self._step):
             return _NOTHING
@@ -92,14 +93,14 @@ class StreamWindow:
         self._finished = True
         return self._advance(len(self._pending), final=True)
 
-    def _safe_cut(self) -> int:
-        """How much of the pending text no match still in progress can reach back into."""
-        pending = self._pending
-        return max(self._hold_from(pending), len(pending) - self._hold_back)
-
     def _advance(self, cut: int, *, final: bool) -> WindowResult:
         if self._may_match is not None and self._may_match(self._pending) is None:
-            return self._release(cut)
+            # Nothing can be found: the text up to `cut` goes as it is.
+            emit = self._pending[:cut]
+            self._context = (self._context + emit)[-LEFT_CONTEXT:]
+            self._pending = self._pending[cut:]
+            self.position += cut
+            return WindowResult(emit)
         window = self._context + self._pending
         offset = len(self._context)  # window index of self._pending[0]
         settled: list[Finding] = []
@@ -135,14 +136,6 @@ class StreamWindow:
         self.position += cut
         settled.sort(key=lambda f: (f.start, f.end, f.kind))
         return WindowResult(emit, settled)
-
-    def _release(self, cut: int) -> WindowResult:
-        """`_advance` where nothing can be found: the text up to `cut` goes as it is."""
-        emit = self._pending[:cut]
-        self._context = (self._context + emit)[-LEFT_CONTEXT:]
-        self._pending = self._pending[cut:]
-        self.position += cut
-        return WindowResult(emit)
 
     def _absolute(self, finding: Finding, start: int, end: int) -> Finding:
         return Finding(finding.kind, start + self.position, end + self.position, finding.score)
