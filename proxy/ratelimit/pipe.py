@@ -67,14 +67,30 @@ class _Replies(asyncio.Protocol):
         self.heard = self.loop.time()  # when Redis last sent anything
         # Set for the earliest deadline of a call in flight, or later; see _expire().
         self.alarm: asyncio.TimerHandle | None = None
+        self.outgoing: list[bytes] = []  # commands to write at the end of this loop turn
 
     def send(self, commands: Sequence[bytes], now: float, deadline: float) -> _Batch:
         batch = _Batch(self.loop.create_future(), len(commands), now, deadline, [])
+        busy = bool(self.waiting)
         self.waiting.append(batch)
-        self.transport.write(commands[0] if len(commands) == 1 else b"".join(commands))
+        if self.outgoing:
+            self.outgoing.extend(commands)
+        elif busy:
+            # Replies to the calls in flight come first anyway: writing at the end of this
+            # turn of the loop costs this call nothing, and the calls made meanwhile (other
+            # requests') share one send.
+            self.outgoing.extend(commands)
+            self.loop.call_soon(self._flush)
+        else:
+            self.transport.write(commands[0] if len(commands) == 1 else b"".join(commands))
         if self.alarm is None or deadline < self.alarm.when():
             self._set_alarm(deadline)
         return batch
+
+    def _flush(self) -> None:
+        outgoing, self.outgoing = self.outgoing, []
+        if not self.lost:
+            self.transport.write(b"".join(outgoing))
 
     def _set_alarm(self, when: float) -> None:
         if self.alarm is not None:
