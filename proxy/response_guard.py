@@ -12,7 +12,7 @@ is not taken back; a match longer than the hold-back is reported but not held.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from proxy.enforce import access_input, policy_violation
@@ -28,7 +28,7 @@ from proxy.risk import assess
 from proxy.scanners import Finding, Scanner, scan_text
 from proxy.scanners.window import StreamWindow
 from proxy.scanning import Scanning, TimedScanner
-from proxy.sse import SseEvent, SseParser, serialize
+from proxy.sse import SseEvent, SseParser
 from proxy.stream_meter import meter_delta
 from proxy.upstream import sse_error_event
 
@@ -89,33 +89,34 @@ class ResponseGuard:
     def feed(self, chunk: bytes) -> Iterator[GuardOutput]:
         """What to send, event by event: the caller can write each before the next is checked."""
         for event in self.parser.feed(chunk):
-            out = bytearray()
+            out: list[bytes] = []
             blocked = self._event(event, out)
             if blocked is not None:
                 yield self._cut(out, blocked)
                 return
             if out:
-                yield GuardOutput(bytes(out))
+                yield GuardOutput(b"".join(out))
 
     def finish(self) -> GuardOutput:
         """End of the upstream stream: release what is held. Unterminated bytes are dropped:
         they were never scanned."""
-        out = bytearray()
+        out: list[bytes] = []
         blocked = self._flush(out)
         if blocked is not None:
             return self._cut(out, blocked)
         self._record()
-        return GuardOutput(bytes(out))
+        return GuardOutput(b"".join(out))
 
-    def _cut(self, out: bytearray, blocked: Decision) -> GuardOutput:
+    def _cut(self, out: list[bytes], blocked: Decision) -> GuardOutput:
         reply = policy_violation(blocked)
-        return GuardOutput(bytes(out) + sse_error_event(reply), reply)
+        return GuardOutput(b"".join(out) + sse_error_event(reply), reply)
 
-    def _event(self, event: SseEvent, out: bytearray) -> Decision | None:
+    def _event(self, event: SseEvent, out: list[bytes]) -> Decision | None:
+        """Append what goes out for `event` to `out`; a decision that blocks ends the stream."""
         delta = stream_deltas(self.format, self.operation, event)
         meter_delta(self.exchange, delta)
         if delta.keepalive:
-            out += event.raw
+            out.append(event.raw)
             return None
         if (not delta.texts and not delta.snapshots) or delta.whole_values:
             # An event that ends or opens something: what is held goes out before it.
@@ -123,12 +124,12 @@ class ResponseGuard:
             if blocked is not None:
                 return blocked
             if not delta.texts and not delta.snapshots:
-                out += event.raw
+                out.append(event.raw)
                 return None
         rewrites: dict[ChannelKey, str] = {}
         shown_any = False
         for channel_key, text in delta.texts:
-            channel = self._channel(channel_key, event, delta)
+            channel = self.channels.get(channel_key) or self._channel(channel_key, event, delta)
             channel.template = event
             if delta.whole_values:
                 shown, blocked = self._whole(text, channel_key in delta.json_channels)
@@ -153,30 +154,31 @@ class ResponseGuard:
                     rewrites[channel_key] = shown
             shown_any = True
         if shown_any or delta.whole_values:
-            out += serialize(rewrite_texts(event, delta, rewrites)) if rewrites else event.raw
+            out.append(rewrite_texts(event, delta, rewrites) if rewrites else event.raw)
         return None
 
     def _channel(self, key: ChannelKey, event: SseEvent, delta: StreamDelta) -> _Channel:
-        channel = self.channels.get(key)
-        if channel is None:
-            window = StreamWindow(self.scanners, self.hold_back) if self.scanners else None
-            restore = None
-            if self.restorer is not None:
-                restore = self.restorer.stream(json_string=key in delta.json_channels)
-            channel = self.channels[key] = _Channel(window, restore, event)
+        """A channel's first text: its window and restorer."""
+        window = StreamWindow(self.scanners, self.hold_back) if self.scanners else None
+        restore = None
+        if self.restorer is not None:
+            restore = self.restorer.stream(json_string=key in delta.json_channels)
+        channel = self.channels[key] = _Channel(window, restore, event)
         return channel
 
     def _pass(self, channel: _Channel, text: str) -> tuple[str, Decision | None]:
         """What the caller may see of `text` now: held back, redacted, restored."""
         visible = text
-        if channel.window is not None:
-            start = channel.window.position
-            result = channel.window.feed(text)
-            blocked = self._settle(result.findings)
-            if blocked is not None:
-                return "", blocked
-            if not self.observe:
-                visible = self._redacted(result.emit, result.findings, start)
+        window = channel.window
+        if window is not None:
+            start = window.position
+            emit, found = window.feed(text)
+            if found or self.decision is None:
+                blocked = self._settle(found)
+                if blocked is not None:
+                    return "", blocked
+            if not self.observe:  # observing, the caller gets the text as it came
+                visible = self._redacted(emit, found, start) if found else emit
         if channel.restore is not None:
             visible = channel.restore.feed(visible)
         return visible, None
@@ -204,7 +206,7 @@ class ResponseGuard:
             shown = self.restorer.restore(shown, json_string=json_string)
         return shown, None
 
-    def _flush(self, out: bytearray) -> Decision | None:
+    def _flush(self, out: list[bytes]) -> Decision | None:
         """Release every held channel (before an event without text, and at the end)."""
         for channel_key, channel in self.channels.items():
             shown = ""
@@ -216,17 +218,16 @@ class ResponseGuard:
                     return blocked
                 if not self.observe:
                     shown = self._redacted(result.emit, result.findings, start)
-                # A fresh window for text that may follow; offsets restart, which is all
-                # they serve.
-                channel.window = StreamWindow(self.scanners, self.hold_back)
+                # Text that may follow is a new text; offsets restart, which is all they serve.
+                channel.window.restart()
             if channel.restore is not None:
                 shown = channel.restore.feed(shown) + channel.restore.flush()
             if shown:
                 channel.shown.append(shown)
-                out += serialize(rewrite_delta(self.format, channel.template, channel_key, shown))
+                out.append(rewrite_delta(self.format, channel.template, channel_key, shown).raw)
         return None
 
-    def _settle(self, found: list[Finding]) -> Decision | None:
+    def _settle(self, found: Sequence[Finding]) -> Decision | None:
         """Decide again whenever findings arrive; a block ends the stream."""
         if not self.deciding or (not found and self.decision is not None):
             return None
@@ -240,7 +241,7 @@ class ResponseGuard:
             return self.decision
         return None
 
-    def _redacted(self, text: str, found: list[Finding], start: int) -> str:
+    def _redacted(self, text: str, found: Sequence[Finding], start: int) -> str:
         decision = self.decision
         if not text or not found or decision is None or decision.action != "redact":
             return text

@@ -217,6 +217,7 @@ class Forwarder:
         if not buffering:
             await response.prepare(exchange.request)
         chunks = upstream.content.iter_any()
+        started = False  # the first guarded bytes are out
         while True:
             try:
                 chunk = await anext(chunks)
@@ -238,18 +239,26 @@ class Forwarder:
                 if not await self._write_quietly(exchange, response, chunk):
                     return response
                 continue
-            # Event by event: the first one goes out before the rest of the chunk is checked.
+            # One write per read, as the upstream's events arrived together; but the stream's
+            # first event goes out before the rest of its read is checked (time to first byte).
+            sent: list[bytes] = []
+            blocked = False
             for checked in guard.feed(chunk):
                 if checked.blocked is not None and buffering:
                     return self._blocked_before_sending(exchange, checked.blocked)
+                blocked = checked.blocked is not None  # then the guard's last output
                 if buffering:
                     held.append(checked.data)
-                elif checked.data and not await self._write_quietly(
-                    exchange, response, checked.data
-                ):
-                    return response
-                if checked.blocked is not None:
-                    return response
+                elif started:
+                    sent.append(checked.data)
+                elif checked.data:
+                    started = True
+                    if not await self._write_quietly(exchange, response, checked.data):
+                        return response
+            if sent and not await self._write_quietly(exchange, response, b"".join(sent)):
+                return response
+            if blocked:
+                return response
         if guard is not None:
             checked = guard.finish()
             if checked.blocked is not None and buffering:

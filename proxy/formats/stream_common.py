@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from proxy.formats.segments import JsonPath, Usage
 
 ChannelKey = tuple[str | int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Located:
+# Per-event values are NamedTuples, not frozen dataclasses: as immutable, and a third of the
+# cost to build, which counts at one (or two) per streamed event.
+class Located(NamedTuple):
     """`texts`: (channel, path of the string in the event's data, is it a snapshot).
 
     `json_channels`: the channels among them whose text is raw JSON being written (tool-call
@@ -21,7 +23,7 @@ class Located:
     pieces to hold back, since holding would move the event after the deltas that follow it.
     """
 
-    texts: list[tuple[ChannelKey, JsonPath, bool]] = field(default_factory=list)
+    texts: Sequence[tuple[ChannelKey, JsonPath, bool]] = ()
     usage: Usage | None = None
     done: bool = False
     json_channels: frozenset[ChannelKey] = frozenset()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Final
 
 from proxy.formats.openai_items import STRUCTURE
@@ -16,52 +15,79 @@ _PRUNE: Final = Prune(
 _BINARY_DELTAS: Final = frozenset({"response.audio.delta"})  # base64 audio
 _CHAT_FIELDS: Final = ("content", "refusal", "reasoning_content", "reasoning")
 _CHAT_KNOWN: Final = frozenset({"role", "tool_calls", "function_call", "audio", *_CHAT_FIELDS})
+_ARGUMENTS: Final = ("arguments",)
+_CHAT_PLAIN: Final = frozenset({"role", *_CHAT_FIELDS})  # most deltas: text and nothing else
+_CONTENT_ONLY: Final = frozenset({"role", "content"})
 
 Found = list[tuple[ChannelKey, JsonPath, bool]]
 
 
 def locate(data: Any) -> Located:
-    if isinstance(data, dict) and isinstance(data.get("type"), str):
-        located = _responses_event(data["type"], data)
-    elif isinstance(data, dict):
-        located = _chunk(data)
-    else:
+    if not isinstance(data, dict):
         return Located(_walk(data, (), ("event",), snapshot=True))
+    kind = data.get("type")
+    located = _responses_event(kind, data) if isinstance(kind, str) else _chunk(data)
     # Tool-call arguments are JSON as the model writes it (chat deltas, finished items).
-    arguments = {channel for channel, path, _ in located.texts if path[-1:] == ("arguments",)}
-    if not arguments:
+    for _, path, _ in located.texts:
+        if path[-1:] == _ARGUMENTS:
+            break
+    else:
         return located
-    return replace(located, json_channels=located.json_channels | arguments)
+    arguments = {channel for channel, path, _ in located.texts if path[-1:] == _ARGUMENTS}
+    return located._replace(json_channels=located.json_channels | arguments)
 
 
 # --- Chat completions and completions: {"choices": [{"index", "delta" | "text"}], "usage"}
 
 
-def _chunk(data: dict[str, Any]) -> Located:
-    found: Found = []
+def plain_content(data: Any) -> tuple[ChannelKey, dict[str, Any], str] | None:
+    """Most chunks, found at once: one choice whose delta holds `content` (and maybe `role`),
+    nothing else. (its channel, the delta, the text); None for any other event, which
+    `locate` reads (and finds the same for these)."""
+    if type(data) is not dict or "type" in data or data.get("usage") is not None:
+        return None
     choices = data.get("choices")
-    for pos, choice in enumerate(choices if isinstance(choices, list) else []):
-        if not isinstance(choice, dict):
-            continue
-        # `index` names the choice; with n > 1 its place in this chunk's list says nothing.
-        channel = ("choice", _index(choice.get("index"), pos))
-        path: JsonPath = ("choices", pos)
-        if isinstance(choice.get("text"), str):
-            found.append(((*channel, "text"), (*path, "text"), False))
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            _chat_delta(found, delta, (*path, "delta"), channel)
-    usage = data.get("usage")
-    found_usage = None
-    if isinstance(usage, dict):
-        found_usage = read_usage(data, "prompt_tokens", "completion_tokens")
-    return Located(found, found_usage)
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or "text" in choice:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or not delta.keys() <= _CONTENT_ONLY:
+        return None
+    content = delta.get("content")
+    if type(content) is not str:
+        return None
+    index = choice.get("index")
+    return ("choice", index if type(index) is int else 0, "content"), delta, content
+
+
+def _chunk(data: dict[str, Any]) -> Located:
+    choices = data.get("choices")
+    found: Found = []
+    if isinstance(choices, list):
+        for pos, choice in enumerate(choices):
+            if not isinstance(choice, dict):
+                continue
+            # `index` names the choice; with n > 1 its place in this chunk's list says nothing.
+            index = choice.get("index")
+            channel = ("choice", index if type(index) is int else pos)
+            if isinstance(choice.get("text"), str):
+                found.append(((*channel, "text"), ("choices", pos, "text"), False))
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                _chat_delta(found, delta, ("choices", pos, "delta"), channel)
+    if isinstance(data.get("usage"), dict):
+        return Located(found, read_usage(data, "prompt_tokens", "completion_tokens"))
+    return Located(found)
 
 
 def _chat_delta(found: Found, delta: dict[str, Any], path: JsonPath, channel: ChannelKey) -> None:
     for key in _CHAT_FIELDS:
         if isinstance(delta.get(key), str):
             found.append(((*channel, key), (*path, key), False))
+    if delta.keys() <= _CHAT_PLAIN:
+        return
     calls = delta.get("tool_calls")
     for pos, call in enumerate(calls if isinstance(calls, list) else []):
         if not isinstance(call, dict):

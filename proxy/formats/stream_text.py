@@ -7,17 +7,16 @@ that a match split across events is still one match.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, NamedTuple
 
 import orjson
 
 from proxy.formats import stream_anthropic, stream_openai
 from proxy.formats.rewrite import replace_segments
-from proxy.formats.segments import VALUES_ONLY, JsonPath, Segment, Usage, walk_strings
+from proxy.formats.segments import VALUES_ONLY, Segment, Usage, walk_strings
 from proxy.formats.stream_common import ChannelKey, Located
-from proxy.sse import SseEvent, make_event
+from proxy.sse import SseEvent, make_event, serialize_data
 
 __all__ = [
     "RAW_DATA",
@@ -31,10 +30,11 @@ __all__ = [
 # The channel of an event whose data is not JSON: the whole data is the text.
 RAW_DATA: Final[ChannelKey] = ("<raw data>",)
 _NOT_JSON: Final = object()
+_KEEPALIVE_LOCATED: Final = Located(keepalive=True)
 
 
-@dataclass(frozen=True, slots=True)
-class StreamDelta:
+# A NamedTuple like `Located`: one per event.
+class StreamDelta(NamedTuple):
     """What one event adds.
 
     `texts`: (channel, text) appended to each channel. `snapshots`: (channel, text) that repeat
@@ -45,17 +45,23 @@ class StreamDelta:
     `json_channels`, `keepalive` and `whole_values`: as in `Located`.
     """
 
-    texts: list[tuple[ChannelKey, str]] = field(default_factory=list)
+    texts: Sequence[tuple[ChannelKey, str]] = ()
     usage: Usage | None = None
     done: bool = False
-    snapshots: list[tuple[ChannelKey, str]] = field(default_factory=list)
+    snapshots: Sequence[tuple[ChannelKey, str]] = ()
     json_channels: frozenset[ChannelKey] = frozenset()
     keepalive: bool = False
     whole_values: bool = False
     # For `rewrite_texts`: the event's data as parsed here (this delta's own copy) and where
-    # each channel's text is in it, so that a rewrite neither parses nor locates again.
-    parsed: Any = field(default=None, repr=False, compare=False)
-    paths: tuple[tuple[ChannelKey, JsonPath], ...] = field(default=(), repr=False, compare=False)
+    # each channel's text is in it: (channel, the object or array holding it, its key or
+    # index), the holder None when the text is the whole data. A rewrite then neither parses
+    # nor locates again.
+    parsed: Any = None
+    places: tuple[tuple[ChannelKey, Any, Any], ...] = ()
+
+
+_KEEPALIVE: Final = StreamDelta(keepalive=True)
+_DONE: Final = StreamDelta(done=True)
 
 
 def _generic(data: Any) -> Located:
@@ -80,19 +86,38 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
     what the upstream sent, whatever was asked. Data that is not JSON is one text (`RAW_DATA`).
     """
     if not event.has_data:
-        return StreamDelta(keepalive=True)  # comments and bare `event:` lines are not events
+        return _KEEPALIVE  # comments and bare `event:` lines are not events
     if event.data.strip() == "[DONE]":
-        return StreamDelta(done=True)
+        return _DONE
     data = _parse(event.data)
     if data is _NOT_JSON:
         return StreamDelta([(RAW_DATA, event.data)] if event.data else [], parsed=_NOT_JSON)
-    located = _LOCATORS.get(format_name, _generic)(data)
+    if format_name == "openai":
+        plain = stream_openai.plain_content(data)
+        if plain is not None:
+            channel, holder, text = plain
+            texts = [(channel, text)] if text else []
+            place = (channel, holder, "content")
+            return StreamDelta(texts, None, False, [], parsed=data, places=(place,))
+    return _located_delta(data, _LOCATORS.get(format_name, _generic)(data))
+
+
+def _located_delta(data: Any, located: Located) -> StreamDelta:
+    """The delta of an event's parsed data, from what its format's locator found in it."""
+    if located == _KEEPALIVE_LOCATED:
+        return _KEEPALIVE
     texts: list[tuple[ChannelKey, str]] = []
     snapshots: list[tuple[ChannelKey, str]] = []
+    places: list[tuple[ChannelKey, Any, Any]] = []
     for channel, path, snapshot in located.texts:
-        text = _string_at(data, path)
-        if text:
-            (snapshots if snapshot else texts).append((channel, text))
+        holder = key = None
+        node = data
+        for step in path:
+            holder, key = node, step
+            node = node[step]
+        places.append((channel, holder, key))
+        if node and isinstance(node, str):
+            (snapshots if snapshot else texts).append((channel, node))
     return StreamDelta(
         texts,
         located.usage,
@@ -102,24 +127,25 @@ def stream_deltas(format_name: str, operation: str, event: SseEvent) -> StreamDe
         located.keepalive,
         located.whole_values,
         data,
-        tuple((channel, path) for channel, path, _ in located.texts),
+        tuple(places),
     )
 
 
-def rewrite_texts(event: SseEvent, delta: StreamDelta, texts: Mapping[ChannelKey, str]) -> SseEvent:
-    """`event` with the text of each channel in `texts` replaced, from `delta` (the one
-    `stream_deltas` made of this event; its parsed data is changed in place)."""
+def rewrite_texts(event: SseEvent, delta: StreamDelta, texts: Mapping[ChannelKey, str]) -> bytes:
+    """`event` with the text of each channel in `texts` replaced, serialised, from `delta` (the
+    one `stream_deltas` made of this event; its parsed data is changed in place)."""
     if delta.parsed is _NOT_JSON:
-        return make_event(texts[RAW_DATA], event.event, event.id, event.retry)
+        return make_event(texts[RAW_DATA], event.event, event.id, event.retry).raw
     data = delta.parsed
-    for channel, path in delta.paths:
+    for channel, holder, key in delta.places:
         text = texts.get(channel)
-        if text is not None:
-            node = data
-            for step in path[:-1]:
-                node = node[step]
-            node[path[-1]] = text
-    return make_event(orjson.dumps(data).decode(), event.event, event.id, event.retry)
+        if text is None:
+            continue
+        if holder is None:
+            data = text  # the event's data is one JSON string
+        else:
+            holder[key] = text
+    return serialize_data(orjson.dumps(data), event.event, event.id, event.retry)
 
 
 def rewrite_delta(
@@ -139,8 +165,9 @@ def rewrite_delta(
     paths = {path: new_text for channel, path, _ in located.texts if channel == channel_key}
     if not paths:
         raise LookupError(f"no channel {channel_key!r} in this event")
-    rewritten = orjson.dumps(replace_segments(data, paths)).decode()
-    return make_event(rewritten, event.event, event.id, event.retry)
+    rewritten = orjson.dumps(replace_segments(data, paths))
+    raw = serialize_data(rewritten, event.event, event.id, event.retry)
+    return SseEvent(event.event, rewritten.decode(), event.id, raw, event.retry)
 
 
 def _parse(data: str) -> Any:
@@ -148,10 +175,3 @@ def _parse(data: str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return _NOT_JSON
-
-
-def _string_at(data: Any, path: JsonPath) -> str:
-    node = data
-    for step in path:
-        node = node[step]
-    return node if isinstance(node, str) else ""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from proxy.scanners.base import Scanner
@@ -34,7 +34,7 @@ HoldFrom = Callable[[str], int]
 _RUN: Final = "".join(chr(c) for c in range(0x21, 0x7F))  # ASCII without space and controls
 # Characters of number and IBAN groups, the single space between groups included.
 _GROUP: Final = string.digits + string.ascii_uppercase + "+()-./ "
-_GROUP_TOKEN: Final = frozenset(_GROUP) - {" "}
+_GROUP_TOKEN: Final = _GROUP.replace(" ", "")
 # A phone extension being written after the number: "x", "e", "ex", "ext", "ext.", then digits.
 _EXTENSION: Final = re.compile(r"(?:x|e|ex|ext\.?)[0-9]*")
 _KEY_BEGIN: Final = "-----BEGIN"
@@ -48,10 +48,10 @@ def run_start(text: str) -> int:
 
 def _groups_start(text: str) -> int:
     """Where a number or IBAN still being written starts, else the trailing run's start."""
-    start = run_start(text)
+    start = len(text.rstrip(_RUN))  # run_start(text)
     token = text[start:]
-    if not all(c in _GROUP_TOKEN for c in token) and _EXTENSION.fullmatch(token) is None:
-        return start
+    if token.lstrip(_GROUP_TOKEN) and not (token[0] in "ex" and _EXTENSION.fullmatch(token)):
+        return start  # not a group, nor an extension (which starts with "e" or "x")
     # Extend over the groups before it; a match never begins with the space between them.
     begin = len(text[:start].rstrip(_GROUP))
     while begin < len(text) and text[begin] == " ":
@@ -88,3 +88,22 @@ def hold_rule(scanner: Scanner) -> HoldFrom:
         return rule
     longest = scanner.max_match_len
     return lambda text: max(0, len(text) - longest)
+
+
+def _pii_and_secrets_hold(text: str) -> int:
+    # The groups' start is never after the trailing run's, so of the secrets' rule only the
+    # private key part can hold more.
+    start = _groups_start(text)
+    if _KEY_BEGIN in text:
+        return min(start, _private_key_start(text))
+    return start
+
+
+def window_hold_rule(scanners: Iterable[Scanner]) -> HoldFrom:
+    """The rule of a window that runs `scanners`: the earliest of their rules."""
+    rules = tuple(dict.fromkeys(hold_rule(s) for s in scanners))
+    if set(rules) == {pii_hold, secrets_hold}:
+        return _pii_and_secrets_hold  # the default scanners: one pass over the tail
+    if len(rules) == 1:
+        return rules[0]
+    return lambda text: min((rule(text) for rule in rules), default=len(text))

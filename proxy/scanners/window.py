@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from proxy.scanners import Finding, Scanner, scan_text
-from proxy.scanners.holdback import hold_rule
+from proxy.scanners.holdback import window_hold_rule
+from proxy.scanners.prefilter import prefilter
 
 if TYPE_CHECKING:
     from proxy.redact import Redactor
@@ -17,12 +17,17 @@ if TYPE_CHECKING:
 LEFT_CONTEXT = 64
 
 
-@dataclass(frozen=True, slots=True)
-class WindowResult:
-    """Text safe to send now (redacted if a redactor was given) and the findings it settled."""
+class WindowResult(NamedTuple):
+    """Text safe to send now (redacted if a redactor was given) and the findings it settled.
+
+    A NamedTuple: one is made per streamed delta (see `proxy.formats.stream_common.Located`).
+    """
 
     emit: str
-    findings: list[Finding] = field(default_factory=list)
+    findings: Sequence[Finding] = ()
+
+
+_NOTHING: Final = WindowResult("")
 
 
 class StreamWindow:
@@ -40,8 +45,10 @@ class StreamWindow:
     Cost: a scan runs when at least a quarter as many characters can be released as stay
     held (or `step` of them), over `LEFT_CONTEXT` plus the pending text, so the work is at
     most `LEFT_CONTEXT` per delta plus a few times the stream's length: never the accumulated
-    text per delta. Findings longer than `hold_back` (document-level classifiers) cannot be
-    held back; they are reported once per kind and never delay the stream.
+    text per delta. It is skipped when the scanners' pre-check (`prefilter`) shows that no
+    finding can lie in the pending text: only such findings are ever reported or move the
+    cut. Findings longer than `hold_back` (document-level classifiers) cannot be held back;
+    they are reported once per kind and never delay the stream.
     """
 
     def __init__(
@@ -56,44 +63,44 @@ class StreamWindow:
             raise ValueError("hold_back must be >= 0")
         self._scanners = tuple(scanners)
         self._hold_back = hold_back
-        self._hold_rules = tuple(hold_rule(s) for s in self._scanners)
+        self._hold_from = window_hold_rule(self._scanners)
+        self._may_match = prefilter(self._scanners)
         self._step = step if step is not None else max(16, hold_back // 4)
         self._redactor = redactor
-        self._pending = ""  # not yet emitted; starts at absolute offset self._emitted
-        self._emitted = 0
+        self.restart()
+
+    def restart(self) -> None:
+        """Start over, as a new window: what follows is scanned apart from what came before."""
+        self._pending = ""  # not yet emitted; starts at absolute offset self.position
+        self.position = 0  # absolute offset of the first character not yet emitted
         self._context = ""  # raw tail of emitted text, for left context only
         self._reported_long: set[str] = set()
         self._finished = False
 
-    @property
-    def position(self) -> int:
-        """Absolute offset of the first character not yet emitted."""
-        return self._emitted
-
     def feed(self, delta: str) -> WindowResult:
         if self._finished:
             raise RuntimeError("feed() after finish()")
-        self._pending += delta
-        cut = self._safe_cut()
-        held = len(self._pending) - cut
+        pending = self._pending = self._pending + delta
+        # How much of the pending text no match still in progress can reach back into.
+        cut = max(self._hold_from(pending), len(pending) - self._hold_back)
+        held = len(pending) - cut
         # Scan only when it releases enough to pay for itself (see Cost above).
         if cut <= 0 or (4 * cut < held and cut < self._step):
-            return WindowResult("")
+            return _NOTHING
         return self._advance(cut, final=False)
 
     def finish(self) -> WindowResult:
         self._finished = True
         return self._advance(len(self._pending), final=True)
 
-    def _safe_cut(self) -> int:
-        """How much of the pending text no match still in progress can reach back into."""
-        pending = self._pending
-        cut = len(pending)
-        for rule in self._hold_rules:
-            cut = min(cut, rule(pending))
-        return max(cut, len(pending) - self._hold_back)
-
     def _advance(self, cut: int, *, final: bool) -> WindowResult:
+        if self._may_match is not None and self._may_match(self._pending) is None:
+            # Nothing can be found: the text up to `cut` goes as it is.
+            emit = self._pending[:cut]
+            self._context = (self._context + emit)[-LEFT_CONTEXT:]
+            self._pending = self._pending[cut:]
+            self.position += cut
+            return WindowResult(emit)
         window = self._context + self._pending
         offset = len(self._context)  # window index of self._pending[0]
         settled: list[Finding] = []
@@ -119,16 +126,16 @@ class StreamWindow:
         emit = emit_raw
         if self._redactor is not None and emit_raw:
             local = [
-                Finding(f.kind, f.start - self._emitted, f.end - self._emitted, f.score)
+                Finding(f.kind, f.start - self.position, f.end - self.position, f.score)
                 for f in settled
-                if f.start >= self._emitted and f.end <= self._emitted + cut
+                if f.start >= self.position and f.end <= self.position + cut
             ]
             emit = self._redactor.redact(emit_raw, local)
         self._context = (self._context + emit_raw)[-LEFT_CONTEXT:]
         self._pending = self._pending[cut:]
-        self._emitted += cut
+        self.position += cut
         settled.sort(key=lambda f: (f.start, f.end, f.kind))
         return WindowResult(emit, settled)
 
     def _absolute(self, finding: Finding, start: int, end: int) -> Finding:
-        return Finding(finding.kind, start + self._emitted, end + self._emitted, finding.score)
+        return Finding(finding.kind, start + self.position, end + self.position, finding.score)

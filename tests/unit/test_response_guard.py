@@ -204,3 +204,10 @@ def test_a_chunk_of_many_events_comes_out_event_by_event():
     assert first.data == stream.split(b"\n\n")[0] + b"\n\n"
     assert not g.channels, "no text event looked at yet"
     assert len(list(steps)) > 3
+
+
+def test_an_event_whose_data_is_one_json_string_is_redacted():
+    g, exchange = guard(16)
+    out = fed(g, b'data: "call +1 415 555 0132 now"\n\n') + g.finish().data
+    assert out == b'data: "call [PHONE_1] now"\n\n'
+    assert exchange.decisions[-1].rule_id == "redact.phone"

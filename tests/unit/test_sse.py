@@ -169,3 +169,27 @@ def test_make_event_carries_its_serialisation() -> None:
     event = make_event('{"x":1}', event="delta", id="3")
     assert event.raw == b'event: delta\nid: 3\ndata: {"x":1}\n\n'
     assert parse_all(event.raw)[0] == [event]
+
+
+LF_STREAMS = [
+    b'data: {"a": 1}\n\ndata: {"b": "\xc3\xa9"}\n\ndata: [DONE]\n\n',
+    b"data: one\n\n\ndata: after a stray blank line\n\n",
+    b"event: delta\ndata: x\n\n: comment\n\ndata:no space\n\ndata: a\ndata: b\n\n",
+    b"data: x\n\nid: 7\ndata: y\n\nretry: 10\ndata: z\n\ndata: \xff\n\n",
+    b"data: \n\ndata\n\n",
+]
+
+
+@pytest.mark.parametrize("stream", LF_STREAMS)
+def test_whole_events_in_a_chunk_parse_as_when_split_anywhere(stream: bytes) -> None:
+    warm = b"data: first\n\n"  # past the first line, where a BOM may be
+    reference, _ = parse_all(warm + stream, list(range(1, len(warm + stream))))
+    at_once, _ = parse_all(warm + stream, [len(warm)])
+    assert at_once == reference
+    by_event = SseParser()
+    events = by_event.feed(warm)
+    for block in stream.split(b"\n\n")[:-1]:
+        events += by_event.feed(block + b"\n\n")
+    if stream.count(b"\n\n\n") == 0:
+        assert events == reference
+    assert b"".join(e.raw for e in at_once) == warm + stream

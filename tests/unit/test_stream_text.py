@@ -15,11 +15,13 @@ from openai.types.chat import ChatCompletionChunk
 from openai.types.responses import ResponseStreamEvent
 
 from proxy.demo_upstream import create_demo_upstream_app
+from proxy.formats import stream_openai
 from proxy.formats.segments import Usage
 from proxy.formats.stream_text import (
     RAW_DATA,
     ChannelKey,
     StreamDelta,
+    _located_delta,
     rewrite_delta,
     stream_deltas,
 )
@@ -565,3 +567,41 @@ def _parse_in_random_chunks(raw: bytes, seed: int) -> list[SseEvent]:
         at += size
     assert parser.pending() == b""
     return events
+
+
+def _chat_chunk(choices: Any, **extra: Any) -> dict[str, Any]:
+    return {"id": "c", "object": "chat.completion.chunk", "choices": choices, **extra}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _chat_chunk([{"index": 0, "delta": {"content": " word"}, "finish_reason": None}]),
+        _chat_chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}}]),
+        _chat_chunk([{"index": 2, "delta": {"content": "x"}, "logprobs": None}]),
+        _chat_chunk([{"index": True, "delta": {"content": "x"}}]),
+        _chat_chunk([{"delta": {"content": "x"}}]),
+        _chat_chunk([{"index": 0, "delta": {"content": None}}]),
+        _chat_chunk([{"index": 0, "delta": {"content": 3}}]),
+        _chat_chunk([{"index": 0, "delta": {"content": "x", "refusal": "no"}}]),
+        _chat_chunk([{"index": 0, "delta": {"content": "x", "extra": "y"}}]),
+        _chat_chunk([{"index": 0, "delta": {"content": "x"}, "text": "t"}]),
+        _chat_chunk([{"index": 0, "delta": {"content": "x"}}], usage=None),
+        _chat_chunk([{"index": 0, "delta": {"content": "x"}}], usage={"completion_tokens": 1}),
+        _chat_chunk([{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {}}]),
+        _chat_chunk([{"index": 0, "delta": {"content": "x"}}], type=None),
+        _chat_chunk([]),
+        _chat_chunk([{"index": 0, "delta": []}]),
+        _chat_chunk([["content"]]),
+    ],
+)
+def test_the_usual_chat_chunk_is_read_as_the_general_reader_reads_it(data: Any) -> None:
+    event = SseParser().feed(b"data: " + orjson.dumps(data) + b"\n\n")[0]
+    fast = stream_deltas("openai", "chat", event)
+    parsed = orjson.loads(event.data)
+    general = _located_delta(parsed, stream_openai.locate(parsed))
+    assert fast._replace(parsed=None, places=()) == general._replace(parsed=None, places=())
+    assert fast.parsed == general.parsed
+    assert [(c, k) for c, _, k in fast.places] == [(c, k) for c, _, k in general.places]
+    for (_, holder, key), (_, other, _) in zip(fast.places, general.places, strict=True):
+        assert holder == other and holder is not None and key in holder

@@ -6,7 +6,7 @@ import pytest
 
 from proxy.redact import Redactor
 from proxy.scanners import SCANNERS, Finding, scan_text
-from proxy.scanners.holdback import HOLD_RULES
+from proxy.scanners.holdback import HOLD_RULES, window_hold_rule
 from proxy.scanners.window import LEFT_CONTEXT, StreamWindow, WindowResult
 
 SPAN_SCANNERS = [SCANNERS["pii"], SCANNERS["secrets"]]
@@ -266,3 +266,12 @@ def test_a_chunk_ending_in_a_space_or_punctuation_is_released_whole() -> None:
 )
 def test_only_what_could_still_be_a_match_is_held(sent: str, released: str) -> None:
     assert min(rule(sent) for rule in HOLD_RULES.values()) == len(released)
+
+
+def test_a_window_of_both_default_scanners_holds_what_either_rule_holds() -> None:
+    both = window_hold_rule(SPAN_SCANNERS)
+    texts = [TEXT, PROSE, *(text for _, text in CORPUS), "a -----BEGIN x -----END x ----- b"]
+    for text in texts:
+        for end in range(len(text) + 1):
+            prefix = text[:end]
+            assert both(prefix) == min(rule(prefix) for rule in HOLD_RULES.values()), prefix
