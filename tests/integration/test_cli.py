@@ -163,7 +163,12 @@ def free_port() -> int:
     return port
 
 
-async def wait_until_up(url: str, timeout: float = 20.0) -> None:
+# Two workers import, migrate and compile policies before answering; on a machine whose cores
+# are all busy that has taken more than 20 s.
+STARTUP_TIMEOUT = 60.0
+
+
+async def wait_until_up(url: str, timeout: float = STARTUP_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
@@ -209,6 +214,9 @@ async def serve_two_workers(
     except AssertionError:
         process.kill()
         process.wait()
+        # Left open, the pipe's ResourceWarning would fail whichever test runs next.
+        assert process.stderr is not None
+        process.stderr.close()
         raise
     return process, proxy_port, admin_port
 
