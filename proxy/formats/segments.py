@@ -115,6 +115,10 @@ SCHEMA: Final = Prune(
 )
 
 
+# A tuple, not `dict | list`: that union is built anew each time the line runs, per node.
+_CONTAINERS: Final = (dict, list)
+
+
 def _children(node: dict[str, Any] | list[Any]) -> Iterator[tuple[str | int, Any]]:
     return iter(node.items()) if isinstance(node, dict) else enumerate(node)
 
@@ -131,7 +135,7 @@ def walk_strings(
         if value:
             out.append(Segment(path, value, role))
         return
-    if not isinstance(value, dict | list) or _pruned_object(value, prune.types):
+    if not isinstance(value, _CONTAINERS) or _pruned_object(value, prune.types):
         return
     # Hot on every request: prune's sets in locals, one isinstance chain per child.
     skip, json_keys, inert, types = prune.keys, prune.json_keys, prune.inert, prune.types
@@ -149,7 +153,7 @@ def walk_strings(
                     add_json_string(out, child, (*base, key), role)
                 else:
                     out.append(Segment((*base, key), child, role))
-            elif isinstance(child, dict | list):
+            elif isinstance(child, _CONTAINERS):
                 if key in skip or _pruned_object(child, types):
                     continue
                 if len(base) >= MAX_DEPTH:
