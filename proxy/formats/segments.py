@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 JsonPath = tuple[str | int, ...]
 
@@ -38,11 +38,12 @@ class TooDeeplyNested(ValueError):
     """A payload nests containers more than `MAX_DEPTH` levels: not read, so refuse it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(NamedTuple):
     """One string of a payload: where it is (`path`), what it says, and who wrote it if known.
 
     `is_key`: the string is an object key (its path ends `KEY, text`), not a value.
+    A named tuple: as immutable as a frozen dataclass, and several times cheaper to build,
+    once per string of every request and answer.
     """
 
     path: JsonPath
