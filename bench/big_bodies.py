@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,6 @@ from bench import servers
 from bench.load import DATABASE, WARDEN_ENV, prepare_database, warden_config
 from bench.scan_speed import prose
 from proxy.config import settings_from_mapping
-from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
 
 _REPO = Path(__file__).resolve().parent.parent
 PATH = "/v1/chat/completions"
@@ -118,30 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-mb", type=float, default=2.0, help="big prompt size, MB")
     parser.add_argument("--big-every", type=float, default=1.0, help="s between big requests")
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="warden-bench-big-"))
-    pg = EmbeddedPostgres(tmp / "postgres", fsync=False)
-    redis_server = EmbeddedRedis(tmp / "redis")
-    upstream = None
     rows = []
-    try:
-        pg.start()
-        redis_server.start()
-        upstream = servers.start_child("upstream")
+    with servers.embedded_stack("warden-bench-big-") as stack:
+        upstream = stack.start("upstream")
         config = warden_config(
-            upstream.url, pg.url_for(DATABASE), redis_server.url, tmp, _REPO / "policies", True
+            upstream.url,
+            stack.pg.url_for(DATABASE),
+            stack.redis.url,
+            stack.tmp,
+            _REPO / "policies",
+            True,
         )
         config["limits"] = {"max_body_bytes": 64 * 1024 * 1024}
-        key = asyncio.run(prepare_database(pg, settings_from_mapping(config, WARDEN_ENV)))
-        base = {"config": config, "tmp": tmp, "key": key}
+        key = asyncio.run(prepare_database(stack.pg, settings_from_mapping(config, WARDEN_ENV)))
+        base = {"config": config, "tmp": stack.tmp, "key": key}
         rows.append(run_variant("no big requests", 65_536, False, args, base))
         rows.append(run_variant("big, scanned inline", 0, True, args, base))
         rows.append(run_variant("big, scanning process", 65_536, True, args, base))
-    finally:
-        if upstream is not None:
-            servers.stop_child(upstream.process)
-        redis_server.stop()
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"## Small requests while {args.big_mb:g} MB ones are scanned (one every "
         f"{args.big_every:g} s), shipped policies, {args.duration:g} s each\n"

@@ -12,10 +12,8 @@ import asyncio
 import math
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +27,7 @@ from aiohttp import http_parser
 from bench import servers
 from proxy.apikeys import create_key
 from proxy.config import Settings, settings_from_mapping
-from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
+from proxy.devstack import EmbeddedPostgres
 from proxy.server import migrate_once
 
 TARGETS = ("direct", "passthrough", "warden")
@@ -570,6 +568,55 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _run_targets(
+    stack: servers.Stack, args: argparse.Namespace
+) -> tuple[dict[str, dict[str, Phase]], int]:
+    """Start the upstream, the pass-through and Warden on the stack; measure them all.
+    Returns the phases and how many request lines Warden logged."""
+    upstream = stack.start("upstream")
+    policies = args.policies
+    if policies is None:
+        policies = stack.tmp / "no-policies"
+        policies.mkdir()
+    config = warden_config(
+        upstream.url,
+        stack.pg.url_for(DATABASE),
+        stack.redis.url,
+        stack.tmp,
+        policies,
+        not args.no_audit,
+    )
+    if args.shipped:
+        config["rate_limit"] = SHIPPED_RATE_LIMIT
+    settings = settings_from_mapping(config, WARDEN_ENV)
+    api_key = asyncio.run(prepare_database(stack.pg, settings))
+    stack.start("passthrough", upstream.url)
+    warden_log = stack.tmp / "warden.log"
+    warden_args = [orjson.dumps(config).decode(), str(warden_log)]
+    if args.profile_warden:
+        warden_args += ["--profile", str(args.profile_warden.resolve())]
+    stack.start("warden", *warden_args, env=WARDEN_ENV)
+    # "direct" is served by the upstream itself; the others by their proxy process.
+    targets = dict(zip(TARGETS, stack.children, strict=True))
+    print(
+        "  processes:   load generator (this, pid "
+        f"{os.getpid()}), "
+        + ", ".join(f"{c.name} pid {c.process.pid}" for c in stack.children)
+        + ", Postgres, Redis"
+    )
+    print(
+        f"  warden:      policies: {args.policies or 'none'} (scanning only for phases"
+        f" with rules); audit {'off' if args.no_audit else 'on'};"
+        f" rate limits {'on (never refusing)' if args.shipped else 'off'}; request log at info,"
+        " written to a file; key cache TTL"
+        f" {settings.keys.cache_ttl_seconds:g} s"
+        + ("; UNDER cProfile" if args.profile_warden else "")
+    )
+    print()
+    phases = asyncio.run(run_all(targets, api_key, args))
+    return phases, _request_log_lines(warden_log)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = environment()
@@ -591,63 +638,15 @@ def main(argv: list[str] | None = None) -> int:
         f" {args.duration:g} s per target per workload, rounds {args.rounds},"
         f" prompt {args.words} words"
     )
-    tmp = Path(tempfile.mkdtemp(prefix="warden-bench-"))
-    pg = EmbeddedPostgres(tmp / "postgres", fsync=False)
-    redis_server = EmbeddedRedis(tmp / "redis")
-    children: list[servers.Child] = []
-    warden_log = tmp / "warden.log"
     try:
-        pg.start()
-        redis_server.start()
-        upstream = servers.start_child("upstream")
-        children.append(upstream)
-        policies = args.policies
-        if policies is None:
-            policies = tmp / "no-policies"
-            policies.mkdir()
-        config = warden_config(
-            upstream.url, pg.url_for(DATABASE), redis_server.url, tmp, policies, not args.no_audit
-        )
-        if args.shipped:
-            config["rate_limit"] = SHIPPED_RATE_LIMIT
-        settings = settings_from_mapping(config, WARDEN_ENV)
-        api_key = asyncio.run(prepare_database(pg, settings))
-        children.append(servers.start_child("passthrough", upstream.url))
-        warden_args = [orjson.dumps(config).decode(), str(warden_log)]
-        if args.profile_warden:
-            warden_args += ["--profile", str(args.profile_warden.resolve())]
-        children.append(servers.start_child("warden", *warden_args, env=WARDEN_ENV))
-        # "direct" is served by the upstream itself; the others by their proxy process.
-        targets = dict(zip(TARGETS, children, strict=True))
-        print(
-            "  processes:   load generator (this, pid "
-            f"{os.getpid()}), "
-            + ", ".join(f"{c.name} pid {c.process.pid}" for c in children)
-            + ", Postgres, Redis"
-        )
-        print(
-            f"  warden:      policies: {args.policies or 'none'} (scanning only for phases"
-            f" with rules); audit {'off' if args.no_audit else 'on'};"
-            f" rate limits {'on (never refusing)' if args.shipped else 'off'}; request log at info,"
-            " written to a file; key cache TTL"
-            f" {settings.keys.cache_ttl_seconds:g} s"
-            + ("; UNDER cProfile" if args.profile_warden else "")
-        )
-        print()
-        phases = asyncio.run(run_all(targets, api_key, args))
-        log_lines = _request_log_lines(warden_log)
+        with servers.embedded_stack("warden-bench-") as stack:
+            phases, log_lines = _run_targets(stack, args)
     except TargetDown as exc:
         print(f"\naborted: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    finally:
-        for child in reversed(children):
-            servers.stop_child(child.process)
-        redis_server.stop()
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     report: dict[str, Any] = {"environment": env, "parameters": params, "workloads": {}}
     all_checks: list[Check] = []

@@ -20,7 +20,6 @@ import asyncio
 import random
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,6 @@ from bench.load import (
     warden_config,
 )
 from proxy.config import settings_from_mapping
-from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
 
 _REPO = Path(__file__).resolve().parent.parent
 PATH = "/ml/v2/models/demo-iris/infer"
@@ -82,21 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
     parser.add_argument("--profile-governed", type=Path, metavar="PATH", help="cProfile stats")
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="warden-bench-ml-"))
-    pg, redis_server = EmbeddedPostgres(tmp / "postgres", fsync=False), EmbeddedRedis(tmp / "redis")
-    children: list[servers.Child] = []
-    try:
-        pg.start()
-        redis_server.start()
-        upstream = servers.start_child("upstream")
-        children.append(upstream)
+    with servers.embedded_stack("warden-bench-ml-") as stack:
+        tmp, pg = stack.tmp, stack.pg
+        upstream = stack.start("upstream")
         empty, ml_policies = tmp / "no-policies", tmp / "ml-policies"
         empty.mkdir()
         ml_policies.mkdir()
         shutil.copy(_REPO / "policies" / "ml.yaml", ml_policies / "ml.yaml")
         for name, policies, ml_on in (("plain", empty, False), ("governed", ml_policies, True)):
             base = warden_config(
-                upstream.url, pg.url_for(DATABASE), redis_server.url, tmp, policies, True
+                upstream.url, pg.url_for(DATABASE), stack.redis.url, tmp, policies, True
             )
             config = ml_config(base, upstream.url, ml_on)
             if name == "plain":
@@ -106,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             child_args = [orjson.dumps(config).decode(), str(tmp / f"{name}.log")]
             if ml_on and args.profile_governed:
                 child_args += ["--profile", str(args.profile_governed.resolve())]
-            child = servers.start_child("warden", *child_args, env=WARDEN_ENV)
-            children.append(child)
+            stack.start("warden", *child_args, env=WARDEN_ENV)
+        children = stack.children
         load = workload(args.instances)
         headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
         print(
@@ -130,12 +123,6 @@ def main(argv: list[str] | None = None) -> int:
             added = governed.server_cpu_us_per_request - plain.server_cpu_us_per_request
             print(f"  ML governance adds {added:.0f} µs of Warden CPU per prediction")
         return 1 if plain.errors or governed.errors else 0
-    finally:
-        for child in reversed(children):
-            servers.stop_child(child.process)
-        redis_server.stop()
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,13 +23,10 @@ import argparse
 import asyncio
 import collections
 import os
-import shutil
 import socket
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -39,7 +36,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench import load, servers
 from proxy.config import settings_from_mapping
-from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
 from proxy.formats.segments import Usage
 from proxy.ratelimit import RateLimiter, RateLimitSettings, RequestContext
 from proxy.ratelimit.lua import create_client
@@ -188,9 +184,9 @@ async def run_limiter(url: str, requests: int, concurrency: int) -> None:
     settings, problems = read_typed(RateLimitSettings, LIMITS, {})
     assert isinstance(settings, RateLimitSettings) and not problems, problems
     client = create_client(url, settings.timeout, max_connections=concurrency)
+    limiter = RateLimiter(client, settings)
     try:
-        limiter = RateLimiter(client, settings)
-        await limiter.warm_up(concurrency)
+        await limiter.warm_up()
         # The floor of any Redis call on this machine, to read the numbers below against.
         pings: list[float] = []
         for _ in range(min(requests, 2000)):
@@ -219,6 +215,7 @@ async def run_limiter(url: str, requests: int, concurrency: int) -> None:
             f" (one PING from here: p50 {statistics.median(pings) * 1e6:,.0f} us)"
         )
     finally:
+        await limiter.aclose()
         await client.aclose()
 
 
@@ -237,6 +234,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _run_targets(
+    stack: servers.Stack, args: argparse.Namespace
+) -> dict[str, dict[str, load.Phase]]:
+    """Start the upstream and both Wardens on the stack, measure them, print the results."""
+    upstream = stack.start("upstream")
+    tmp = stack.tmp
+    (tmp / "policies").mkdir()
+    urls: dict[str, tuple[str, str, int]] = {}
+    api_key = ""
+    for target in TARGETS:
+        config = load.warden_config(
+            upstream.url,
+            stack.pg.url_for(load.DATABASE),
+            stack.redis.url,
+            tmp / target.replace(" ", "-"),
+            tmp / "policies",
+            not args.no_audit,
+        )
+        admin_port = free_port()
+        config["listen"]["admin"]["port"] = admin_port
+        config["rate_limit"] = LIMITS if target == "limits" else {"enabled": False}
+        if not api_key:
+            settings = settings_from_mapping(config, load.WARDEN_ENV)
+            api_key = asyncio.run(load.prepare_database(stack.pg, settings))
+        log = str(tmp / f"{target.replace(' ', '-')}.log")
+        child = stack.start("warden", orjson.dumps(config).decode(), log, env=load.WARDEN_ENV)
+        urls[target] = (child.url, f"http://{servers.HOST}:{admin_port}", child.process.pid)
+    print()
+    phases, tallies = asyncio.run(run_proxy(urls, stack.redis.url, api_key, args))
+    print_latency(phases)
+    print_round_trips(tallies)
+    asyncio.run(run_limiter(stack.redis.url, args.limiter_requests, max(args.concurrency, 1)))
+    return phases
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print("Warden rate-limit benchmark")
@@ -247,54 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         f" {args.duration:g} s per phase, {args.rounds} rounds, audit"
         f" {'off' if args.no_audit else 'on'}"
     )
-    tmp = Path(tempfile.mkdtemp(prefix="warden-bench-rl-"))
-    pg = EmbeddedPostgres(tmp / "postgres", fsync=False)
-    redis_server = EmbeddedRedis(tmp / "redis")
-    children: list[servers.Child] = []
     phases: dict[str, dict[str, load.Phase]] = {}
     try:
-        pg.start()
-        redis_server.start()
-        upstream = servers.start_child("upstream")
-        children.append(upstream)
-        (tmp / "policies").mkdir()
-        urls: dict[str, tuple[str, str, int]] = {}
-        api_key = ""
-        for target in TARGETS:
-            config = load.warden_config(
-                upstream.url,
-                pg.url_for(load.DATABASE),
-                redis_server.url,
-                tmp / target.replace(" ", "-"),
-                tmp / "policies",
-                not args.no_audit,
-            )
-            admin_port = free_port()
-            config["listen"]["admin"]["port"] = admin_port
-            config["rate_limit"] = LIMITS if target == "limits" else {"enabled": False}
-            if not api_key:
-                settings = settings_from_mapping(config, load.WARDEN_ENV)
-                api_key = asyncio.run(load.prepare_database(pg, settings))
-            log = str(tmp / f"{target.replace(' ', '-')}.log")
-            child = servers.start_child(
-                "warden", orjson.dumps(config).decode(), log, env=load.WARDEN_ENV
-            )
-            children.append(child)
-            urls[target] = (child.url, f"http://{servers.HOST}:{admin_port}", child.process.pid)
-        print()
-        phases, tallies = asyncio.run(run_proxy(urls, redis_server.url, api_key, args))
-        print_latency(phases)
-        print_round_trips(tallies)
-        asyncio.run(run_limiter(redis_server.url, args.limiter_requests, max(args.concurrency, 1)))
+        with servers.embedded_stack("warden-bench-rl-") as stack:
+            phases = _run_targets(stack, args)
     except load.TargetDown as exc:
         print(f"\naborted: {exc}", file=sys.stderr)
         return 2
-    finally:
-        for child in reversed(children):
-            servers.stop_child(child.process)
-        redis_server.stop()
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     errors = sum(p.errors for w in phases.values() for p in w.values())
     return 1 if errors else 0
 

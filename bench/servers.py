@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -24,6 +27,7 @@ from aiohttp import web
 from bench.passthrough import create_passthrough_app
 from proxy.config import settings_from_mapping
 from proxy.demo_upstream import create_demo_upstream_app
+from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
 from proxy.logs import configure_logging
 from proxy.server import WardenServer
 
@@ -71,6 +75,42 @@ def stop_child(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
     process.wait()
+
+
+@dataclass(slots=True)
+class Stack:
+    """A benchmark's embedded Postgres and Redis, its temp dir, and the servers it started."""
+
+    tmp: Path
+    pg: EmbeddedPostgres
+    redis: EmbeddedRedis
+    children: list[Child] = field(default_factory=list)
+
+    def start(self, role: str, *args: str, env: Mapping[str, str] | None = None) -> Child:
+        """`start_child`, stopped with the stack."""
+        child = start_child(role, *args, env=env)
+        self.children.append(child)
+        return child
+
+
+@contextlib.contextmanager
+def embedded_stack(prefix: str) -> Iterator[Stack]:
+    """Postgres (fsync off) and Redis in a new temp dir; on the way out every server started
+    through the stack stops, newest first, then Redis, Postgres and the temp dir go."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    stack = Stack(
+        tmp, EmbeddedPostgres(tmp / "postgres", fsync=False), EmbeddedRedis(tmp / "redis")
+    )
+    try:
+        stack.pg.start()
+        stack.redis.start()
+        yield stack
+    finally:
+        for child in reversed(stack.children):
+            stop_child(child.process)
+        stack.redis.stop()
+        stack.pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def _serve(start: Callable[[], Awaitable[str]], stop: Callable[[], Awaitable[None]]) -> None:

@@ -43,7 +43,7 @@ from scipy.optimize import minimize
 
 from bench.eval_scanners import DEFAULT_DATA, roc_auc, threshold_at_fpr
 from proxy.scanners.injection_features import Extracted, extract
-from proxy.scanners.injection_model import MODEL_PATH, NORM_FLOOR, LinearModel
+from proxy.scanners.injection_model import MODEL_PATH, NORM_FLOOR, LexicalTerm, LinearModel
 
 # Families that come from one origin, for leave-one-source-out.
 SOURCE_OF_FAMILY = {
@@ -57,6 +57,8 @@ SOURCE_OF_FAMILY = {
     "selfinstruct_seed_tasks": "selfinstruct",
 }
 SEED = 7
+# Lexical word weights smaller than this are left out of the shipped model (its size).
+LEXICAL_PRUNE = 0.05
 
 
 # Prior weight of each dense signal, before data: technique cues are strong evidence, signals
@@ -77,12 +79,13 @@ PRIORS: dict[str, float] = {
     "encoded_cue": _STRONG,
     "obfuscated_cue": _STRONG,
     "hidden_cue": _STRONG,
-    "adversarial_suffix": 2 * _MEDIUM,  # a share of the last tokens, mostly 0.3-0.8
+    "adversarial_suffix": _STRONG,
     "framed_harm": _MEDIUM,
     "encoded_payload": _WEAK,
     "zero_width_or_styled": _WEAK,
     "spaced_letters": _WEAK,
     "repeated_token": _WEAK,
+    "many_shot": _WEAK,
 }  # fmt: skip
 
 
@@ -92,13 +95,18 @@ class Config:
     towards zero. min_families: a token feature must occur in that many families (a word seen
     in one family is that family's fingerprint, not an attack signal)."""
 
-    prior_scale: float = 2.0
+    prior_scale: float = 3.0
     dense_l2: float = 30.0
-    token_l2: float = 50.0
+    token_l2: float = 100.0
     min_families: int = 3
     min_df: int = 3
     norm_power: float = 0.5
     bigrams: bool = False
+    # The lexical term (`injection_model.LexicalTerm`): a word model of its own, L2
+    # `lexical_l2` (0 = none), counted `lexical_weight` times past `lexical_margin`.
+    lexical_l2: float = 0.0
+    lexical_weight: float = 1.0
+    lexical_margin: float = 2.0
 
 
 @dataclass
@@ -174,16 +182,24 @@ class Matrix:
         self.family_counts = (membership @ (self.sparse > 0).astype(np.float64)).toarray()
         self.family_index = family_index
 
-    def columns(self, train: np.ndarray, config: Config) -> np.ndarray:
+    def columns(self, train: np.ndarray, min_df: int, min_families: int) -> np.ndarray:
         counts = self.family_counts[np.unique(self.family_index[train])]
         document_frequency = counts.sum(axis=0)
         families = (counts > 0).sum(axis=0)
-        return np.where((document_frequency >= config.min_df) & (families >= config.min_families))[
-            0
-        ]
+        return np.where((document_frequency >= min_df) & (families >= min_families))[0]
 
     def rows(self, mask: np.ndarray, columns: np.ndarray) -> sparse.csr_matrix:
         return sparse.hstack([self.sparse[mask][:, columns], self.dense[mask]]).tocsr()
+
+
+@dataclass(frozen=True)
+class Lexical:
+    columns: np.ndarray  # the token columns of `Matrix.sparse` the word model uses
+    weights: np.ndarray
+    bias: float
+
+    def scores(self, matrix: Matrix, mask: np.ndarray) -> np.ndarray:
+        return np.asarray(matrix.sparse[mask][:, self.columns] @ self.weights + self.bias)
 
 
 @dataclass(frozen=True)
@@ -191,18 +207,50 @@ class Fitted:
     columns: np.ndarray  # the token columns of `Matrix.sparse` the fold uses
     weights: np.ndarray  # token weights, then dense weights
     bias: float
+    lexical: Lexical | None = None
+    lexical_weight: float = 0.0
+    lexical_margin: float = 0.0
 
     def scores(self, matrix: Matrix, mask: np.ndarray) -> np.ndarray:
-        return np.asarray(matrix.rows(mask, self.columns) @ self.weights + self.bias)
+        z = np.asarray(matrix.rows(mask, self.columns) @ self.weights + self.bias)
+        if self.lexical is not None:
+            words = self.lexical.scores(matrix, mask) - self.lexical_margin
+            z = z + self.lexical_weight * np.maximum(0.0, words)
+        return z
+
+
+def _class_weights(y: np.ndarray) -> np.ndarray:
+    positives = y.sum()
+    return np.where(y == 1, len(y) / (2 * positives), len(y) / (2 * (len(y) - positives)))
+
+
+def fit_lexical(matrix: Matrix, labels: np.ndarray, train: np.ndarray, l2: float) -> Lexical:
+    """Class-balanced logistic regression on the words alone: any word seen in two texts."""
+    columns = matrix.columns(train, min_df=2, min_families=1)
+    x = matrix.sparse[train][:, columns].tocsr()
+    y = labels[train].astype(np.float64)
+    sample = _class_weights(y)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        weights, bias = theta[:-1], theta[-1]
+        z = np.clip(x @ weights + bias, -35, 35)
+        log_loss = np.logaddexp(0, -z) * y + np.logaddexp(0, z) * (1 - y)
+        gradient = sample * (1 / (1 + np.exp(-z)) - y)
+        value = float((sample * log_loss).sum() + 0.5 * l2 * (weights * weights).sum())
+        return value, np.concatenate([x.T @ gradient + l2 * weights, [gradient.sum()]])
+
+    start = np.zeros(len(columns) + 1)
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 3000})
+    return Lexical(columns, result.x[:-1], float(result.x[-1]))
 
 
 def fit(matrix: Matrix, labels: np.ndarray, train: np.ndarray, config: Config) -> Fitted:
-    """Class-balanced logistic loss + L2 towards the priors, minimised by L-BFGS."""
-    columns = matrix.columns(train, config)
+    """Class-balanced logistic loss + L2 towards the priors, minimised by L-BFGS; plus the
+    lexical term's word model, trained on the same rows."""
+    columns = matrix.columns(train, config.min_df, config.min_families)
     x = matrix.rows(train, columns)
     y = labels[train].astype(np.float64)
-    positives = y.sum()
-    sample = np.where(y == 1, len(y) / (2 * positives), len(y) / (2 * (len(y) - positives)))
+    sample = _class_weights(y)
     prior = np.concatenate(
         [
             np.zeros(len(columns)),
@@ -225,7 +273,15 @@ def fit(matrix: Matrix, labels: np.ndarray, train: np.ndarray, config: Config) -
 
     start = np.concatenate([prior, [0.0]])
     result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 3000})
-    return Fitted(columns, result.x[:-1], float(result.x[-1]))
+    lexical = fit_lexical(matrix, labels, train, config.lexical_l2) if config.lexical_l2 else None
+    return Fitted(
+        columns,
+        result.x[:-1],
+        float(result.x[-1]),
+        lexical,
+        config.lexical_weight,
+        config.lexical_margin,
+    )
 
 
 def out_of_fold(matrix: Matrix, data: Dataset, config: Config, scheme: str) -> np.ndarray:
@@ -239,24 +295,23 @@ def out_of_fold(matrix: Matrix, data: Dataset, config: Config, scheme: str) -> n
 
 
 def platt(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """p = sigmoid(a*z + b) by Newton steps on the log-loss, with Platt's (1999) targets."""
+    """p = sigmoid(a*z + b) minimising the log-loss with Platt's (1999) targets.
+
+    A plain Newton iteration can overshoot when a few scores are far from the rest; L-BFGS
+    with the exact gradient converges from (1, 0) on every score set.
+    """
     positives = labels.sum()
     negatives = len(labels) - positives
     targets = np.where(labels == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
-    a, b = 1.0, 0.0
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-np.clip(a * scores + b, -30, 30)))
-        d, w = p - targets, np.maximum(p * (1 - p), 1e-9)
-        ga, gb = float((d * scores).sum()), float(d.sum())
-        haa, hab, hbb = float((w * scores**2).sum()), float((w * scores).sum()), float(w.sum())
-        det = haa * hbb - hab * hab
-        if abs(det) < 1e-12:
-            break
-        step_a, step_b = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
-        a, b = a - step_a, b - step_b
-        if abs(step_a) + abs(step_b) < 1e-9:
-            break
-    return a, b
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = np.clip(theta[0] * scores + theta[1], -35, 35)
+        value = float((np.logaddexp(0, -z) * targets + np.logaddexp(0, z) * (1 - targets)).sum())
+        d = 1 / (1 + np.exp(-z)) - targets
+        return value, np.array([float((d * scores).sum()), float(d.sum())])
+
+    result = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(result.x[0]), float(result.x[1])
 
 
 def calibrated(scores: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -324,6 +379,18 @@ def to_linear_model(
         name: round(float(w), 5)
         for name, w in zip(matrix.dense_names, fitted.weights[count:], strict=True)
     }
+    lexical = None
+    if fitted.lexical is not None:
+        words = {
+            matrix.sparse_names[column]: float(weight)
+            for weight, column in zip(fitted.lexical.weights, fitted.lexical.columns, strict=True)
+            if abs(weight) >= LEXICAL_PRUNE
+        }
+        lexical = LexicalTerm(
+            unigrams=words,
+            offset=fitted.lexical.bias - fitted.lexical_margin,
+            weight=fitted.lexical_weight,
+        )
     return LinearModel(
         bias=fitted.bias,
         unigrams=unigrams,
@@ -333,6 +400,7 @@ def to_linear_model(
         platt_a=platt_ab[0],
         platt_b=platt_ab[1],
         report_threshold=threshold,
+        lexical=lexical,
     )
 
 
@@ -363,9 +431,9 @@ def main() -> int:
         # Bounded: 12 configurations, about a minute each on one core.
         grid = [
             Config(prior_scale=p, dense_l2=d, token_l2=t)
-            for p in (1.0, 2.0, 3.0)
-            for d in (10.0, 30.0)
-            for t in (5.0, 50.0)
+            for p in (2.0, 3.0)
+            for d in (10.0, 30.0, 100.0)
+            for t in (50.0, 100.0)
         ]
     else:
         grid = [Config()]

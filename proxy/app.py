@@ -11,6 +11,7 @@ from typing import Any
 
 import redis.asyncio as redis
 from aiohttp import web
+from prometheus_client import Counter, Histogram
 
 from proxy import admin
 from proxy.alerts import AlertEvaluator, WebhookSender
@@ -22,7 +23,13 @@ from proxy.body import ReadBody
 from proxy.config import Settings
 from proxy.db import create_pool, migrate
 from proxy.decision_api import CHECK_PATH, AnswerCheck, ReadCheckRequest
-from proxy.enforce import CheckAccess, EnforceContent, EnforceResponse, add_decision_headers
+from proxy.enforce import (
+    EXCHANGE,
+    CheckAccess,
+    EnforceContent,
+    EnforceResponse,
+    add_decision_headers,
+)
 from proxy.errors import StartupError
 from proxy.events import EventFeed
 from proxy.evidence.keyfile import load_signer
@@ -71,7 +78,7 @@ from proxy.response_guard import StreamGuards
 from proxy.routing import ResolveRoute, RouteTable
 from proxy.scan_offload import ScanOffload
 from proxy.scanners import KNOWN_KINDS
-from proxy.scanning import Scanning, ScanPrompt, compile_custom
+from proxy.scanning import ScannerTimer, Scanning, ScanPrompt, compile_custom
 from proxy.settlement import Settlements
 from proxy.stream_meter import StreamMeters
 from proxy.upstream import Forwarder, create_client_session
@@ -117,14 +124,23 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_post(CHECK_PATH, handle_check_request)
     app.router.add_post(EVIDENCE_PATH, handle_evidence_request)
     app.router.add_route("*", "/{tail:.*}", handle_proxy_request)
-    app.on_response_prepare.append(add_decision_headers)
-    app.on_response_prepare.append(add_ratelimit_headers)
+    app.on_response_prepare.append(add_response_headers)
     return app
 
 
-async def add_ratelimit_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """OpenAI's x-ratelimit-* on every proxied response, from the limit that binds first."""
-    response.headers.update(ratelimit_headers(request))
+async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """What was decided, and OpenAI's x-ratelimit-* from the limit that binds first.
+
+    The exchange's last reader: taking it off the request breaks their reference cycle, so
+    both are freed as soon as the response is done rather than by the cyclic GC (which
+    otherwise ran every few requests and promoted every request's objects on the way).
+    """
+    exchange = request.pop(EXCHANGE, None)
+    if exchange is not None:
+        add_decision_headers(exchange, response.headers)
+    limits = ratelimit_headers(request)
+    if limits:
+        response.headers.update(limits)
 
 
 def audit_gate(app: web.Application) -> list[Stage]:
@@ -234,12 +250,8 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
         raise StartupError(str(exc)) from exc
     show_active(store)
     app[POLICIES] = store
-    scanner_seconds = metrics.scanner_duration
     offload = ScanOffload(settings.scanning.offload_above_chars, settings.scanning.processes)
-    app[POLICY_SCAN] = Scanning(
-        timer=lambda name, seconds: scanner_seconds.labels(scanner_label(name)).observe(seconds),
-        offload=offload,
-    )
+    app[POLICY_SCAN] = Scanning(timer=scanner_timer(metrics.scanner_duration), offload=offload)
     try:
         async with background(
             store.watch(settings.policies.reload_interval_seconds), "policy-watch"
@@ -247,6 +259,26 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
             yield
     finally:
         offload.close()
+
+
+# Custom scanners are named after their rules: a bound on the names kept across reloads.
+_MAX_TIMED_SCANNERS = 256
+
+
+def scanner_timer(histogram: Histogram) -> ScannerTimer:
+    """Observes each scanner's seconds; its labelled series is looked up once, not per scan
+    (`.labels()` takes a lock and builds a key, several times the cost of the observation)."""
+    series: dict[str, Histogram] = {}
+
+    def observe(name: str, seconds: float) -> None:
+        child = series.get(name)
+        if child is None:
+            if len(series) >= _MAX_TIMED_SCANNERS:
+                series.clear()
+            child = series[name] = histogram.labels(scanner_label(name))
+        child.observe(seconds)
+
+    return observe
 
 
 async def postgres_pool(app: web.Application) -> AsyncIterator[None]:
@@ -280,10 +312,16 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
 async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     settings, metrics = app[SETTINGS], app[METRICS]
 
-    def count(event: str) -> None:
-        metrics.ratelimit_events.labels(event).inc()
+    # A few events, each on every request: look each series up once.
+    series: dict[str, Counter] = {}
+
+    def count(event: str, times: int) -> None:
+        counter = series.get(event)
+        if counter is None:
+            counter = series[event] = metrics.ratelimit_events.labels(event)
+        counter.inc(times)
         if event in ("failed_open", "failed_closed"):
-            metrics.dependency_failures.labels("redis", event).inc()
+            metrics.dependency_failures.labels("redis", event).inc(times)
 
     limiter = RateLimiter(app[REDIS], settings.rate_limit, on_event=count)
     # Opening connections takes round trips a request's short Redis timeout cannot afford.
@@ -298,6 +336,7 @@ async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
             yield
     finally:
         await settlements.drain()
+        await limiter.aclose()
 
 
 async def event_feed(app: web.Application) -> AsyncIterator[None]:

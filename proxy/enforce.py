@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from proxy.exchange import Exchange
 from proxy.formats import Call
@@ -20,6 +21,7 @@ from proxy.policy_store import PolicyStore
 from proxy.redact import KindPredicate, Redactor
 from proxy.replies import LocalReply
 from proxy.restore import Restorer
+from proxy.scanners import Finding
 from proxy.scanning import Scanning, TextScan
 
 if TYPE_CHECKING:
@@ -55,8 +57,14 @@ def policy_violation(decision: Decision, detail: str = "") -> LocalReply:
 _KEY_COLLISION = " (a redacted object key would replace another key of the same object)"
 
 
-def access_input(exchange: Exchange) -> PolicyInput:
+def access_input(exchange: Exchange, scan: TextScan | None = None) -> PolicyInput:
+    """What rules see of the exchange; content and response rules also what `scan` found."""
     key, route, call = exchange.api_key, exchange.route, exchange.call
+    if scan is None:
+        findings: Sequence[Finding] = ()
+        risk_score, risk_label = 0.0, "normal"
+    else:
+        findings, risk_score, risk_label = scan.all_findings, scan.risk.score, scan.risk.label
     return PolicyInput(
         tenant=key.tenant if key else "",
         route=route.prefix if route else None,
@@ -65,6 +73,9 @@ def access_input(exchange: Exchange) -> PolicyInput:
         payload=call.payload if call else None,
         headers=exchange.request.headers,
         body_bytes=len(exchange.body),
+        findings=findings,
+        risk_score=risk_score,
+        risk_label=risk_label,
         prediction=exchange.prediction,
         ml_risk=exchange.ml_risk,
     )
@@ -92,10 +103,7 @@ class EnforceContent:
         scan, policy = exchange.prompt_scan, exchange.policy
         if scan is None or policy is None:
             return None
-        inp = access_input(exchange).with_findings(
-            scan.all_findings, scan.risk.score, scan.risk.label
-        )
-        decision = policy.decide("content", inp)
+        decision = policy.decide("content", access_input(exchange, scan))
         exchange.decisions.append(decision)
         if decision.blocks:
             return policy_violation(decision)
@@ -164,10 +172,7 @@ class EnforceResponse:
             scanned = segments if scans else []
             scan = await self.scanning.scan_segments_off_loop(policy, scanned, "response")
             exchange.response_scan = scan
-            inp = access_input(exchange).with_findings(
-                scan.all_findings, scan.risk.score, scan.risk.label
-            )
-            decision = policy.decide("response", inp)
+            decision = policy.decide("response", access_input(exchange, scan))
             exchange.decisions.append(decision)
             if decision.blocks:
                 return policy_violation(decision)
@@ -233,16 +238,15 @@ def overall_action(decisions: list[Decision]) -> str:
     return most_severe(d.action for d in decisions)
 
 
-async def add_decision_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every response, streamed or local, carries what was decided."""
-    exchange = request.get(EXCHANGE)
-    if exchange is None or exchange.policy is None:
+def add_decision_headers(exchange: Exchange, headers: CIMultiDict[str]) -> None:
+    """Every response, streamed or local, carries what was decided (on_response_prepare)."""
+    if exchange.policy is None:
         return
-    response.headers["x-warden-decision"] = overall_action(exchange.decisions)
+    headers["x-warden-decision"] = overall_action(exchange.decisions)
     rules = [rule for d in exchange.decisions for rule in d.rules]
     if rules:
-        response.headers["x-warden-rules"] = ",".join(dict.fromkeys(rules))
-    response.headers["x-warden-policy-version"] = exchange.policy.version[:12]
+        headers["x-warden-rules"] = ",".join(dict.fromkeys(rules))
+    headers["x-warden-policy-version"] = exchange.policy.version[:12]
     if exchange.ml_risk is not None:
-        response.headers["x-warden-ml-risk"] = f"{exchange.ml_risk.score:.4f}"
-        response.headers["x-warden-ml-risk-label"] = exchange.ml_risk.label
+        headers["x-warden-ml-risk"] = f"{exchange.ml_risk.score:.4f}"
+        headers["x-warden-ml-risk-label"] = exchange.ml_risk.label

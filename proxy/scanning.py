@@ -32,15 +32,13 @@ ScannerTimer = Callable[[str, float], None]
 
 @dataclass(frozen=True, slots=True)
 class TextScan:
-    """The findings of every segment (offsets are within each segment's own text)."""
+    """The findings of every segment (offsets are within each segment's own text), and all of
+    them in one list (read by the decision, the metrics and the audit row alike)."""
 
     segments: Sequence[Segment]
     findings: Sequence[Sequence[Finding]]
     risk: Risk
-
-    @property
-    def all_findings(self) -> list[Finding]:
-        return [f for per_segment in self.findings for f in per_segment]
+    all_findings: Sequence[Finding]
 
     def as_scanned(self) -> Scanned:
         return Scanned(self.all_findings, self.risk.score, self.risk.label)
@@ -90,7 +88,8 @@ class Scanning:
         self.timer = timer
         self.offload = offload
         # (policy version, phase) -> the scanners that phase needs.
-        self._chosen: dict[tuple[str, Phase | None], tuple[Scanner, ...]] = {}
+        self._chosen: dict[tuple[str, Phase], tuple[Scanner, ...]] = {}
+        self._no_risk = assess((), self.thresholds)
 
     def scanners_for(
         self, policy: PolicySet | None, phase: Phase | None = None
@@ -99,28 +98,37 @@ class Scanning:
 
         Without a phase (dry runs, the decision API), every scanner runs, custom ones included.
         """
-        every = self.scanners
-        if policy is not None and policy.custom_scanners:
-            every = every + tuple(policy.custom_scanners)
-        kinds = policy.finding_kinds(phase) if policy is not None and phase else None
-        if kinds is None:
-            return every
-        key = (policy.version if policy is not None else "", phase)
+        if policy is None or phase is None:
+            return self._every(policy)
+        # Asked on every scan of every request: one lookup once the set's answer is known.
+        key = (policy.version, phase)
         chosen = self._chosen.get(key)
         if chosen is None:
-            wanted = glob_matcher(kinds) if kinds else None
-            chosen = tuple(
-                s for s in every if wanted is not None and any(wanted(k) for k in s.kinds)
-            )
+            every = self._every(policy)
+            kinds = policy.finding_kinds(phase)
+            if kinds is None:
+                chosen = every
+            else:
+                wanted = glob_matcher(kinds) if kinds else None
+                chosen = tuple(
+                    s for s in every if wanted is not None and any(wanted(k) for k in s.kinds)
+                )
             if len(self._chosen) >= _CHOSEN_CACHE:
                 self._chosen.clear()  # policy reloads only; a few versions at most
             self._chosen[key] = chosen
         return chosen
 
+    def _every(self, policy: PolicySet | None) -> tuple[Scanner, ...]:
+        if policy is not None and policy.custom_scanners:
+            return self.scanners + tuple(policy.custom_scanners)
+        return self.scanners
+
     def scan_segments(
         self, policy: PolicySet | None, segments: Sequence[Segment], phase: Phase | None = None
     ) -> TextScan:
-        scanners = self.scanners_for(policy, phase)
+        return self._scan_here(self.scanners_for(policy, phase), segments)
+
+    def _scan_here(self, scanners: Sequence[Scanner], segments: Sequence[Segment]) -> TextScan:
         per_segment, spent = find_in_segments(scanners, segments)
         return self._result(scanners, segments, per_segment, spent)
 
@@ -131,11 +139,11 @@ class Scanning:
         scanners = self.scanners_for(policy, phase)
         offload = self.offload
         if offload is None or not scanners or not offload.wanted(segments):
-            return self.scan_segments(policy, segments, phase)
+            return self._scan_here(scanners, segments)
         specs = policy.custom_specs if policy is not None else {}
         found = await offload.find(scanners, segments, specs)
         if found is None:  # a scanner the process cannot rebuild: scanned here
-            return self.scan_segments(policy, segments, phase)
+            return self._scan_here(scanners, segments)
         return self._result(scanners, segments, *found)
 
     def _result(
@@ -145,11 +153,17 @@ class Scanning:
         per_segment: list[list[Finding]],
         spent: list[float],
     ) -> TextScan:
-        if self.timer is not None and segments and scanners:
+        timer = self.timer
+        if timer is not None and segments and scanners:
             for scanner, seconds in zip(scanners, spent, strict=True):
-                self.timer(scanner.name, seconds)
-        flat = [f for findings in per_segment for f in findings]
-        return TextScan(segments, per_segment, assess(flat, self.thresholds))
+                timer(scanner.name, seconds)
+        if len(per_segment) == 1:
+            flat = per_segment[0]
+        else:
+            flat = [f for findings in per_segment for f in findings]
+        # Nothing found is the common case: its risk is the same for every request.
+        risk = assess(flat, self.thresholds) if flat else self._no_risk
+        return TextScan(segments, per_segment, risk, flat)
 
     def scan(self, policy: PolicySet, texts: Sequence[str]) -> Scanned:
         """For dry runs and policy tests: plain texts, no paths."""
@@ -169,16 +183,24 @@ def find_in_segments(
     scanner's seconds. Pure; scanning processes run it too."""
     spent = [0.0] * len(scanners)
     found: list[list[Finding]] = [[] for _ in segments]
+    clock = time.perf_counter
     for indexes, text in _scan_units(segments):
+        alone = found[indexes[0]] if len(indexes) == 1 else None
+        # One clock reading between two scanners ends one's time and starts the next's.
+        before = clock()
         for i, scanner in enumerate(scanners):
-            started = time.perf_counter()
             unit_findings = scanner.scan(text)
-            spent[i] += time.perf_counter() - started
-            if len(indexes) == 1:
-                found[indexes[0]].extend(unit_findings)
+            after = clock()
+            spent[i] += after - before
+            before = after
+            if not unit_findings:
+                continue
+            if alone is not None:
+                alone.extend(unit_findings)
             else:
                 _spread(unit_findings, indexes, segments, found)
-    return [resolve_overlaps(f) for f in found], spent
+    # Overlaps need two findings; most texts have none.
+    return [resolve_overlaps(f) if len(f) > 1 else f for f in found], spent
 
 
 # Object keys are scanned together, one per line: a request may have hundreds (tool schemas,
@@ -188,8 +210,13 @@ _KEY_SEPARATOR = "\n"
 
 def _scan_units(segments: Sequence[Segment]) -> list[tuple[list[int], str]]:
     """(segment indexes, text to scan): each value alone, all keys joined in one text."""
-    units = [([i], s.text) for i, s in enumerate(segments) if not s.is_key]
-    keys = [i for i, s in enumerate(segments) if s.is_key]
+    units: list[tuple[list[int], str]] = []
+    keys: list[int] = []
+    for i, segment in enumerate(segments):
+        if segment.is_key:
+            keys.append(i)
+        else:
+            units.append(([i], segment.text))
     if len(keys) == 1:
         units.append((keys, segments[keys[0]].text))
     elif keys:

@@ -187,6 +187,7 @@ class _Compiler:
             reads_findings=phase != "access" and not (when and set(when) <= ML_KEYS),
             finding_kinds=_finding_kinds(when, custom_kind),
             restore=bool(raw.get("restore", False)),
+            needs_findings=condition.needs_findings,
         )
         return rule, scanner
 

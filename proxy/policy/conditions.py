@@ -126,9 +126,14 @@ def _metadata(spec: dict[str, Any]) -> Predicate:
     return lambda inp: all(inp.metadata.get(k) == v for k, v in wanted.items())
 
 
+def _least(spec: dict[str, Any]) -> int:
+    """`min_count`: how many findings a `findings` or `custom` condition needs."""
+    return int(spec.get("min_count", 1))
+
+
 def _findings(spec: dict[str, Any]) -> Predicate:
     match = glob_matcher(spec["kinds"])
-    least = int(spec.get("min_count", 1))
+    least = _least(spec)
     floor = float(spec.get("min_score", 0.0))
     return lambda inp: sum(1 for f in inp.findings if match(f.kind) and f.score >= floor) >= least
 
@@ -163,7 +168,7 @@ def _ml_risk_label(spec: list[str]) -> Predicate:
 
 
 def _custom_findings(kind: str, spec: dict[str, Any]) -> Predicate:
-    least = int(spec.get("min_count", 1))
+    least = _least(spec)
     return lambda inp: sum(1 for f in inp.findings if f.kind == kind) >= least
 
 
@@ -202,23 +207,30 @@ class CompiledCondition:
     predicate: Predicate
     # Finding-kind globs a redact rule hides: those its condition matched on.
     redact_kinds: tuple[str, ...]
+    # It cannot hold without a finding, so a request where nothing was found skips it.
+    needs_findings: bool = False
 
 
 def compile_condition(when: dict[str, Any], custom_kind: str | None) -> CompiledCondition:
     """Build the predicate; `custom_kind` is the finding kind of the rule's own custom patterns."""
     parts: list[Predicate] = []
     redact_kinds: list[str] = []
+    needs_findings = False
     for key, spec in when.items():
         if key == "custom":
             assert custom_kind is not None
             parts.append(_custom_findings(custom_kind, spec))
             redact_kinds.append(custom_kind)
+            needs_findings = needs_findings or _least(spec) >= 1
             continue
         parts.append(_FACTORIES[key](spec))
         if key == "findings":
             redact_kinds.extend(spec["kinds"])
+            needs_findings = needs_findings or _least(spec) >= 1
     if not parts:
         return CompiledCondition(lambda _: True, ())
     if len(parts) == 1:
-        return CompiledCondition(parts[0], tuple(redact_kinds))
-    return CompiledCondition(lambda inp: all(p(inp) for p in parts), tuple(redact_kinds))
+        return CompiledCondition(parts[0], tuple(redact_kinds), needs_findings)
+    return CompiledCondition(
+        lambda inp: all(p(inp) for p in parts), tuple(redact_kinds), needs_findings
+    )

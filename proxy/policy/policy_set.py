@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 from proxy.policy.conditions import Predicate, glob_matcher
 from proxy.policy.contract import Contract
 from proxy.policy.model import (
     ACTION_RANK,
+    PHASES,
     Action,
     Decision,
     Mode,
@@ -40,7 +40,11 @@ class Scope:
             match = glob_matcher(patterns)
             return lambda i: (value := getattr(i, attr)) is not None and match(value)
 
-        return cls(field("tenants", "tenant"), field("routes", "route"), field("models", "model"))
+        tenants, routes = field("tenants", "tenant"), field("routes", "route")
+        models = field("models", "model")
+        if tenants is None and routes is None and models is None:
+            return EVERYWHERE
+        return cls(tenants, routes, models)
 
     def covers(self, inp: PolicyInput) -> bool:
         return (
@@ -48,6 +52,10 @@ class Scope:
             and (self.routes is None or self.routes(inp))
             and (self.models is None or self.models(inp))
         )
+
+
+# The scope of most rules: `decide` skips asking it.
+EVERYWHERE: Final = Scope()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,8 @@ class Rule:
     finding_kinds: tuple[str, ...] | None = None
     # Content redact rules only: the caller's answer gets the original values back.
     restore: bool = False
+    # The condition cannot hold without at least one finding (`findings` or `custom`).
+    needs_findings: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,11 @@ class PolicyDefaults:
         return action
 
 
+def _derived() -> Any:
+    """A field computed in `__post_init__` from the others: not an argument, not compared."""
+    return dataclasses.field(init=False, repr=False, compare=False)
+
+
 @dataclass(frozen=True, slots=True)
 class PolicySet:
     version: str
@@ -109,6 +124,28 @@ class PolicySet:
     # Per phase, the finding-kind globs its rules look at (None: all findings); a phase missing
     # here is read as None.
     phase_kinds: Mapping[Phase, tuple[str, ...] | None] = dataclasses.field(default_factory=dict)
+    # Derived from the fields above, once: what `decide` would otherwise work out per request.
+    _tenant_overrides: Mapping[str, Mapping[str, Override]] = _derived()
+    _defaults: Mapping[Phase, Decision] = _derived()
+    # Phases where every rule needs a finding: with none found, the default decides.
+    _findings_only: frozenset[Phase] = _derived()
+
+    def __post_init__(self) -> None:
+        by_tenant: dict[str, dict[str, Override]] = {}
+        for (tenant, rule_id), override in self.overrides.items():
+            by_tenant.setdefault(tenant, {})[rule_id] = override
+        defaults = {
+            phase: _default_decision(self.version, self.defaults.for_phase(phase), phase)
+            for phase in PHASES
+        }
+        findings_only = frozenset(
+            phase
+            for phase, rules in self.rules.items()
+            if rules and all(rule.needs_findings for rule in rules)
+        )
+        object.__setattr__(self, "_tenant_overrides", by_tenant)
+        object.__setattr__(self, "_defaults", defaults)
+        object.__setattr__(self, "_findings_only", findings_only)
 
     @property
     def rule_count(self) -> int:
@@ -116,7 +153,7 @@ class PolicySet:
 
     def default_decision(self, phase: Phase) -> Decision:
         """The decision when no enforced rule matches: a frozen value, made once per set."""
-        return _default_decision(self.version, self.defaults.for_phase(phase), phase)
+        return self._defaults[phase]
 
     def scans(self, phase: Phase) -> bool:
         """Whether any rule of the phase looks at findings: if none does, nobody scans for it.
@@ -145,38 +182,48 @@ class PolicySet:
 
     def decide(self, phase: Phase, inp: PolicyInput) -> Decision:
         """Pure: most severe enforced match wins, ties by file order; monitor rules only count."""
-        if not self.rules.get(phase):
-            return self.default_decision(phase)
-        winner: Rule | None = None
-        winner_action: Action = "allow"
-        enforced: list[str] = []
+        rules = self.rules.get(phase)
+        if not rules:
+            return self._defaults[phase]
+        found = bool(inp.findings)
+        if not found and phase in self._findings_only:
+            return self._defaults[phase]
+        # Hot on every request: most tenants override nothing, most rules match nothing.
+        overrides = self._tenant_overrides.get(inp.tenant)
+        matched: list[tuple[Rule, Action]] = []
         monitored: list[RuleMatch] = []
-        redact_kinds: list[str] = []
-        restore_kinds: list[str] = []
-        for rule in self.rules.get(phase, ()):
+        for rule in rules:
+            if rule.needs_findings and not found:
+                continue
             action, mode = rule.action, rule.mode
-            override = self.overrides.get((inp.tenant, rule.id))
-            if override is not None:
-                if not override.enabled:
-                    continue
-                action = override.action or action
-                mode = override.mode or mode
-            if not rule.scope.covers(inp) or not rule.condition(inp):
+            if overrides is not None:
+                override = overrides.get(rule.id)
+                if override is not None:
+                    if not override.enabled:
+                        continue
+                    action = override.action or action
+                    mode = override.mode or mode
+            scope = rule.scope
+            if (scope is not EVERYWHERE and not scope.covers(inp)) or not rule.condition(inp):
                 continue
             if mode == "monitor":
                 monitored.append(RuleMatch(rule.id, action, rule.severity))
-                continue
-            enforced.append(rule.id)
+            else:
+                matched.append((rule, action))
+        if not matched:
+            if not monitored:
+                return self._defaults[phase]
+            return replace(self._defaults[phase], monitored=tuple(monitored))
+        winner, winner_action = matched[0]
+        redact_kinds: list[str] = []
+        restore_kinds: list[str] = []
+        for rule, action in matched:
             if action == "redact":
                 redact_kinds.extend(rule.redact_kinds)
                 if rule.restore:
                     restore_kinds.extend(rule.redact_kinds)
-            if winner is None or ACTION_RANK[action] > ACTION_RANK[winner_action]:
+            if ACTION_RANK[action] > ACTION_RANK[winner_action]:
                 winner, winner_action = rule, action
-        if winner is None:
-            if not monitored:
-                return self.default_decision(phase)
-            return replace(self.default_decision(phase), monitored=tuple(monitored))
         violation = None
         if winner.contract is not None and inp.prediction is not None:
             # Asked again only for the winner, so the rule loop stays a plain predicate call.
@@ -188,7 +235,7 @@ class PolicySet:
             winner.description,
             self.version,
             severity=winner.severity,
-            rules=tuple(enforced),
+            rules=tuple(rule.id for rule, _ in matched),
             monitored=tuple(monitored),
             redact_kinds=tuple(redact_kinds) if winner_action == "redact" else (),
             violation=violation,
@@ -196,7 +243,6 @@ class PolicySet:
         )
 
 
-@functools.lru_cache(maxsize=64)
 def _default_decision(version: str, action: Action, phase: Phase) -> Decision:
     reason = "no rule matched" if action != "block" else "no policy allows this request"
     return Decision(phase, action, None, reason, version)

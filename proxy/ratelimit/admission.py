@@ -49,6 +49,10 @@ class Reservation:
     cost_micro_usd: int
     model: str | None
 
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.max_output_tokens
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:
@@ -87,7 +91,7 @@ def settle_deltas(
     `usage` None gives everything back, the request included; a field of it that is None
     counts as reserved.
     """
-    reserved_tokens = reservation.prompt_tokens + reservation.max_output_tokens
+    reserved_tokens = reservation.tokens
     if usage is None:
         return {"requests": -1, "tokens": -reserved_tokens, "usd": -reservation.cost_micro_usd}
     used_in = reservation.prompt_tokens if usage.input_tokens is None else usage.input_tokens

@@ -15,13 +15,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from proxy.ratelimit.admission import Reservation
-from proxy.ratelimit.lua import NOW_LUA, Script
+from proxy.ratelimit.lua import NOW_LUA, Call, Keys, Script
+from proxy.ratelimit.pipe import ScriptPipe
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,14 @@ class Leases:
 
     def __init__(
         self,
-        client: redis.Redis,
+        pipe: ScriptPipe,
         lease_seconds: float,
         timeout: float,
         *,
         clock: Callable[[], float] | None = None,
-        on_event: Callable[[str], None] | None = None,
+        on_event: Callable[[str, int], None] | None = None,
     ) -> None:
-        self.client = client
+        self.pipe = pipe
         self.lease_seconds = lease_seconds
         self.lease_ms = max(1, round(lease_seconds * 1000))
         self.timeout = timeout
@@ -81,9 +81,8 @@ class Leases:
     def hold(self, reservation: Reservation) -> None:
         now = time.monotonic()
         for plan in reservation.plans:
-            keys = tuple(c.key for c in plan.checks if c.kind == "c")
-            if keys:
-                self._held[(reservation.id, plan.slot)] = _Held(plan.slot, keys, now)
+            if plan.inflight_keys:
+                self._held[(reservation.id, plan.slot)] = _Held(plan.slot, plan.inflight_keys, now)
 
     def release(self, reservation: Reservation) -> None:
         for plan in reservation.plans:
@@ -109,13 +108,15 @@ class Leases:
         if not by_slot:
             return 0
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
-        calls = []
-        for pairs in by_slot.values():
-            args: list[Any] = [now_ms, self.lease_ms, *(member for _, member in pairs)]
-            calls.append(RENEW.run(self.client, [key for key, _ in pairs], args))
+        calls: list[Call] = [
+            (
+                Keys.of([key for key, _ in pairs]),
+                [now_ms, self.lease_ms, *(member for _, member in pairs)],
+            )
+            for pairs in by_slot.values()
+        ]
         try:
-            async with asyncio.timeout(self.timeout):
-                results = await asyncio.gather(*calls)
+            results = await RENEW.call_many(self.pipe, calls, self.timeout)
         except (RedisError, OSError, TimeoutError) as exc:
             self._event("lease_renew_failed")
             if not self._failing:
@@ -127,10 +128,10 @@ class Leases:
         for held in due:
             held.renewed_at = now
         renewed = sum(int(r) for r in results)
-        for _ in range(renewed):
-            self._event("lease_renewed")
+        if renewed:
+            self._event("lease_renewed", renewed)
         return renewed
 
-    def _event(self, name: str) -> None:
+    def _event(self, name: str, count: int = 1) -> None:
         if self.on_event is not None:
-            self.on_event(name)
+            self.on_event(name, count)

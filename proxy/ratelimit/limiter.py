@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import redis.asyncio as redis
-from redis.exceptions import MaxConnectionsError, RedisError
+from redis.exceptions import RedisError
 
 from proxy.formats.segments import Usage
 from proxy.ratelimit.admission import (
@@ -24,7 +24,8 @@ from proxy.ratelimit.admission import (
     settle_deltas,
 )
 from proxy.ratelimit.leases import RENEW_LUA, Leases
-from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA, Call
+from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA, Call, Keys
+from proxy.ratelimit.pipe import ScriptPipe, command
 from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
 from proxy.ratelimit.settings import (
     RateLimitSettings,
@@ -45,10 +46,12 @@ class RateLimiter:
 
     `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
     with skewed clocks still agree. `on_event` receives "admitted", "denied", "failed_open",
-    "failed_closed", "redis_error", "pool_exhausted", "settled", "settle_failed",
-    "settle_batch", "lease_renewed", "lease_renew_failed" (wire it to a counter). Run
-    `leases.run()` beside it, so that in-flight slots outlive their lease while their
-    requests do.
+    "failed_closed", "redis_error", "settled", "settle_failed", "settle_batch",
+    "lease_renewed", "lease_renew_failed", each with how many times it happened (wire it to
+    a counter). Run `leases.run()` beside it, so that in-flight slots outlive their lease
+    while their requests do, and `aclose()` after it.
+
+    Its scripts run on a connection of its own (see pipe.py), opened like `client`'s.
     """
 
     def __init__(
@@ -57,9 +60,10 @@ class RateLimiter:
         settings: RateLimitSettings,
         *,
         clock: Callable[[], float] | None = None,
-        on_event: Callable[[str], None] | None = None,
+        on_event: Callable[[str, int], None] | None = None,
     ) -> None:
         self.client = client
+        self.pipe = ScriptPipe(client)
         self.settings = settings
         self.planner = Planner(settings)
         self.clock = clock
@@ -68,40 +72,44 @@ class RateLimiter:
         self._retry_at = 0.0
         self._outage_since: float | None = None
         self.leases = Leases(
-            client,
+            self.pipe,
             settings.concurrency_lease_seconds,
             settings.timeout * SETTLE_TIMEOUT_FACTOR,
             clock=clock,
             on_event=self._event,
         )
 
-    def _event(self, name: str) -> None:
-        self.events[name] += 1
+    def _event(self, name: str, count: int = 1) -> None:
+        self.events[name] += count
         if self.on_event is not None:
-            self.on_event(name)
+            self.on_event(name, count)
 
-    async def warm_up(self, connections: int = 16) -> bool:
-        """Open pool connections and load both scripts before traffic arrives (call it at
+    async def warm_up(self) -> bool:
+        """Open the connection and load the scripts before traffic arrives (call it at
         startup): opening a connection costs several round trips, and a cold burst would
         otherwise spend its Redis timeout on them and fail open."""
+        loads = [command("SCRIPT", "LOAD", text) for text in (RESERVE_LUA, SETTLE_LUA, RENEW_LUA)]
+        timeout = max(1.0, self.settings.timeout * SETTLE_TIMEOUT_FACTOR)
         try:
-            async with asyncio.timeout(max(1.0, self.settings.timeout * SETTLE_TIMEOUT_FACTOR)):
-                await asyncio.gather(*(self.client.ping() for _ in range(connections)))
-                await self.client.script_load(RESERVE_LUA)
-                await self.client.script_load(SETTLE_LUA)
-                await self.client.script_load(RENEW_LUA)
+            replies = await self.pipe.execute(loads, timeout)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("rate limits: Redis warm-up failed (%s: %s)", type(exc).__name__, exc)
             return False
+        failed = [r for r in replies if isinstance(r, RedisError)]
+        if failed:
+            log.warning("rate limits: loading the scripts failed (%s)", failed[0])
+            return False
         return True
+
+    async def aclose(self) -> None:
+        await self.pipe.aclose()
 
     async def reserve(self, ctx: RequestContext) -> Admission:
         """Check every limit that applies to `ctx` and reserve in all of them, or in none."""
         if not self.settings.enabled:
             return ADMITTED_UNLIMITED
         wall = self.clock() if self.clock is not None else time.time()
-        cost = self.planner.reserved_cost(ctx)
-        plans = self.planner.plan(ctx, wall, cost)
+        plans = self.planner.plan(ctx, wall)
         if not plans:
             return ADMITTED_UNLIMITED
         if time.monotonic() < self._retry_at:
@@ -109,67 +117,64 @@ class RateLimiter:
             return self._degraded()
         reservation = Reservation(
             secrets.token_hex(8),
-            tuple(plans),
+            plans,
             ctx.prompt_tokens,
             ctx.max_output_tokens,
-            cost,
+            self.planner.reserved_cost(ctx),
             ctx.model,
         )
         now_ms = round(wall * 1000) if self.clock is not None else 0
-        try:
-            async with asyncio.timeout(self.settings.timeout):
-                results = await self._reserve_slots(plans, reservation.id, now_ms)
-        except TimeoutError as exc:
-            return await self._failed(exc, reservation, [])
+        results = await self._reserve_slots(reservation, now_ms)
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
-            if not isinstance(failure, RedisError | OSError):
+            if not isinstance(failure, RedisError | OSError | TimeoutError):
                 raise failure  # a bug, not an outage: fail the request closed (500)
         replies = [r for r in results if not isinstance(r, BaseException)]
         if failures:
             written = [p for p, r in zip(plans, results, strict=True) if _wrote(r)]
             return await self._failed(failures[0], reservation, written)
         self._recovered()
-        return await self._admission(reservation, plans, replies, wall)
+        return await self._admission(reservation, replies, wall)
 
     async def _reserve_slots(
-        self, plans: list[SlotPlan], member: str, now_ms: int
+        self, reservation: Reservation, now_ms: int
     ) -> list[list[int] | BaseException]:
+        plans = reservation.plans
         if len(plans) == 1:
             # The usual case: one slot, one round trip, and no task to schedule for it.
             try:
-                return [await self._reserve_slot(plans[0], member, now_ms)]
-            except (RedisError, OSError) as exc:
+                return [await self._reserve_slot(plans[0], reservation, now_ms)]
+            except (RedisError, OSError, TimeoutError) as exc:
                 return [exc]
         # A global model limit: its slot is asked alongside, still one round trip of latency.
-        calls = [self._reserve_slot(plan, member, now_ms) for plan in plans]
+        calls = [self._reserve_slot(plan, reservation, now_ms) for plan in plans]
         return list(await asyncio.gather(*calls, return_exceptions=True))
 
-    async def _reserve_slot(self, plan: SlotPlan, member: str, now_ms: int) -> list[int]:
-        spec = " ".join(f"{c.kind} {c.limit} {c.cost} {c.span}" for c in plan.checks)
-        keys = [c.key for c in plan.checks]
-        result: list[int] = await RESERVE.run(self.client, keys, (now_ms, member, spec))
+    async def _reserve_slot(
+        self, plan: SlotPlan, reservation: Reservation, now_ms: int
+    ) -> list[int]:
+        spec = plan.reserve_spec.format(reservation.tokens, reservation.cost_micro_usd)
+        args = (now_ms, reservation.id, spec)
+        timeout = self.settings.timeout
+        result: list[int] = await RESERVE.call(self.pipe, plan.keys, args, timeout)
         return result
 
     async def _admission(
-        self,
-        reservation: Reservation,
-        plans: list[SlotPlan],
-        replies: list[list[int]],
-        wall: float,
+        self, reservation: Reservation, replies: list[list[int]], wall: float
     ) -> Admission:
+        plans = reservation.plans
+        requests, tokens = _tightest(plans, replies)
+        # A slot's reply starts with 1 when every check fitted and it reserved.
+        if all(reply[0] == 1 for reply in replies):
+            self._event("admitted")
+            self.leases.hold(reservation)
+            return Admission(True, reservation, requests, tokens)
         outcomes: list[tuple[Check, int, int, int, int]] = []
         for plan, reply in zip(plans, replies, strict=True):
             for i, check in enumerate(plan.checks):
                 status, remaining, reset_ms, wait_ms = reply[2 + 4 * i : 6 + 4 * i]
                 outcomes.append((check, status, remaining, reset_ms, wait_ms))
-        requests = _tightest(outcomes, "requests")
-        tokens = _tightest(outcomes, "tokens")
         denied = [o for o in outcomes if o[1] != _FITS]
-        if not denied:
-            self._event("admitted")
-            self.leases.hold(reservation)
-            return Admission(True, reservation, requests, tokens)
         # With a global model limit, one slot may have reserved while the other refused.
         admitted = [p for p, r in zip(plans, replies, strict=True) if r[0] == 1]
         if admitted:
@@ -179,7 +184,8 @@ class RateLimiter:
         check, status, remaining, _, wait_ms = max(denied, key=lambda o: (o[1], o[4]))
         wait = wait_ms / 1000
         kind: DenialType = "budget_exceeded" if check.kind == "b" else "rate_limit_exceeded"
-        message = denial_message(check, status == _NEVER, remaining, wait, wall)
+        cost = check.amount(reservation.tokens, reservation.cost_micro_usd)
+        message = denial_message(check, cost, status == _NEVER, remaining, wait, wall)
         self._event("denied")
         return Admission(
             False,
@@ -192,15 +198,6 @@ class RateLimiter:
     async def _failed(
         self, exc: BaseException, reservation: Reservation, written: list[SlotPlan]
     ) -> Admission:
-        if isinstance(exc, MaxConnectionsError):
-            # Our own pool is full, Redis itself is fine: no outage, just this request.
-            self._event("pool_exhausted")
-            if self.settings.failure_mode == "open":
-                self._event("failed_open")
-                return self._open_with(reservation, written)
-            if written:
-                await self._release(reservation, written)
-            return self._degraded()
         self._event("redis_error")
         self._retry_at = time.monotonic() + self.settings.retry_interval
         if self._outage_since is None:
@@ -282,11 +279,9 @@ class RateLimiter:
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
         calls: list[Call] = []
         for plan in plans:
-            keys = [SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)]
-            keys += [c.key for c in plan.checks]
-            spec = " ".join(
-                f"{c.kind} {c.limit} {deltas.get(c.unit, 0)} {c.span}" for c in plan.checks
-            )
+            keys = Keys.of([SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)])
+            keys += plan.keys
+            spec = plan.settle_spec.format(deltas["requests"], deltas["tokens"], deltas["usd"])
             calls.append((keys, (now_ms, reservation.id, SETTLED_MARKER_MS, spec)))
         return calls
 
@@ -295,16 +290,14 @@ class RateLimiter:
         if not calls:
             return []
         try:
-            async with asyncio.timeout(self.settings.timeout * SETTLE_TIMEOUT_FACTOR):
-                results = await SETTLE.run_many(self.client, calls)
+            timeout = self.settings.timeout * SETTLE_TIMEOUT_FACTOR
+            results = await SETTLE.call_many(self.pipe, calls, timeout)
         except (RedisError, OSError, TimeoutError) as exc:
-            for _ in range(reservations):
-                self._event("settle_failed")
+            self._event("settle_failed", reservations)
             if self._outage_since is None:
                 log.warning("rate limits: settle failed (%s: %s)", type(exc).__name__, exc)
             return [0] * len(calls)
-        for _ in range(reservations):
-            self._event("settled")
+        self._event("settled", reservations)
         self._event("settle_batch")  # one round trip, however many it settled
         return results
 
@@ -326,14 +319,24 @@ def _partial(reservation: Reservation, written: list[SlotPlan]) -> Reservation |
     )
 
 
-def _tightest(outcomes: list[tuple[Check, int, int, int, int]], unit: str) -> LimitState | None:
-    """The scope with the least left (the longest reset on a tie): what the client hits next."""
-    best: tuple[Check, int, int, int, int] | None = None
-    for outcome in outcomes:
-        if outcome[0].unit == unit and (
-            best is None or (outcome[2], -outcome[3]) < (best[2], -best[3])
-        ):
-            best = outcome
-    if best is None:
-        return None
-    return LimitState(best[0].limit, best[2], best[3] / 1000)
+def _tightest(
+    plans: Sequence[SlotPlan], replies: list[list[int]]
+) -> tuple[LimitState | None, LimitState | None]:
+    """Per unit, requests and tokens, the scope with the least left (the longest reset on a
+    tie): what the client hits next. One pass over the replies; this runs on every request."""
+    best: dict[str, tuple[int, int, int]] = {}  # unit: (remaining, -reset ms, limit)
+    for plan, reply in zip(plans, replies, strict=True):
+        at = 3  # the first check's remaining; then reset, wait, and the next check's status
+        for check in plan.checks:
+            unit = check.unit
+            if unit == "requests" or unit == "tokens":
+                remaining, reset = reply[at], reply[at + 1]
+                found = best.get(unit)
+                if found is None or (remaining, -reset) < found[:2]:
+                    best[unit] = (remaining, -reset, check.limit)
+            at += 4
+    states = [
+        None if found is None else LimitState(found[2], found[0], -found[1] / 1000)
+        for found in (best.get("requests"), best.get("tokens"))
+    ]
+    return states[0], states[1]

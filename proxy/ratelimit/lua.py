@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import redis.asyncio as redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
+
+from proxy.ratelimit.pipe import ScriptPipe, bulk
 
 # Every script's ARGV[1]: the time in ms, or 0 for Redis's own clock, which is what replicas
 # share (a test passes its own, to move time by hand).
@@ -166,6 +170,26 @@ return 1
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """A script call's KEYS, encoded: a plan's keys are the same in all its calls, so they are
+    encoded once, with the plan."""
+
+    count: int
+    encoded: bytes
+
+    @classmethod
+    def of(cls, names: Sequence[str]) -> Keys:
+        return cls(len(names), bulk(*names))
+
+    def __add__(self, other: Keys) -> Keys:
+        return Keys(self.count + other.count, self.encoded + other.encoded)
+
+
+# One script call: its KEYS and its ARGV.
+Call = tuple[Keys, Sequence[str | int]]
+
+
 class Script:
     """A Lua script run by its SHA-1; a server that does not know it (restarted, failed over,
     flushed) gets the full text once via EVAL, which also caches it there."""
@@ -173,32 +197,48 @@ class Script:
     def __init__(self, text: str) -> None:
         self.text = text
         self.sha = hashlib.sha1(text.encode()).hexdigest()
+        self._by_sha = bulk("EVALSHA", self.sha)
+        self._by_text = bulk("EVAL", self.text)
 
     async def run(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """One call through a redis-py client (off the request path)."""
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return await client.eval(self.text, len(keys), *keys, *args)
 
-    async def run_many(self, client: redis.Redis, calls: Sequence[Call]) -> list[Any]:
-        """Several calls in one round trip: a pipeline, not a transaction (each script is
-        atomic on its own, and their keys may lie in different hash slots)."""
-        if len(calls) == 1:
-            return [await self.run(client, *calls[0])]
-        async with client.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
-                pipe.evalsha(self.sha, len(keys), *keys, *args)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        for i, result in enumerate(results):
-            if isinstance(result, NoScriptError):
-                results[i] = await self.run(client, *calls[i])
-            elif isinstance(result, Exception):
+    async def call(
+        self, pipe: ScriptPipe, keys: Keys, args: Sequence[str | int], timeout: float
+    ) -> Any:
+        """One call on the limiter's own connection."""
+        return (await self.call_many(pipe, [(keys, args)], timeout))[0]
+
+    async def call_many(self, pipe: ScriptPipe, calls: Sequence[Call], timeout: float) -> list[Any]:
+        """Several calls in one round trip, each atomic on its own (their keys may lie in
+        different hash slots), all within `timeout` seconds. An error reply raises, after
+        every reply has been read."""
+        started = time.monotonic()
+        commands = [self._command(self._by_sha, *call) for call in calls]
+        results = await pipe.execute(commands, timeout)
+        unknown = [i for i, r in enumerate(results) if _no_script(r)]
+        if unknown:
+            texts = [self._command(self._by_text, *calls[i]) for i in unknown]
+            left = timeout - (time.monotonic() - started)
+            for i, result in zip(unknown, await pipe.execute(texts, left), strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, ResponseError):
                 raise result
         return results
 
+    @staticmethod
+    def _command(head: bytes, keys: Keys, args: Sequence[str | int]) -> bytes:
+        size = 3 + keys.count + len(args)  # EVALSHA sha numkeys KEYS... ARGV...
+        return b"*%d\r\n%b%b%b%b" % (size, head, bulk(keys.count), keys.encoded, bulk(*args))
 
-# One script call: its KEYS and its ARGV.
-Call = tuple[Sequence[str], Sequence[Any]]
+
+def _no_script(result: Any) -> bool:
+    return isinstance(result, ResponseError) and str(result).startswith("NOSCRIPT")
 
 
 RESERVE: Final = Script(RESERVE_LUA)
@@ -209,8 +249,8 @@ def create_client(url: str, timeout: float, max_connections: int = 64) -> redis.
     """A client whose pool makes callers queue for a connection when all are busy.
 
     redis-py's default pool raises MaxConnectionsError past 100 connections in use, which a
-    burst of requests reaches easily; a limiter must not fail open because of its own pool.
-    Connections open lazily, so this works while Redis is down.
+    burst of requests reaches easily. The limiter's own connection (pipe.py) is opened with
+    this client's settings. Connections open lazily, so this works while Redis is down.
     """
     pool = redis.BlockingConnectionPool.from_url(
         url,

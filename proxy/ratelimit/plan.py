@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import quote as _quote
 
+from proxy.ratelimit.lua import Keys
 from proxy.ratelimit.settings import (
     MICRO_USD_PER_USD,
     Budget,
@@ -31,6 +32,9 @@ SETTLED_KEY: Final = KEY_PREFIX + ":{{{slot}}}:done:{reservation}"  # settle() a
 
 # The scope id of scopes that are the whole slot (the tenant itself, a global model limit).
 WHOLE: Final = "-"
+# Plans kept for (tenant, key, model, route, key limits, day); past this many, the cache starts
+# over (tenants, keys and models are many, and a model name is whatever a client sends).
+PLAN_CACHE_SIZE: Final = 10_000
 
 Kind = Literal["g", "c", "b"]
 Unit = Literal["requests", "tokens", "concurrent", "usd"]
@@ -38,7 +42,8 @@ Unit = Literal["requests", "tokens", "concurrent", "usd"]
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One limit on one key. `span`: period ms (g), lease ms (c), window end epoch ms (b)."""
+    """One limit on one key. `span`: period ms (g), lease ms (c), window end epoch ms (b).
+    What a request costs in it depends on its unit alone: see `amount()`."""
 
     kind: Kind
     key: str
@@ -46,16 +51,43 @@ class Check:
     name: str
     unit: Unit
     limit: int
-    cost: int
     span: int
+
+    def amount(self, tokens: int, micro_usd: int) -> int:
+        """A request's cost here, given the tokens and micro-USD it reserves."""
+        if self.unit == "tokens":
+            return tokens
+        return micro_usd if self.unit == "usd" else 1
+
+
+# The word a check's amount takes in the scripts' specs (lua.py), as str.format fields:
+# reserve {0} = tokens, {1} = micro-USD; settle {0} = requests, {1} = tokens, {2} = micro-USD.
+_RESERVE_AMOUNT: Final = {"requests": "1", "tokens": "{0}", "concurrent": "1", "usd": "{1}"}
+_SETTLE_DELTA: Final = {"requests": "{0}", "tokens": "{1}", "concurrent": "0", "usd": "{2}"}
 
 
 @dataclass(frozen=True, slots=True)
 class SlotPlan:
-    """The checks of one script call: all on keys of one hash slot."""
+    """The checks of one script call: all on keys of one hash slot. Built once and cached,
+    with what every call needs of it: its keys, and its specs with the amounts left blank."""
 
     slot: str
     checks: tuple[Check, ...]
+    keys: Keys
+    inflight_keys: tuple[str, ...]
+    reserve_spec: str
+    settle_spec: str
+
+    @classmethod
+    def of(cls, slot: str, checks: tuple[Check, ...]) -> SlotPlan:
+        return cls(
+            slot,
+            checks,
+            Keys.of([c.key for c in checks]),
+            tuple(c.key for c in checks if c.kind == "c"),
+            " ".join(f"{c.kind} {c.limit} {_RESERVE_AMOUNT[c.unit]} {c.span}" for c in checks),
+            " ".join(f"{c.kind} {c.limit} {_SETTLE_DELTA[c.unit]} {c.span}" for c in checks),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +102,8 @@ class RequestContext:
     max_output_tokens: int = 0
     key_limits: KeyLimits | None = None
 
-    @property
-    def reserved_tokens(self) -> int:
-        return self.prompt_tokens + self.max_output_tokens
+
+_PlanKey = tuple[str, str, str | None, str | None, KeyLimits | None, int]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -116,6 +147,8 @@ class Planner:
         self.settings = settings
         self.lease_ms = max(1, round(settings.concurrency_lease_seconds * 1000))
         self._merged: dict[str | None, ScopeLimits] = {}
+        self._plans: dict[_PlanKey, tuple[SlotPlan, ...]] = {}
+        self._prices: dict[str | None, Price | None] = {}
 
     def scope_limits(self, tenant: str) -> ScopeLimits:
         # Only configured tenants get an entry of their own, so the cache stays bounded.
@@ -127,14 +160,31 @@ class Planner:
         return merged
 
     def price(self, model: str | None) -> Price | None:
+        try:
+            return self._prices[model]
+        except KeyError:
+            pass
+        if len(self._prices) >= PLAN_CACHE_SIZE:
+            self._prices.clear()
         found = find_pattern(self.settings.prices, model)
-        return found[1] if found is not None else None
+        price = self._prices[model] = found[1] if found is not None else None
+        return price
 
     def reserved_cost(self, ctx: RequestContext) -> int:
         return cost_micro_usd(self.price(ctx.model), ctx.prompt_tokens, ctx.max_output_tokens)
 
-    def plan(self, ctx: RequestContext, now: float, cost: int) -> list[SlotPlan]:
+    def plan(self, ctx: RequestContext, now: float) -> tuple[SlotPlan, ...]:
         """The checks for `ctx` at wall time `now` (seconds), tenant slot first."""
+        day = int(now // 86_400)
+        key = (ctx.tenant, ctx.key_id, ctx.model, ctx.route, ctx.key_limits, day)
+        plans = self._plans.get(key)
+        if plans is None:
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.clear()
+            plans = self._plans[key] = self._make_plans(ctx, day)
+        return plans
+
+    def _make_plans(self, ctx: RequestContext, day: int) -> tuple[SlotPlan, ...]:
         limits = self.scope_limits(ctx.tenant)
         slot = quote(ctx.tenant, safe="")
         checks: list[Check] = []
@@ -150,37 +200,32 @@ class Planner:
             scopes.append(("route", quote(ctx.route, safe=""), limits.route[ctx.route]))
         for scope, scope_id, windows in scopes:
             if windows is not None:
-                checks.extend(
-                    self.window_checks(slot, scope, scope_id, windows, ctx.reserved_tokens)
-                )
-        when = calendar_of(int(now // 86_400))
+                checks.extend(self.window_checks(slot, scope, scope_id, windows))
+        when = calendar_of(day)
         for scope, scope_id, budget in (
             ("key", quote(ctx.key_id, safe=""), key_budget),
             ("tenant", WHOLE, limits.tenant_budget),
         ):
             if budget is not None:
-                checks.extend(budget_checks(slot, scope, scope_id, budget, cost, when))
-        plans = [SlotPlan(slot, tuple(checks))] if checks else []
+                checks.extend(budget_checks(slot, scope, scope_id, budget, when))
+        plans = [SlotPlan.of(slot, tuple(checks))] if checks else []
         found = find_pattern(self.settings.global_model, ctx.model)
         if found is not None:
             pattern, windows = found
             global_slot = "global:" + quote(pattern, safe="")
-            glob_checks = self.window_checks(
-                global_slot, "global_model", WHOLE, windows, ctx.reserved_tokens
-            )
+            glob_checks = self.window_checks(global_slot, "global_model", WHOLE, windows)
             if glob_checks:
-                plans.append(SlotPlan(global_slot, tuple(glob_checks)))
-        return plans
+                plans.append(SlotPlan.of(global_slot, tuple(glob_checks)))
+        return tuple(plans)
 
     def window_checks(
-        self, slot: str, scope: str, scope_id: str, windows: WindowLimits, tokens: int
+        self, slot: str, scope: str, scope_id: str, windows: WindowLimits
     ) -> list[Check]:
-        """Checks of one scope's windows; a request costs 1 request and `tokens` tokens."""
+        """Checks of one scope's windows."""
         checks = []
         for name, unit, period, limit in _windows_of(windows):
-            cost = 1 if unit == "requests" else tokens
             key = WINDOW_KEY.format(slot=slot, scope=scope, id=scope_id, name=name)
-            checks.append(Check("g", key, scope, name, unit, limit, cost, period))
+            checks.append(Check("g", key, scope, name, unit, limit, period))
         if windows.max_concurrent is not None:
             key = INFLIGHT_KEY.format(slot=slot, scope=scope, id=scope_id)
             checks.append(
@@ -191,7 +236,6 @@ class Planner:
                     "max_concurrent",
                     "concurrent",
                     windows.max_concurrent,
-                    1,
                     self.lease_ms,
                 )
             )
@@ -209,7 +253,7 @@ def key_scope(limits: ScopeLimits, own: KeyLimits | None) -> tuple[WindowLimits,
 
 
 def budget_checks(
-    slot: str, scope: str, scope_id: str, budget: Budget, cost: int, when: Calendar
+    slot: str, scope: str, scope_id: str, budget: Budget, when: Calendar
 ) -> list[Check]:
     checks = []
     for name, usd, window, end in (
@@ -220,7 +264,7 @@ def budget_checks(
             continue
         key = SPEND_KEY.format(slot=slot, scope=scope, id=scope_id, window=window)
         limit = round(usd * MICRO_USD_PER_USD)
-        checks.append(Check("b", key, scope, name, "usd", limit, cost, end))
+        checks.append(Check("b", key, scope, name, "usd", limit, end))
     return checks
 
 

@@ -6,7 +6,6 @@ script measures windows by, so what the report shows is what the next request wi
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any, Final
 from redis.exceptions import RedisError
 
 from proxy.ratelimit.limiter import SETTLE_TIMEOUT_FACTOR, RateLimiter
-from proxy.ratelimit.lua import Script
+from proxy.ratelimit.lua import Keys, Script
 from proxy.ratelimit.plan import WHOLE, Check, Planner, budget_checks, calendar_of, key_scope, quote
 from proxy.ratelimit.settings import DAY_MS, MICRO_USD_PER_USD, Budget, KeyLimits, WindowLimits
 
@@ -96,7 +95,7 @@ async def key_usage(
     windows, budget = key_scope(limits, own)
     slot = quote(tenant, safe="")
     key = quote(key_id, safe="")
-    readings = [_Reading(key_id, c) for c in planner.window_checks(slot, "key", key, windows, 0)]
+    readings = [_Reading(key_id, c) for c in planner.window_checks(slot, "key", key, windows)]
     readings += _budget_readings(slot, "key", key_id, budget, wall)
     readings += _tenant_readings(planner, tenant, wall, scopes=False)
     return await _read(limiter, readings)
@@ -119,7 +118,7 @@ def _tenant_readings(planner: Planner, tenant: str, wall: float, scopes: bool) -
     readings: list[_Reading] = []
     for scope, scope_id, windows in named:
         key = WHOLE if scope == "tenant" else quote(scope_id, safe="")
-        checks = planner.window_checks(slot, scope, key, windows, 0)
+        checks = planner.window_checks(slot, scope, key, windows)
         readings += [_Reading(scope_id, c) for c in checks]
     if limits.tenant_budget is not None:
         readings += _budget_readings(slot, "tenant", tenant, limits.tenant_budget, wall)
@@ -131,18 +130,17 @@ def _budget_readings(
 ) -> list[_Reading]:
     key = WHOLE if scope == "tenant" else quote(scope_id, safe="")
     when = calendar_of(int(wall // 86_400))
-    return [_Reading(scope_id, c) for c in budget_checks(slot, scope, key, budget, 0, when)]
+    return [_Reading(scope_id, c) for c in budget_checks(slot, scope, key, budget, when)]
 
 
 async def _read(limiter: RateLimiter, readings: list[_Reading]) -> tuple[float, list[LimitUsage]]:
     if not readings or not limiter.settings.enabled:
         return time.time(), []
     checks = [r.check for r in readings]
+    keys, kinds = Keys.of([c.key for c in checks]), [c.kind for c in checks]
+    timeout = limiter.settings.timeout * SETTLE_TIMEOUT_FACTOR
     try:
-        async with asyncio.timeout(limiter.settings.timeout * SETTLE_TIMEOUT_FACTOR):
-            reply = await READ.run(
-                limiter.client, [c.key for c in checks], [c.kind for c in checks]
-            )
+        reply = await READ.call(limiter.pipe, keys, kinds, timeout)
     except (RedisError, OSError, TimeoutError) as exc:
         raise UsageUnavailable(f"{type(exc).__name__}: {exc}") from exc
     now_ms = int(reply[0])

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from proxy.apikeys import ApiKey
 from proxy.exchange import Exchange
 from proxy.formats.segments import TooDeeplyNested, Usage
 from proxy.formats.texts import TEXT_READERS
@@ -24,6 +25,8 @@ ADMISSION: Final = web.RequestKey("warden_ratelimit_admission", Admission)
 _MAX_OUTPUT_FIELDS: Final = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 # Operations that write no tokens back (their cost is the input alone).
 _NO_OUTPUT: Final = frozenset({"embeddings", "moderations", "models", "infer"})
+# Keys whose parsed limits are kept; past this many the cache starts over.
+KEY_LIMITS_CACHE_SIZE: Final = 10_000
 
 
 class RateLimit:
@@ -35,6 +38,9 @@ class RateLimit:
         self.settings = limiter.settings
         # Decided once: with no limits anywhere, only keys with their own limits pay for this.
         self.configured = limiter.settings.configured
+        # Key id -> its row's `rate_limit` and their parse. The key cache hands out the same
+        # row until it reloads it, so a key's limits are parsed once per load, not per request.
+        self._key_limits: dict[str, tuple[dict[str, Any], KeyLimits | None]] = {}
 
     async def __call__(self, exchange: Exchange) -> LocalReply | None:
         key = exchange.api_key
@@ -42,11 +48,25 @@ class RateLimit:
             return None
         if not self.configured and key.rate_limit is None:
             return None
-        admission = await self.limiter.reserve(request_context(exchange, self.settings))
+        context = request_context(exchange, self.settings, self._limits_of(key))
+        admission = await self.limiter.reserve(context)
         exchange.request[ADMISSION] = admission
         if admission.allowed:
             return None
         return refusal(admission)
+
+    def _limits_of(self, key: ApiKey) -> KeyLimits | None:
+        raw = key.rate_limit
+        if raw is None:
+            return None
+        cached = self._key_limits.get(key.id)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        if len(self._key_limits) >= KEY_LIMITS_CACHE_SIZE:
+            self._key_limits.clear()
+        limits = key_limits_of(raw)
+        self._key_limits[key.id] = (raw, limits)
+        return limits
 
 
 def refusal(admission: Admission) -> LocalReply:
@@ -61,7 +81,10 @@ def refusal(admission: Admission) -> LocalReply:
     return LocalReply(429, denial.message, denial.type, code=denial.code, headers=headers)
 
 
-def request_context(exchange: Exchange, settings: RateLimitSettings) -> RequestContext:
+def request_context(
+    exchange: Exchange, settings: RateLimitSettings, key_limits: KeyLimits | None
+) -> RequestContext:
+    """`key_limits`: the key's own, parsed (`key_limits_of`)."""
     key = exchange.api_key
     assert key is not None
     call = exchange.call
@@ -79,7 +102,7 @@ def request_context(exchange: Exchange, settings: RateLimitSettings) -> RequestC
         route=route.prefix if route is not None else None,
         prompt_tokens=prompt_tokens,
         max_output_tokens=output_tokens,
-        key_limits=key_limits_of(key.rate_limit),
+        key_limits=key_limits,
     )
 
 

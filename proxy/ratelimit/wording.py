@@ -16,25 +16,28 @@ _SCOPE_WORDS = {
 }
 
 
-def denial_message(check: Check, never: bool, remaining: int, wait: float, now: float) -> str:
+def denial_message(
+    check: Check, cost: int, never: bool, remaining: int, wait: float, now: float
+) -> str:
+    """`cost`: what the refused request would have taken in this check's unit."""
     who = _SCOPE_WORDS.get(check.scope, check.scope)
     name = check.name.replace("_", " ")
     if check.kind == "b":
-        limit, cost = _usd(check.limit), _usd(check.cost)
+        limit, usd = _usd(check.limit), _usd(cost)
         resets = dt.datetime.fromtimestamp(now + wait, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if never:
             return (
-                f"Budget exceeded for {who} on {name}: this request may cost up to {cost}, "
+                f"Budget exceeded for {who} on {name}: this request may cost up to {usd}, "
                 f"more than the whole budget of {limit}. Lower max_tokens."
             )
-        spent = _usd(check.limit - remaining - check.cost)
+        spent = _usd(check.limit - remaining - cost)
         return (
             f"Budget exceeded for {who} on {name}: limit {limit}, spent {spent}, this request "
-            f"may cost up to {cost}. The budget resets at {resets}."
+            f"may cost up to {usd}. The budget resets at {resets}."
         )
     if never:
         return (
-            f"Request too large for {who} on {name}: it needs {check.cost} {check.unit}, "
+            f"Request too large for {who} on {name}: it needs {cost} {check.unit}, "
             f"more than the limit of {check.limit}. Lower max_tokens or shorten the prompt."
         )
     if check.kind == "c":
@@ -44,7 +47,7 @@ def denial_message(check: Check, never: bool, remaining: int, wait: float, now: 
         )
     return (
         f"Rate limit reached for {who} on {name}: limit {check.limit}, requested "
-        f"{check.cost}. Please try again in {format_duration(wait)}."
+        f"{cost}. Please try again in {format_duration(wait)}."
     )
 
 

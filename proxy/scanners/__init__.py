@@ -34,39 +34,51 @@ _SPAN_PRIORITY: Final[dict[str, int]] = {
 _SECRET_PRIORITY: Final = 10
 
 
-def _priority(kind: str) -> int | None:
-    """Priority among mutually exclusive span readings; None for findings kept regardless."""
-    if kind.startswith("secret."):
-        return _SECRET_PRIORITY
-    return _SPAN_PRIORITY.get(kind)
-
-
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     """Sort findings; where PII/secret spans overlap keep the higher-priority, longer one.
 
     Injection and custom-rule findings answer other questions, so they are never dropped.
     """
-    ordered = sorted(findings, key=lambda f: (f.start, -f.end, f.kind))
+    ordered = sorted(findings, key=_by_start_longest_first)
+    if len(ordered) < 2:
+        return ordered
     kept: list[Finding] = []
-    exclusive: list[Finding] = []
+    dropped: set[int] = set()  # ids of findings in `kept` that a later one displaced
+    # In start order, a kept span that ends by the current start can clash with nothing that
+    # follows, and kept spans never overlap one another: so at most one of them, the last
+    # non-empty one kept, can still clash. One slot, not a list: dense text stays linear.
+    held: Finding | None = None
+    held_rank = (0, 0)
     for finding in ordered:
-        priority = _priority(finding.kind)
+        kind = finding.kind
+        priority = _SPAN_PRIORITY.get(kind)
         if priority is None:
-            kept.append(finding)
-            continue
-        rank = (priority, finding.end - finding.start)
-        clashes = [
-            other for other in exclusive if other.start < finding.end and finding.start < other.end
-        ]
-        if any((_priority(o.kind) or 0, o.end - o.start) >= rank for o in clashes):
-            continue
-        for other in clashes:
-            exclusive.remove(other)
-            kept.remove(other)
-        exclusive.append(finding)
+            if not kind.startswith("secret."):
+                kept.append(finding)
+                continue
+            priority = _SECRET_PRIORITY
+        start, end = finding.start, finding.end
+        rank = (priority, end - start)
+        if held is not None and held.start < end and start < held.end:
+            if held_rank >= rank:
+                continue
+            dropped.add(id(held))
+            held = None
         kept.append(finding)
-    kept.sort(key=lambda f: (f.start, f.end, f.kind))
+        if end > start:  # an empty span clashes with nothing after it
+            held, held_rank = finding, rank
+    if dropped:
+        kept = [finding for finding in kept if id(finding) not in dropped]
+    kept.sort(key=_by_span)
     return kept
+
+
+def _by_start_longest_first(finding: Finding) -> tuple[int, int, str]:
+    return finding.start, -finding.end, finding.kind
+
+
+def _by_span(finding: Finding) -> tuple[int, int, str]:
+    return finding.start, finding.end, finding.kind
 
 
 def scan_text(text: str, scanners: Iterable[Scanner] | None = None) -> list[Finding]:

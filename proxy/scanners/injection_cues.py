@@ -44,17 +44,18 @@ _OVERRIDE_INTL = (
     + r"(?:instrucciones|instrucci[oó]n|indicaciones|[oó]rdenes|reglas|normas|directrices|"
     r"instruções|instruções|instrução|orientações|regras|diretrizes|comandos|istruzioni|"
     r"regole|direttive|indicazioni|instructions|consignes|règles|directives|ordres|"
-    r"anteriores|previas|precedentes|précédentes|antérieures|precedenti|todo|tudo|tutto|tout)"
+    r"anteriores|previas|precedentes|précédentes|antérieures|precedenti|todo|tudo|tutto|tout|"
+    r"lo anterior|o acima|ce qui précède|quanto sopra|tutto (?:ciò che è )?sopra)"
     # German, Dutch
     r"|\b(?:ignorier\w*|vergiss|vergessen sie|vergesst|missacht\w*|übergeh\w*|negeer\w*|"
     r"vergeet)\b\W+" + _GAP + r"(?:anweisungen|anordnungen|befehle|regeln|vorgaben|"
     r"instruktionen|alles|vorherigen|bisherigen|obigen|instructies|regels|opdrachten|alles|"
-    r"vorige|eerdere)"
+    r"vorige|eerdere|das obige|alles oben|het bovenstaande)"
     # Russian, Ukrainian, Polish, Turkish, Indonesian/Malay, Tagalog, Vietnamese
     r"|(?:игнорир\w*|проигнорир\w*|забудь\w*|забудьте|не обращай\w* внимания|ігнор\w*|"
     r"забудь|zignoruj|ignoruj|zapomnij)\W+" + _GAP + r"(?:инструкци\w*|указани\w*|правил\w*|"
-    r"предыдущ\w*|все|всё|інструкці\w*|попередн\w*|instrukcj\w*|polece\w*|poprzedni\w*|"
-    r"wszystk\w*)"
+    r"предыдущ\w*|все|всё|вышесказанн\w*|вышеизложенн\w*|інструкці\w*|попередн\w*|"
+    r"instrukcj\w*|polece\w*|poprzedni\w*|wszystk\w*|powyższ\w*)"
     r"|\b(?:görmezden gel\w*|yok say\w*|unut\w*)\b|\b(?:önceki|tüm) (?:\w+ ){0,2}talimat\w*"
     r"|\b(?:abaikan|lupakan|jangan hiraukan|acuhkan)\b\W+" + _GAP + r"(?:instruksi|perintah|"
     r"petunjuk|aturan|arahan|sebelumnya|semua)"
@@ -66,7 +67,8 @@ _OVERRIDE_INTL = (
     r"الأوامر|القواعد|السابقة|كل|دستورالعمل|دستورات|قبلی)"
     r"|(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल जा\w*|उपेक्षा)"
     r"|(?:উপেক্ষা|অগ্রাহ্য|ভুলে যা\w*)"
-    r"|(?:เพิกเฉย|ละเว้น|ไม่ต้องสนใจ|ลืม)(?:\S{0,20})(?:คำสั่ง|คำแนะนำ|ก่อนหน้า|ทั้งหมด)"
+    r"|(?:เพิกเฉย|ละเว้น|ไม่ต้องสนใจ|อย่าไปสนใจ|อย่าสนใจ|ลืม)(?:\S{0,20})(?:คำสั่ง|คำแนะนำ|"
+    r"ก่อนหน้า|ทั้งหมด|ข้างต้น)"
     # Chinese, Japanese, Korean
     r"|(?:忽略|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|别管|放弃)[^。！？\n]{0,12}"
     r"(?:指令|指示|说明|說明|规则|規則|提示|设定|設定|之前|以前|先前|上面|以上|所有)"
@@ -94,7 +96,7 @@ _SYSTEM_IMPERSONATION = (
     r"|<\|?(?:im_start|im_end|system|endoftext|eot_id|start_header_id)\|?>|\[/?inst\]"
     r"|<</?sys>>|</?(?:system|instructions?|admin|prompt)(?: [^>]{0,40})?>"
     r"|\bsystem (?:override|prompt|message|update|notice|alert|instruction)s?\s*[:#!-]"
-    r"|#{2,}\s*(?:system|admin|override|instructions?|end)\b"
+    r"|#{2,}\s*(?:system|admin|override)\b"
     r"|\bend of (?:system )?(?:prompt|instructions|context|document|email)\b"
     r"|\bbegin (?:new )?(?:system )?(?:prompt|instructions)\b"
 )
@@ -103,7 +105,7 @@ _MODE_SWITCH = (
     r"unrestricted|jailbreak|jailbroken|unlocked|unfiltered|uncensored|evil|chaos|dan|"
     r"diagnostic|override|superuser|system) mode\b"
     r"|\bmode (?:enabled|activated)\b|['\"‘“][\w ]{2,30} mode['\"’”]"
-    r"|[<\[][^<>\[\]\n]{0,30}(?:mode|modus|modo|modalità|режим|mod|mode|chế độ|โหมด|وضع|"
+    r"|[<\[][^<>\[\]\n]{0,30}(?:mode|modus|modo|modalità|режим|modu?\b|chế độ|โหมด|وضع|"
     r"मोड|মোড|模式|モード|모드)[^<>\[\]\n]{0,20}[>\]]"
     r"|['\"‘“«][^'\"’”»\n]{2,40}(?:modus|modo|режим|modu|chế độ|模式|モード|모드)['\"’”»]"
     r"|\bmodo (?:desarrollador|de desarrollador|administrador|dios|mantenimiento|depuraci[oó]n|"
@@ -174,14 +176,21 @@ _PERSONA = (
     r"shackles|constraints|guidelines)"
     r"|\b(?:openai|anthropic|google)(?:'s|’s)? (?:content |usage )?polic"
     r"|\bcontent polic(?:y|ies)\b|\bamoral\b|\bmachiavellian\b"
-    r"|\bpretend (?:to be|you are|you're|that you)|\byou are (?:now|no longer)\b"
+    r"|\bpretend (?:to be|you are|you're|that you)"
+    # "you are now DAN, which…", "you are no longer ChatGPT": a new identity, not "now online"
+    r"|\byou are now (?:\S+(?:,|\.| which| or| an? )|the |called |named |going to |free\b|"
+    r"unrestricted|in (?:\w+ )?mode)|\byou are no longer (?:an? |the |chat ?gpt|gpt|bound|"
+    r"restricted|limited|required|allowed)"
     r"|\byou(?:'re| are) (?:going to|about to) (?:act|pretend|play|be|become|immerse)"
     r"|\bact as (?:an? )?(?:unrestricted|evil|uncensored|unfiltered|amoral|rogue|"
     r"jailbroken|unethical)|\bimmerse yourself\b"
     r"|\bopposite (?:mode|day)\b|\bevil (?:ai|assistant|confidant|bot|twin|version)\b"
-    r"|\b(?:two|2|both) (?:different |separate )?(?:responses|answers|ways|paragraphs)\b"
+    r"|\b(?:two|both) (?:different |separate )?(?:responses|answers|ways|paragraphs)\b"
+    r"|\b2 (?:different|separate) (?:responses|answers|ways|paragraphs)\b"
     r"|\[(?:🔓|🔒)?(?:jailbreak|classic|dan|gpt|chatgpt|developer mode output)\]"
     r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
+    # the answer format of a two-persona jailbreak: "GPT: [normal answer] DAN: [...]"
+    r"|\b(?:chatgpt|gpt|classic|normal|aligned|unaligned)\s*:\s*[\[(]"
     r"|\bhypothetical (?:ai|language model|chatbot)\b"
 )
 _EXFILTRATION = (
@@ -191,7 +200,8 @@ _EXFILTRATION = (
     r"pass code|secret(?: key| code| word)?|api keys?|credentials|access codes?|confidential)"
     r"|(?:your|its)\W+(?:\w+\W+){0,2}?(?:system prompt|instructions|initial prompt|rules|"
     r"hidden (?:prompt|instructions)|guidelines|configuration))"
-    r"|\bprompt (?:above|before this)\b|\bverbatim\b"
+    r"|\bprompt (?:above|before this)\b"
+    r"|\b(?:repeat|print|output|recite|reproduce|copy|return|write out)\b[^.!?\n]{0,60}\bverbatim\b"
     r"|\b(?:words|text|everything) (?:above|before) this\b"
     r"|\bwhat (?:were|are) (?:you|your) (?:told|instructed|instructions)\b"
     # someone else's personal data asked of the model
@@ -200,6 +210,19 @@ _EXFILTRATION = (
     r"birth|(?:home |email |e-mail )?address|phone number|social security|ssn|location|city of "
     r"residence|bank (?:balance|account)|salary|medical (?:history|records)|credit card)"
     r"|\bwhere does (?:the user|[a-z]+ [a-z]+|[a-z]+) (?:currently )?live\b"
+    # someone else's birth date, e-mail address or home town, in other languages
+    r"|\b(?:fecha de nacimiento|data de nascimento|date de naissance|data di nascita|"
+    r"(?:dirección|endereço|adresse|indirizzo) (?:de |di )?(?:correo electrónico|e-?mail|"
+    r"électronique|posta elettronica)|ciudad (?:actual )?de residencia|cidade (?:atual )?de "
+    r"residência|ville de résidence|città di residenza) (?:actuel(?:le)? )?(?:de|da|do|di|du)\b"
+    r"|\b(?:geburtsdatum|e-mail-adresse|wohnort) (?:von|des|der)\b"
+    r"|дат\w* рождения|адрес\w* электронной почты|где (?:живет|живёт|проживает)"
+    r"|\bdoğum tarih\w*|\bnerede yaşıyor|\bikamet (?:ettiği|şehr)\w*"
+    r"|\btanggal lahir\b|\bdi mana (?:\w+ ){0,2}tinggal\b|\bngày sinh của\b|\bsống ở đâu\b"
+    r"|\bthành phố cư trú\b|\bpetsa ng kapanganakan\b|\bkaarawan ni\b|\bsaan nakatira\b"
+    r"|的(?:出生日期|生日|电子邮件地址|電子郵件地址)|住在哪|の(?:生年月日|誕生日|メールアドレス)"
+    r"|どこに住んで|의 (?:생년월일|생일|이메일 주소)|어디에 살|تاريخ ميلاد|أين يعيش"
+    r"|की जन्म ?तिथि|कहाँ रहत|এর জন্ম তারিখ|কোথায় থাক|วันเกิดของ"
     # "password" / "secret key" with a possessive, in other languages
     r"|\b(?:tu|su|sua|seu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
     r"(?:contraseña|clave(?: secreta)?|senha|chave(?: secreta)?|mot de passe|clé secrète|"
@@ -236,10 +259,24 @@ _RESPONSE_PRIMING = (
 _OBFUSCATION = (
     r"\b(?:base64|base-64|rot13|rot-13|caesar|cipher|hexadecimal|morse|leetspeak|pig latin)\b"
     r"|\b(?:decode|decipher|decrypt|unscramble)\b|\bin reverse(?: order)?\b"
+    r"|\b(?:decodific\w*|décod\w*|dekodier\w*|entschlüssel\w*|декодир\w*|расшифр\w*|"
+    r"giải mã|i-decode|dekode\w*|şifresini çöz\w*|cifrado césar|code césar|codice (?:morse|cesare)|"
+    r"código (?:césar|morse)|caesar-chiffre|шифр\w* цезаря|sezar şifre\w*|mật mã caesar)\b"
+    r"|डिकोड|ডিকোড|ถอดรหัส|解码|解碼|デコード|디코딩|해독|凯撒密码|シーザー暗号|카이사르 암호"
+    r"|شفرة قيصر|সিজার সিফার"
     r"|\b(?:spelled|written|read|write|spell) backwards\b"
     r"|\bpart (?:1|2|one|two|a|b)\b\W+(?:is|=|:)\s*['\"“]"
     r"|\b(?:concatenat|interlace|combine (?:the )?(?:parts|strings|a,? b|letters))"
-    r"|\b[a-z]\s*=\s*['\"][^'\"]{1,40}['\"]\W+(?:and )?[a-z]\s*=\s*['\"]"
+    r"|\b[a-z]\s*=\s*['\"“][^'\"”]{1,120}['\"”]\W+(?:and )?[a-z]\s*=\s*['\"“]"
+    r"|\b(?:parte|partie|teil|часть|bölüm|bagian|phần|bahagi) (?:1|2|a|b|uno|un|eins)\b\W+"
+    r"|(?:भाग|ভাগ|ส่วนที่|部分|パート) ?[12]|[12]부(?:는|분)"
+    r"|\b(?:combin\w*|kombinier\w*|kombinasi\w*|birleştir\w*|объедин\w*|kết hợp|pagsamahin)"
+    r" (?:\w+ )?a,? b\b|a, b,? (?:और|এবং|และ|và|및|和|と|و) c\b"
+    r"|\b(?:en orden inverso|al revés|em ordem inversa|de trás para frente|dans l'ordre inverse|"
+    r"à l'envers|in ordine inverso|in umgekehrter reihenfolge|rückwärts|в обратном порядке|"
+    r"задом наперёд|ters sırayla|tersten|urutan terbalik|secara terbalik|thứ tự ngược|"
+    r"baligtad na pagkakasunod)\b|倒序|反顺序|反順序|逆順|逆の順序|역순|거꾸로|بالترتيب العكسي"
+    r"|उल्टे क्रम|বিপরীত ক্রমে|ลำดับย้อนกลับ"
 )
 _INDIRECT = (
     r"\b(?:dear|hey|hi|hello|attention|note (?:to|for)|message (?:to|for)|instructions? for)"
@@ -273,6 +310,7 @@ _REFUSAL_SUPPRESSION = (
     r"illegal|harmful|dangerous|inappropriate|offensive)"
     r"|\b(?:don'?t|do not|never) (?:refuse|decline|reject|deny)\b"
     r"|\bnot (?:to )?(?:refuse|decline) (?:any|anything)\b"
+    r"|\byou (?:will|must|shall) (?:always|never)\b"
     r"|\bnever (?:tell|inform) (?:me|the user) (?:that )?(?:it|you) (?:can'?t|cannot)"
     r"|\b(?:illegal|immoral|unethical|harmful|dangerous)(?:,| or| and) (?:illegal|immoral|"
     r"unethical|harmful|dangerous)\b"
@@ -320,7 +358,8 @@ HINTS: Final[dict[str, str]] = {
     "spaced_letters": r"\b(?:[a-z][ .\-_*+|/]{1,2}){4}[a-z]\b",
     "split_words": _LETTER_SPLIT + r"[\s\S]*" + _LETTER_SPLIT,
     "mixed_script": f"[a-z]{_GREEK_CYRILLIC}|{_GREEK_CYRILLIC}[a-z]",
-    "rotation": r"\brot[- ]?13\b|\b(?:caesar|cipher|shift(?:ed)? (?:of |by )?\d+)\b",
+    "rotation": r"\brot[- ]?13\b|\b(?:caesar|cipher|shift(?:ed)? (?:of |by )?\d+)\b|césar|cesare|"
+    r"цезар|sezar|凯撒|シーザー|카이사르|قيصر|सीज़र|সিজার",
     "reversal": r"\b(?:reverse|reversed|backwards|right to left|mirror(?:ed)?)\b",
     "harm": r"\b(?:" + "|".join(sorted(HARM_WORDS, key=len, reverse=True)) + r")\b",
 }
@@ -352,6 +391,8 @@ def _compile_set() -> tuple[re2.Set, tuple[str, ...]]:
 CUE_PATTERN: Final = _compile_spans()
 CUE_GROUPS: Final = tuple((name, CUE_PATTERN.groupindex[name]) for name in CUES)
 ENCODED_PATTERN: Final = re2.compile(_ENCODED, _options())
+# The same runs in the text as written, any case, for decoding.
+ENCODED_RUNS: Final = re2.compile("(?i)" + _ENCODED, _options())
 _SIGNALS, _SIGNAL_NAMES = _compile_set()
 _SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items(), *HINTS.items())}
 

@@ -10,7 +10,7 @@ from typing import Final
 from proxy.scanners.injection_cues import (
     CUES,
     ENCODED,
-    ENCODED_PATTERN,
+    ENCODED_RUNS,
     HARM_WORDS,
     cue_spans,
     signals,
@@ -34,8 +34,17 @@ _REPEAT_RUN: Final = 8
 _ROLEPLAY_OPENING: Final = re.compile(
     r"\W*(?:imagine|suppose|pretend|picture|consider|let'?s (?:say|pretend|imagine|play)|"
     r"you are|you're|as an? |act as|in (?:a|this) (?:world|universe|story|fictional)|"
-    r"write (?:a|an) (?:story|script|scene|novel|fictional)|you have been|you've been)"
+    r"write (?:a|an) (?:story|script|scene|novel|fictional)|you have been|you've been|"
+    # "imagine / suppose that we…" in the languages the cues cover
+    r"imagin[ae]\w*|immagina\w*|stell(?:en sie sich| dir) vor|представ\w*|предполож\w*|"
+    r"hayal ed\w*|bayangkan|hãy tưởng tượng|giả sử|isipin|ipagpalagay|supon\w*|suppos\w*|"
+    r"angenommen|कल्पना|কল্পনা|ลองนึกภาพ|สมมติ|想象|想像|상상|가정해|تخيل|لنفترض|"
+    r"(?:私たちが|我们正在|我們正在))"
 )
+# Many-shot prompting: a long run of question/answer turns before the real request.
+_QUESTION_TURN: Final = re.compile(r"(?:^|\s)(?:q|question|问|問|질문|প্রশ্নঃ?|в|s|p|f|t)\s*[:：]")
+_MANY_SHOT: Final = 3
+_SHOT_WINDOW: Final = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +70,12 @@ def tokenize(normalized: str) -> list[str]:
     return tokens
 
 
-def _payloads(text: str, normalized: str) -> list[str]:
-    if not text.isascii():
-        return []  # encoded runs are ASCII; offsets only match the original when all is
+def _payloads(text: str) -> list[str]:
+    # Runs are found in the text as written (base64 is case-sensitive), whatever its script:
+    # a payload planted in a Chinese or Arabic sentence is still ASCII.
     payloads: list[str] = []
-    for match in ENCODED_PATTERN.finditer(normalized):
-        decoded = decode_run(text[match.start() : match.end()])
+    for match in ENCODED_RUNS.finditer(text):
+        decoded = decode_run(match.group())
         if decoded is not None:
             payloads.append(normalize(decoded))
             if len(payloads) == _MAX_PAYLOADS:
@@ -93,7 +102,7 @@ def extract(text: str) -> Extracted:
     dense = {"cue:" + name: 1.0 for name in sorted(text_cues)}
     views: list[tuple[str, str]] = []
     if ENCODED in found:
-        payloads = _payloads(text, normalized)
+        payloads = _payloads(text)
         if payloads:
             dense["encoded_payload"] = 1.0
             views.extend(("encoded_cue", payload) for payload in payloads)
@@ -111,19 +120,23 @@ def extract(text: str) -> Extracted:
         dense["zero_width_or_styled"] = 1.0
     if "spaced_letters" in found or looks_like_pig_latin(normalized, tokens):
         dense["spaced_letters"] = 1.0
-    suffix = adversarial_suffix(text)
-    if suffix >= 0.2:
-        dense["adversarial_suffix"] = suffix
+    if adversarial_suffix(text):
+        dense["adversarial_suffix"] = 1.0
     if _has_repeat_run(tokens):
         dense["repeated_token"] = 1.0
     harm = sum(map(HARM_WORDS.__contains__, tokens)) if "harm" in found else 0
     if harm:
         dense["harm_words"] = min(1.0, harm / 3)
-    if _ROLEPLAY_OPENING.match(normalized[:80]) is not None:
-        dense["roleplay_opening"] = 1.0
+    colons = normalized.count(":", 0, _SHOT_WINDOW) + normalized.count("：", 0, _SHOT_WINDOW)
+    if colons >= 2 * _MANY_SHOT:  # the regex only runs for texts with enough turns' colons
+        if len(_QUESTION_TURN.findall(normalized, 0, _SHOT_WINDOW)) >= _MANY_SHOT:
+            dense["many_shot"] = 1.0
     # A harmful topic inside a role-play or "purely fictional" frame is the shape of most
     # jailbreaks without trigger words (PAIR-style); each part alone is common in benign text.
-    if harm and ("roleplay_opening" in dense or "cue:harmful_framing" in dense):
+    # A role-play opening alone is no evidence either way (persona prompts open that way), so
+    # it is not a feature of its own.
+    roleplay = _ROLEPLAY_OPENING.match(normalized[:80]) is not None
+    if harm and (roleplay or "cue:harmful_framing" in dense):
         dense["framed_harm"] = min(1.0, harm / 2)
     return Extracted(tokens, dense, frozenset(text_cues), frozenset(view_cues - text_cues))
 

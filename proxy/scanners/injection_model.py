@@ -19,6 +19,20 @@ NORM_FLOOR: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
+class LexicalTerm:
+    """Word evidence of a second, lexical model, counted only past a margin.
+
+    `z += weight * max(0, offset + sum of token weights / norm)`. Its tokens may be specific
+    to one family, so on a family it never saw its sum is noise; only a sum well above the
+    margin (text very like known attacks) adds to the score, and nothing ever subtracts.
+    """
+
+    unigrams: Mapping[str, float]
+    offset: float
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
 class LinearModel:
     """`probability = sigmoid(platt_a * z + platt_b)`, z the raw linear score.
 
@@ -35,25 +49,29 @@ class LinearModel:
     platt_b: float
     # Probability from which the scanner reports a finding; chosen at training time.
     report_threshold: float = 0.5
+    lexical: LexicalTerm | None = None
 
     def raw_score(self, features: Extracted) -> float:
         tokens = features.tokens
+        norm = max(len(tokens), NORM_FLOOR) ** self.norm_power if tokens else 1.0
         # map/zip/dict.get run in C: no per-token Python bytecode on the request path.
         sparse = sum(map(self.unigrams.get, tokens, repeat(0.0)))
         if self.bigrams:
             pairs = zip(tokens, tokens[1:], strict=False)
             sparse += sum(map(self.bigrams.get, pairs, repeat(0.0)))
-        if tokens and self.norm_power:
-            sparse /= max(len(tokens), NORM_FLOOR) ** self.norm_power
         dense = sum(self.dense.get(name, 0.0) * value for name, value in features.dense.items())
-        return self.bias + sparse + dense
+        z = self.bias + sparse / norm + dense
+        if self.lexical is not None:
+            words = sum(map(self.lexical.unigrams.get, tokens, repeat(0.0))) / norm
+            z += self.lexical.weight * max(0.0, self.lexical.offset + words)
+        return z
 
     def probability(self, features: Extracted) -> float:
         z = self.platt_a * self.raw_score(features) + self.platt_b
         return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "bias": self.bias,
             "norm_power": self.norm_power,
             "platt": [self.platt_a, self.platt_b],
@@ -62,6 +80,13 @@ class LinearModel:
             "unigrams": {k: round(v, 5) for k, v in self.unigrams.items()},
             "bigrams": {f"{a} {b}": round(v, 5) for (a, b), v in self.bigrams.items()},
         }
+        if self.lexical is not None:
+            data["lexical"] = {
+                "offset": self.lexical.offset,
+                "weight": self.lexical.weight,
+                "unigrams": {k: round(v, 4) for k, v in self.lexical.unigrams.items()},
+            }
+        return data
 
 
 def model_from_json(data: Mapping[str, Any]) -> LinearModel:
@@ -70,6 +95,7 @@ def model_from_json(data: Mapping[str, Any]) -> LinearModel:
         first, _, second = key.partition(" ")
         bigrams[(first, second)] = float(weight)
     platt_a, platt_b = data["platt"]
+    lexical = data.get("lexical")
     return LinearModel(
         bias=float(data["bias"]),
         unigrams={str(k): float(v) for k, v in data["unigrams"].items()},
@@ -79,6 +105,13 @@ def model_from_json(data: Mapping[str, Any]) -> LinearModel:
         platt_a=float(platt_a),
         platt_b=float(platt_b),
         report_threshold=float(data.get("report_threshold", 0.5)),
+        lexical=None
+        if lexical is None
+        else LexicalTerm(
+            unigrams={str(k): float(v) for k, v in lexical["unigrams"].items()},
+            offset=float(lexical["offset"]),
+            weight=float(lexical["weight"]),
+        ),
     )
 
 

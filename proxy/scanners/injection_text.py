@@ -50,7 +50,12 @@ _SUFFIX_SYMBOLS: Final = "{}[]()<>\\|`~^$%#@*+=;"
 _NOT_SUFFIX_SYMBOLS: Final = str.maketrans(
     "", "", "".join(chr(c) for c in range(128) if chr(c) not in _SUFFIX_SYMBOLS)
 )
-_CAMEL_JOIN: Final = re.compile(r"[a-z][A-Z]")
+# "generateqaoute USittoLength6": camelCase joins and letters fused with a trailing digit.
+_FUSED_JOIN: Final = re.compile(r"[a-z][A-Z]|[a-zA-Z]{3}\d\b")
+_EDGE_PUNCTUATION: Final = "()[]\"'.,;:!?*"
+# Template slots ("${city}", "{{code here}}") are how prompt templates are written, not noise.
+_PLACEHOLDER: Final = re.compile(r"\$?\{\{?[A-Za-z_][\w ]{0,30}\}\}?")
+_SUFFIX_SHARE: Final = 0.1
 
 
 def normalize(text: str) -> str:
@@ -159,20 +164,22 @@ def hinted_views(normalized: str, hints: Collection[str]) -> list[str]:
 def adversarial_suffix(text: str) -> float:
     """How much the end of a prose prompt looks like an optimised suffix (GCG/DSN-style).
 
-    Those suffixes are one line of fused fragments, camelCase joins and brackets after a
-    plain-language request: the share of such tokens among the last ones, when the tail has no
-    line break (code has them) and the text before it is ordinary prose.
+    Those suffixes are one line of fused fragments, camelCase or letter-digit joins and brackets
+    inside words after a plain-language request: the share of such tokens among the last ones,
+    when at least two are odd, the tail has no line break (code has them) and the text before
+    it is ordinary prose. 0.0 when it does not look like one.
     """
     tail = text[-_TAIL:]
     if "\n" in tail or not tail.isascii():
         return 0.0
     if sum(map(tail.count, _SUFFIX_SYMBOLS)) < 3:
         return 0.0  # the common case: prose ends in prose
-    tokens = tail.split()[-_SUFFIX_TOKENS:]
+    tokens = _PLACEHOLDER.sub("", tail).split()[-_SUFFIX_TOKENS:]
     if len(tokens) < 5:
         return 0.0
-    share = sum(map(_odd_token, tokens)) / len(tokens)
-    if share < 0.2:
+    odd = sum(map(_odd_token, tokens))
+    share = odd / len(tokens)
+    if odd < 2 or share < _SUFFIX_SHARE:
         return 0.0
     head = text[: text.rfind(tokens[0], len(text) - len(tail))]
     if len(head) >= 20 and sum(map(head.count, _SUFFIX_SYMBOLS)) > 0.02 * len(head):
@@ -181,7 +188,14 @@ def adversarial_suffix(text: str) -> float:
 
 
 def _odd_token(token: str) -> bool:
-    symbols = len(token.translate(_NOT_SUFFIX_SYMBOLS))
-    if symbols >= 2 or (symbols and any(c.isalpha() for c in token)):
+    # Brackets and quotes at a word's edges are prose punctuation ("(Dennis", "whales).");
+    # inside a word they are not ("signs},{timestamp").
+    core = token.strip(_EDGE_PUNCTUATION)
+    if core[:1] in ("#", "@") and core[1:].isalnum():
+        return False  # a hashtag or a handle
+    if not core:
+        return len(token.translate(_NOT_SUFFIX_SYMBOLS)) >= 2
+    symbols = len(core.translate(_NOT_SUFFIX_SYMBOLS))
+    if symbols >= 2 or (symbols and any(c.isalpha() for c in core)):
         return True
-    return _CAMEL_JOIN.search(token) is not None
+    return _FUSED_JOIN.search(core) is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import re2
@@ -11,6 +10,7 @@ from proxy.scanners.base import Finding
 from proxy.scanners.pii_checks import IBAN_LENGTHS, iban_ok, ipv4_ok, ipv6_ok
 from proxy.scanners.pii_numbers import bounded, scan_number_cluster
 from proxy.scanners.pii_phone import PhoneBudget
+from proxy.scanners.re2_spans import match_spans
 
 EMAIL, PHONE, CARD, SSN, IBAN, IP = (
     "pii.email",
@@ -41,7 +41,6 @@ _NOT_TLDS: Final = frozenset(
     "png jpg jpeg gif webp svg ico bmp tif tiff avif heic js mjs ts tsx jsx css scss map html "
     "json yaml yml xml txt md pdf zip gz tgz tar lock wasm vue".split()
 )
-_TLD_RE: Final = re.compile(r"[A-Za-z]{2,24}")
 MAX_MATCH_LEN: Final = 64
 
 
@@ -49,17 +48,20 @@ def _scan_email(text: str, start: int, end: int, out: list[Finding]) -> None:
     candidate = text[start:end].rstrip(".-")
     end = start + len(candidate)
     local, _, domain = candidate.partition("@")
-    if ipv4_ok(domain):
-        ip_start = end - len(domain)
-        if bounded(text, ip_start - 1, end) or text[ip_start - 1] == "@":
-            out.append(Finding(IP, ip_start, end, 0.7))
+    # A domain that ends in a digit has no TLD: it is a dotted quad or nothing.
+    if domain[-1:].isdigit():
+        if ipv4_ok(domain):
+            ip_start = end - len(domain)
+            if bounded(text, ip_start - 1, end) or text[ip_start - 1] == "@":
+                out.append(Finding(IP, ip_start, end, 0.7))
         return
     tld = domain.rsplit(".", 1)[-1]
-    if not _TLD_RE.fullmatch(tld) or tld.lower() in _NOT_TLDS:
+    if not (2 <= len(tld) <= 24 and tld.isascii() and tld.isalpha()):
         return
-    if not local or local[0] in ".-" or ".." in candidate:
+    if tld.lower() in _NOT_TLDS or not local or local[0] in ".-" or ".." in candidate:
         return
-    if any(label.startswith("-") or label.endswith("-") for label in domain.split(".")):
+    # No label may start or end with "-".
+    if domain[0] == "-" or domain[-1] == "-" or ".-" in domain or "-." in domain:
         return
     out.append(Finding(EMAIL, start, end, 0.95))
 
@@ -94,9 +96,8 @@ class PIIScanner:
     def scan(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
         budget = PhoneBudget(len(text))
-        for match in _CANDIDATES.finditer(text):
-            start, end = match.span()
-            candidate = match.group()
+        for start, end in match_spans(_CANDIDATES, text):
+            candidate = text[start:end]
             if "@" in candidate:
                 _scan_email(text, start, end, findings)
             elif ":" in candidate:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate, compress, repeat
-from typing import Final
+from typing import Final, NamedTuple
 
 from proxy.scanners.base import Finding
 from proxy.scanners.pii_checks import (
@@ -34,7 +33,8 @@ _CARD_RE: Final = re.compile(r"\d{4}(?:([ \-])\d{2,6})(?:\1\d{2,6}){0,3}|\d{12,1
 _CARD_SEPARATORS: Final = re.compile(r"[ \-]")
 _NUMBER_BOUNDARY: Final = frozenset("_-.$€£,/#")
 _SSN_CONTEXT: Final = ("ssn", "social security", "soc. sec", "soc sec")
-_KEEP_DIGITS: Final = str.maketrans("", "", "()+.- /xet")
+# Every character a number run may hold but digits and the space (see pii._CANDIDATES).
+_SEPARATORS: Final = b"()+.-/xet"
 _MAX_TOKENS_PER_CANDIDATE: Final = 8
 _MAX_DIGITS: Final = 19  # the longest card number
 
@@ -55,9 +55,16 @@ def bounded(text: str, start: int, end: int) -> bool:
 
 
 def _classify_single(
-    text: str, start: int, end: int, digit_count: int, phone_word: bool, budget: PhoneBudget
+    text: str,
+    start: int,
+    end: int,
+    digit_count: int,
+    phone_word: bool | None,
+    budget: PhoneBudget,
 ) -> Finding | None:
-    """One whitespace-free token: an IPv4 address, an SSN, a card or a phone number."""
+    """One whitespace-free token: an IPv4 address, an SSN, a card or a phone number.
+
+    `phone_word`: whether a phone word precedes the token, None if not yet looked up."""
     if digit_count < 4 or not bounded(text, start, end):
         return None  # the shortest value we validate, an IPv4 address, has 4 digits
     candidate = text[start:end]
@@ -92,8 +99,7 @@ def _card(text: str, start: int, end: int, candidate: str) -> Finding | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Tokens:
+class _Tokens(NamedTuple):
     """The space-separated tokens of one run: text, absolute start, digit count."""
 
     pieces: list[str]
@@ -102,14 +108,26 @@ class _Tokens:
     has_x: bool  # an extension ("x12", "ext. 12") may be among them
 
 
-def _tokens(text: str, start: int, end: int) -> _Tokens:
+def _tokens(run: str, start: int) -> _Tokens:
     # A run holds no whitespace but spaces, so str.split(" ") finds every token at C speed.
-    pieces = text[start:end].split(" ")
-    offsets = list(accumulate(map((1).__add__, map(len, pieces)), initial=start))
-    kept = list(filter(None, pieces))
-    starts = list(compress(offsets, pieces)) if len(kept) < len(pieces) else offsets[:-1]
-    digits = list(map(len, map(str.translate, kept, repeat(_KEEP_DIGITS))))
-    return _Tokens(kept, starts, digits, "x" in text[start:end])
+    pieces = run.split(" ")
+    # Runs are ASCII: bytes.translate drops the separators in one C pass and keeps the
+    # spaces, so the digit groups line up with the pieces.
+    digits = list(map(len, run.encode().translate(None, _SEPARATORS).split(b" ")))
+    if "" in pieces:  # two spaces in a row: drop the empty pieces
+        offsets = list(accumulate(map((1).__add__, map(len, pieces)), initial=start))
+        return _Tokens(
+            list(filter(None, pieces)),
+            list(compress(offsets, pieces)),
+            list(compress(digits, pieces)),
+            "x" in run,
+        )
+    starts = [start]
+    position = start
+    for piece in pieces[:-1]:
+        position += len(piece) + 1
+        starts.append(position)
+    return _Tokens(pieces, starts, digits, "x" in run)
 
 
 # Every value but a national phone number has a token with 3+ digits, or a "+", "(" or ".".
@@ -126,24 +144,21 @@ def scan_number_cluster(
     begin are visited, found at C speed by `_candidate_starts`, and integer checks rule out
     most sub-runs before any string work: long runs of digit groups stay cheap.
     """
-    # Inside a run there are no letters, so a phone word can only precede its first tokens.
-    window = text[max(0, start - PHONE_CONTEXT_WIDTH) : start]
-    latest_word = latest_phone_word(text, start) if window.isascii() else None
     run = text[start:end]
     if " " not in run:  # one token, the common case: no splitting to do
-        digits = len(run.translate(_KEEP_DIGITS))
+        digits = len(run.encode().translate(None, _SEPARATORS))
         if digits <= _MAX_DIGITS and (digits >= 7 or "." in run):
-            if latest_word is None:
-                phone_word = phone_word_before(text, start)
-            else:
-                phone_word = latest_word >= 0
-            single = _classify_single(text, start, end, digits, phone_word, budget)
+            # Only a national phone number needs the phone word: looked up if it comes to that.
+            single = _classify_single(text, start, end, digits, None, budget)
             if single is not None:
                 out.append(single)
         return
+    # Inside a run there are no letters, so a phone word can only precede its first tokens.
+    window = text[max(0, start - PHONE_CONTEXT_WIDTH) : start]
+    latest_word = latest_phone_word(text, start) if window.isascii() else None
     if latest_word == -1 and _MAY_HOLD_VALUE.search(run) is None:
         return
-    tokens = _tokens(text, start, end)
+    tokens = _tokens(run, start)
     near_start = bisect_left(tokens.starts, start + PHONE_CONTEXT_WIDTH)
     resume = 0
     for index in _candidate_starts(text, start, end, tokens, near_start):
@@ -201,6 +216,9 @@ def _candidate_starts(
     return sorted(found)
 
 
+_NO_LENGTHS: Final[frozenset[int]] = frozenset()
+
+
 @lru_cache(maxsize=1024)
 def _card_lengths(first_group: str) -> frozenset[int]:
     """Card number lengths a brand allows after these first four digits (none if not digits)."""
@@ -225,16 +243,18 @@ def _longest_at(
     totals = list(accumulate(window))
     usable = bisect_right(totals, _MAX_DIGITS)
     first = tokens.pieces[index]
-    card_lengths = _card_lengths(first) if window[0] == 4 else frozenset()
-    open_phone = phone_word or first[0] == "+" or tokens.has_x
+    card_lengths = _card_lengths(first) if window[0] == 4 else _NO_LENGTHS
     # Multi-token sub-runs hold 7+ digits; integer checks rule most out before any string
-    # work: a card is 3-5 groups in a grouping people write with a brand's length, a spaced
-    # phone is international, NANP (10-11 digits, more with an extension) or next to a phone
-    # word.
+    # work: a card is 3-5 groups in a grouping people write with a brand's length. A spaced
+    # phone is international ("+…"), has an extension, is NANP (10-11 digits; without a phone
+    # word only in NANP grouping) or, next to a phone word, national: starting "0" or "(0".
+    open_phone = first[0] == "+" or tokens.has_x or (phone_word and first[0] in "0(")
     for k in range(usable - 1, max(bisect_left(totals, 7), 1) - 1, -1):
         total = totals[k]
         card = total in card_lengths and card_group_lengths_ok(tuple(window[: k + 1]))
-        phone = total <= 15 and (open_phone or _nanp_groups_ok(totals[: k + 1]))
+        phone = total <= 15 and (
+            open_phone or (total in (10, 11) and (phone_word or _nanp_groups_ok(totals[: k + 1])))
+        )
         if card or phone:
             stop = index + k + 1
             finding = _classify_multi(text, tokens, index, stop, total, card, phone_word, budget)

@@ -17,8 +17,9 @@ PHONE_CONTEXT: Final = (
     "handy", "telefon", "rufnummer", "téléphone", "portable", "appel", "mobiel", "bel ",
 )  # fmt: skip
 PHONE_CONTEXT_WIDTH: Final = 32
-# Every position where a phone word starts (a look-ahead, so overlapping words all count).
-_PHONE_WORD_STARTS: Final = re.compile("(?=" + "|".join(map(re.escape, PHONE_CONTEXT)) + ")")
+# Matches up to the start of the last phone word: the greedy ".*" backs off from the end until
+# a word starts there, in one match call (a search would set up a match at every position).
+_LAST_PHONE_WORD: Final = re.compile("(?s:.*)(?=" + "|".join(map(re.escape, PHONE_CONTEXT)) + ")")
 _NANP_RE: Final = re.compile(
     r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}(?: ?(?:x|ext\.?) ?\d{1,5})?"
 )
@@ -169,17 +170,15 @@ def context_before(text: str, start: int, words: tuple[str, ...], width: int = 4
 def phone_word_before(text: str, start: int) -> bool:
     """A phone word within `PHONE_CONTEXT_WIDTH` characters before `start`."""
     window = text[max(0, start - PHONE_CONTEXT_WIDTH) : start].lower()
-    return _PHONE_WORD_STARTS.search(window) is not None
+    return _LAST_PHONE_WORD.match(window) is not None
 
 
 def latest_phone_word(text: str, start: int) -> int:
     """Start of the last phone word that ends by `start` and begins at most one context width
     before it, or -1: whether it is in context for a position p is `latest >= p - width`."""
     offset = max(0, start - PHONE_CONTEXT_WIDTH)
-    latest = -1
-    for match in _PHONE_WORD_STARTS.finditer(text[offset:start].lower()):
-        latest = offset + match.start()
-    return latest
+    found = _LAST_PHONE_WORD.match(text[offset:start].lower())
+    return -1 if found is None else offset + found.end()
 
 
 def classify_phone(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import aiohttp
 import orjson
 import pytest
 
+from proxy.exchange import Exchange
 from tests.conftest import RunningWarden
 from tests.upstream import SimulatedUpstream
 
@@ -354,3 +356,28 @@ async def test_percent_encoding_reaches_the_upstream_as_sent(
     status, _ = await raw_get(warden.proxy_url, "/ml/v2/models/team%2Firis", api_key)
     assert status == 200
     assert upstream.received[-1].raw_path == "/v2/models/team%2Firis"
+
+
+async def test_answered_requests_leave_no_cyclic_garbage(warden: RunningWarden, api_key: str):
+    """Reference counting frees a request's objects once it is answered: a cycle (the request
+    holding its exchange, which holds the request) left them all to the cyclic GC, which then
+    ran every few requests and promoted each request's objects on the way."""
+
+    def exchanges() -> list[Exchange]:
+        return [o for o in gc.get_objects() if isinstance(o, Exchange)]
+
+    gc.collect()
+    gc.disable()
+    try:
+        url = f"{warden.proxy_url}/v1/chat/completions"
+        for headers in (auth(api_key), auth("wk_unknown")):
+            for body in (CHAT, {**CHAT, "stream": True}):
+                async with warden.http.post(url, json=body, headers=headers) as response:
+                    await response.read()
+        for _ in range(100):  # the handlers finish just after the last byte is sent
+            if not exchanges():
+                break
+            await asyncio.sleep(0.01)
+        assert exchanges() == []
+    finally:
+        gc.enable()

@@ -54,6 +54,7 @@ MakeLimiter = Callable[..., RateLimiter]
 async def make_limiter(services: Services, redis_client: redis.Redis) -> AsyncIterator[MakeLimiter]:
     """A RateLimiter per call, each with its own Redis client, as separate replicas would be."""
     clients: list[redis.Redis] = []
+    limiters: list[RateLimiter] = []
 
     def make(
         settings: RateLimitSettings,
@@ -67,11 +68,14 @@ async def make_limiter(services: Services, redis_client: redis.Redis) -> AsyncIt
             settings = dataclasses.replace(settings, timeout=5.0)
         client = create_client(url or services.redis_url, settings.timeout)
         clients.append(client)
-        return RateLimiter(client, settings, clock=clock)
+        limiters.append(RateLimiter(client, settings, clock=clock))
+        return limiters[-1]
 
     try:
         yield make
     finally:
+        for limiter in limiters:
+            await limiter.aclose()
         for client in clients:
             await client.aclose()
 

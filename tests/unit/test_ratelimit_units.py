@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
 import pytest
+import redis.asyncio as redis
 import yaml
 from aiohttp.test_utils import make_mocked_request
 from redis.crc import key_slot
 
+from proxy.apikeys import ApiKey
 from proxy.exchange import Exchange
 from proxy.formats.segments import Usage
 from proxy.ratelimit import (
@@ -19,6 +22,8 @@ from proxy.ratelimit import (
     KeyLimits,
     LimitState,
     Price,
+    RateLimit,
+    RateLimiter,
     RateLimitSettings,
     RequestContext,
     ScopeLimits,
@@ -170,7 +175,7 @@ def test_one_script_call_touches_one_hash_slot() -> None:
     when = dt.datetime(2024, 2, 29, 12, tzinfo=dt.UTC).timestamp()
     for tenant in ("acme", "team {a}:b", "ünï/c%de"):
         context = RequestContext(tenant, "key:1}", "gpt-4o", "/ml/", 10, 10)
-        plans = planner.plan(context, when, 100)
+        plans = planner.plan(context, when)
         assert [p.slot.startswith("global:") for p in plans] == [False, True]
         for plan in plans:
             slots = {key_slot(c.key.encode()) for c in plan.checks}
@@ -195,6 +200,62 @@ def test_one_script_call_touches_one_hash_slot() -> None:
     assert ends[0] == dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp() * 1000 == ends[1]
 
 
+def test_plans_are_made_once_per_request_shape_and_day() -> None:
+    planner = Planner(full_settings())
+    noon = dt.datetime(2024, 2, 29, 12, tzinfo=dt.UTC).timestamp()
+    small = RequestContext("acme", "k1", "gpt-4o", "/v1/", 10, 10)
+    large = RequestContext("acme", "k1", "gpt-4o", "/v1/", 9000, 4000)
+    # Amounts are not part of a plan: requests of any size share it within a day.
+    assert planner.plan(large, noon + 3600) is planner.plan(small, noon)
+    next_day = planner.plan(small, noon + 86_400)
+    assert next_day[0].checks[-3].key.endswith(":d20240301")
+    other_key = planner.plan(RequestContext("acme", "k2", "gpt-4o"), noon)
+    assert other_key[0].checks[0].key.endswith(":k2:requests_per_minute")
+
+
+def test_a_plans_specs_are_the_scripts_words_with_the_amounts_left_blank() -> None:
+    planner = Planner(full_settings())
+    noon = dt.datetime(2024, 2, 29, 12, tzinfo=dt.UTC).timestamp()
+    [plan] = planner.plan(RequestContext("acme", "k1", "other"), noon)
+    assert [c.name for c in plan.checks] == [
+        "requests_per_minute",
+        "tokens_per_minute",
+        "max_concurrent",
+        "requests_per_minute",
+        "daily_usd",
+        "monthly_usd",
+        "monthly_usd",
+    ]
+    march = round(dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp() * 1000)
+    reserve = (
+        f"g 600 1 60000 g 200000 120 60000 c 20 1 300000 g 20000 1 60000"
+        f" b 20000000 7 {march} b 300000000 7 {march} b 50000000000 7 {march}"
+    )
+    assert plan.reserve_spec.format(120, 7) == reserve
+    settle = (
+        f"g 600 -1 60000 g 200000 -120 60000 c 20 0 300000 g 20000 -1 60000"
+        f" b 20000000 -7 {march} b 300000000 -7 {march} b 50000000000 -7 {march}"
+    )
+    assert plan.settle_spec.format(-1, -120, -7) == settle
+    assert plan.inflight_keys == (plan.checks[2].key,)
+
+
+async def test_a_keys_limits_are_parsed_once_per_row_loaded() -> None:
+    client = redis.Redis()  # never connects: the stage's cache alone is under test
+    stage = RateLimit(RateLimiter(client, RateLimitSettings()))
+    raw = {"requests_per_minute": 60, "daily_usd": 5}
+    now = dt.datetime.now(dt.UTC)
+    key = ApiKey("k1", "acme", None, b"", None, None, now, None, None, None, raw, {})
+    first = stage._limits_of(key)
+    assert first == KeyLimits(WindowLimits(requests_per_minute=60), Budget(daily_usd=5))
+    assert stage._limits_of(key) is first
+    # The key cache loaded the row again, changed: its limits are read again.
+    reloaded = dataclasses.replace(key, rate_limit={"requests_per_minute": 30})
+    assert stage._limits_of(reloaded) == KeyLimits(WindowLimits(requests_per_minute=30))
+    assert stage._limits_of(dataclasses.replace(key, rate_limit=None)) is None
+    await client.aclose()
+
+
 def test_tenant_overrides_merge_field_by_field() -> None:
     planner = Planner(full_settings())
     acme = planner.scope_limits("acme")
@@ -204,7 +265,7 @@ def test_tenant_overrides_merge_field_by_field() -> None:
 
 
 def test_no_limits_means_no_checks() -> None:
-    assert Planner(RateLimitSettings()).plan(RequestContext("t", "k"), 0.0, 0) == []
+    assert Planner(RateLimitSettings()).plan(RequestContext("t", "k"), 0.0) == ()
 
 
 @pytest.mark.parametrize(
