@@ -7,6 +7,7 @@ from typing import Final
 import re2
 
 from proxy.scanners.base import Finding
+from proxy.scanners.re2_spans import has_match, match_groups
 from proxy.scanners.secret_rules import (
     RULES,
     SecretRule,
@@ -29,6 +30,18 @@ def _compile_rules(rules: tuple[SecretRule, ...]) -> re2._Regexp:
 
 
 _COMBINED: Final = _compile_rules(RULES)
+
+
+def _compile_any_rule(rules: tuple[SecretRule, ...]) -> re2._Regexp:
+    # The same alternation without captures: whether any rule matches, in one DFA pass with
+    # no submatch engine. Most texts stop there.
+    options = re2.Options()
+    options.log_errors = False
+    options.never_capture = True
+    return re2.compile("|".join(rule.pattern for rule in rules), options)
+
+
+_ANY_RULE: Final = _compile_any_rule(RULES)
 # Rules anchored on a keyword ("token=", "Bearer") rather than on the value's own shape.
 _KEYWORD_ANCHORED: Final = frozenset({"secret.generic", "secret.bearer_token"})
 _SPECIFIC_RULES: Final = tuple(
@@ -53,11 +66,13 @@ class SecretsScanner:
     max_match_len = MAX_MATCH_LEN
 
     def scan(self, text: str) -> list[Finding]:
+        if not has_match(_ANY_RULE, text):
+            return []
         findings: list[Finding] = []
-        for match in _COMBINED.finditer(text):
-            index = next(i for i, group in enumerate(_RULE_GROUPS) if match.start(group) >= 0)
+        for spans in match_groups(_COMBINED, text):
+            index = next(i for i, group in enumerate(_RULE_GROUPS) if spans[group][0] >= 0)
             rule = RULES[index]
-            start, end = match.span(_RULE_GROUPS[index] + 1)
+            start, end = spans[_RULE_GROUPS[index] + 1]
             value = text[start:end]
             if rule.kind == "secret.private_key":
                 if "..." in value or len(value) < 120:
