@@ -62,7 +62,10 @@ def _response_sha256(exchange: Exchange) -> bytes | None:
     return hashlib.sha256(exchange.response_body).digest() if exchange.response_body else None
 
 
-def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
+def audit_record(
+    exchange: Exchange, now: float | None = None, decision: str | None = None
+) -> AuditRecord:
+    """The exchange's row; `decision` is audit_decision(exchange) when the caller has it."""
     end = time.perf_counter() if now is None else now
     key, route, call, headers = (
         exchange.api_key,
@@ -84,7 +87,7 @@ def audit_record(exchange: Exchange, now: float | None = None) -> AuditRecord:
     return AuditRecord(
         request_id=exchange.request_id,
         event_time=dt.datetime.fromtimestamp(exchange.received_at, dt.UTC),
-        decision=audit_decision(exchange),
+        decision=audit_decision(exchange) if decision is None else decision,
         status=exchange.status,
         latency_ms=(end - exchange.started) * 1000,
         tenant=key.tenant if key else None,

@@ -156,7 +156,7 @@ class EnforceResponse:
         if not scoring and not deciding and restorer is None:
             return body
         try:
-            payload = orjson.loads(body)
+            payload = exchange.response_payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             return body  # not JSON: nothing a format reader can find text in
         if scoring and self.score_prediction is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -52,6 +52,9 @@ class Exchange:
     streamed_text_chars: int = 0
     # The whole (non-streamed) answer as sent, for its hash and usage; never logged or stored.
     response_body: bytes = b""
+    # That answer as parsed by the response rules (before any redaction, which rewrites text
+    # only): its usage is read from it rather than parsed again. Never logged or stored.
+    response_payload: Any = None
     # SHA-256 of a streamed answer as sent, fed chunk by chunk (the body is never kept).
     response_hash: _Hash | None = None
     # Read once by the recorder, for the audit row and the rate-limit settlement.

@@ -18,6 +18,9 @@ REQUEST_LOGGER = "warden.request"
 # sharing one stderr never interleave mid-line.
 _ATOMIC_WRITE = 4096
 _FLUSH_AT = 64 * 1024
+_LINE_START = b'{"ts":'
+_LINE_END = b',"level":"info","logger":"%s","msg":"request"' % REQUEST_LOGGER.encode()
+_LINE_MIDDLE = _LINE_END + b","
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,11 +61,17 @@ def configure_logging(level: str = "info") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def _ms(seconds: float) -> float:
+    """Milliseconds to the microsecond, as round(seconds * 1000, 3) gives them but at a
+    fraction of its cost (round() to decimals goes through a decimal conversion)."""
+    return int(seconds * 1_000_000 + 0.5) / 1000
+
+
 def request_fields(exchange: Exchange, now: float | None = None) -> dict[str, Any]:
     """The request line's fields. Built from metadata only: no body, header or key text."""
     end = time.perf_counter() if now is None else now
-    key = exchange.api_key
-    route = exchange.route
+    key, route, call, reply = exchange.api_key, exchange.route, exchange.call, exchange.reply
+    started, upstream_started = exchange.started, exchange.upstream_started
     fields: dict[str, Any] = {
         "request_id": exchange.request_id,
         "method": exchange.request.method,
@@ -70,22 +79,21 @@ def request_fields(exchange: Exchange, now: float | None = None) -> dict[str, An
         "upstream": route.upstream_name if route else None,
         "tenant": key.tenant if key else None,
         "key_id": key.id if key else None,
-        "operation": exchange.call.operation if exchange.call else None,
-        "model": exchange.model,
-        "stream": exchange.call.stream if exchange.call else False,
+        "operation": call.operation if call else None,
+        "model": call.model if call else None,
+        "stream": call.stream if call else False,
         "status": exchange.status,
         "upstream_status": exchange.upstream_status,
-        "reason": exchange.reply.code if exchange.reply else None,
+        "reason": reply.code if reply else None,
         "error": exchange.error,
-        "duration_ms": round((end - exchange.started) * 1000, 3),
+        "duration_ms": _ms(end - started),
         "request_bytes": len(exchange.body),
         "response_bytes": exchange.response_bytes,
     }
-    if exchange.upstream_started is not None:
-        fields["overhead_ms"] = round((exchange.upstream_started - exchange.started) * 1000, 3)
-    if exchange.upstream_started is not None and exchange.upstream_finished is not None:
-        upstream_ms = (exchange.upstream_finished - exchange.upstream_started) * 1000
-        fields["upstream_ms"] = round(upstream_ms, 3)
+    if upstream_started is not None:
+        fields["overhead_ms"] = _ms(upstream_started - started)
+        if exchange.upstream_finished is not None:
+            fields["upstream_ms"] = _ms(exchange.upstream_finished - upstream_started)
     if exchange.decisions:
         fields["decision"] = most_severe(d.action for d in exchange.decisions)
         fields["rules"] = [rule for d in exchange.decisions for rule in d.rules]
@@ -107,8 +115,9 @@ class RequestLog:
     """The per-request log line, written in batches instead of one syscall per request.
 
     Going through `logging` costs a LogRecord, handler locks and a write for every request;
-    here a line is one orjson call and an append, and `flush()` (every half second, when the
-    buffer is large, and at shutdown) writes whole lines. Same JSON shape as JsonFormatter.
+    here a line is two orjson calls, a join and an append, and `flush()` (every half second,
+    when the buffer is large, and at shutdown) writes whole lines. Same JSON shape as
+    JsonFormatter.
     """
 
     def __init__(self, fd: int | None = None) -> None:
@@ -117,14 +126,13 @@ class RequestLog:
         self._size = 0
 
     def write(self, fields: dict[str, Any]) -> None:
-        entry = {
-            "ts": round(time.time(), 3),
-            "level": "info",
-            "logger": REQUEST_LOGGER,
-            "msg": "request",
-            **fields,
-        }
-        line = orjson.dumps(entry, default=str) + b"\n"
+        # {"ts":…,"level":"info",…} then the fields: joined, not merged into a new dict first.
+        ts = orjson.dumps(int(time.time() * 1000 + 0.5) / 1000)
+        body = orjson.dumps(fields, default=str)
+        if len(body) > 2:
+            line = b"".join((_LINE_START, ts, _LINE_MIDDLE, body[1:], b"\n"))
+        else:
+            line = b"".join((_LINE_START, ts, _LINE_END, b"}\n"))
         self._lines.append(line)
         self._size += len(line)
         if self._size >= _FLUSH_AT:

@@ -6,15 +6,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import Counter, Histogram
-
 from proxy.audit import AuditWriter
 from proxy.audit_row import audit_decision, audit_record, highest_risk
 from proxy.events import EventFeed
 from proxy.exchange import Exchange
 from proxy.formats.segments import Usage
 from proxy.logs import RequestLog, request_fields
-from proxy.metrics import Metrics
+from proxy.metrics import CounterTally, HistogramTally, Metrics
 from proxy.ml.observer import ModelObserver
 from proxy.policy import Decision
 from proxy.ratelimit import ADMISSION
@@ -28,10 +26,10 @@ _NO_ROUTE = "none"
 class _RouteSeries:
     """A route's labelled children, looked up once: `.labels()` takes a lock on every call."""
 
-    duration: Histogram
-    overhead: Histogram
-    upstream: Histogram
-    first_byte: Histogram
+    duration: HistogramTally
+    overhead: HistogramTally
+    upstream: HistogramTally
+    first_byte: HistogramTally
 
 
 class Recorder:
@@ -50,40 +48,47 @@ class Recorder:
         self.audit = audit
         self.events = events
         self.models = models
+        # Children and tallies looked up once per label set: `.labels()` takes a lock.
         self._routes: dict[str, _RouteSeries] = {}
-        self._requests: dict[tuple[str, str | None, str, int], Counter] = {}
-        self._decisions: dict[tuple[str, str, str, str], Counter] = {}
+        self._requests: dict[tuple[str, str | None, str, int], CounterTally] = {}
+        self._decisions: dict[tuple[str, str, str, str], CounterTally] = {}
+        self._findings: dict[tuple[str, str], CounterTally] = {}
+        self._tokens: dict[str | None, tuple[CounterTally, CounterTally]] = {}
 
     def _series(self, route: str) -> _RouteSeries:
         series = self._routes.get(route)
         if series is None:
             m = self.metrics
             series = _RouteSeries(
-                m.request_duration.labels(route),
-                m.overhead.labels(route),
-                m.upstream_duration.labels(route),
-                m.time_to_first_byte.labels(route),
+                m.tally_histogram(m.request_duration.labels(route)),
+                m.tally_histogram(m.overhead.labels(route)),
+                m.tally_histogram(m.upstream_duration.labels(route)),
+                m.tally_histogram(m.time_to_first_byte.labels(route)),
             )
             self._routes[route] = series
         return series
 
     def _requests_counter(
         self, route: str, model: str | None, decision: str, status: int
-    ) -> Counter:
+    ) -> CounterTally:
         key = (route, model, decision, status)
         counter = self._requests.get(key)
         if counter is None:
             label = self.metrics.model_label(model)
-            counter = self.metrics.requests.labels(route, label, decision, str(status))
+            child = self.metrics.requests.labels(route, label, decision, str(status))
+            counter = self._requests.get((route, label, decision, status))
+            if counter is None:
+                counter = self.metrics.tally(child)
+                self._requests[(route, label, decision, status)] = counter
             if label == model or model is None:  # "other" is not cached per name
                 self._requests[key] = counter
         return counter
 
-    def _decision_counter(self, phase: str, action: str, rule: str, mode: str) -> Counter:
+    def _decision_counter(self, phase: str, action: str, rule: str, mode: str) -> CounterTally:
         key = (phase, action, rule, mode)
         counter = self._decisions.get(key)
         if counter is None:
-            counter = self.metrics.decisions.labels(phase, action, rule, mode)
+            counter = self.metrics.tally(self.metrics.decisions.labels(phase, action, rule, mode))
             self._decisions[key] = counter
         return counter
 
@@ -104,18 +109,34 @@ class Recorder:
             self.metrics.ratelimited.labels(denial.type, denial.scope, denial.name).inc()
 
     def _count_findings(self, exchange: Exchange) -> None:
-        findings = self.metrics.findings
+        tallies = self._findings
         for phase, scan in (("prompt", exchange.prompt_scan), ("response", exchange.response_scan)):
             if scan is not None:
                 for finding in scan.all_findings:
-                    findings.labels(phase, finding.kind).inc()
+                    tally = tallies.get((phase, finding.kind))
+                    if tally is None:
+                        child = self.metrics.findings.labels(phase, finding.kind)
+                        tally = tallies[phase, finding.kind] = self.metrics.tally(child)
+                    tally.inc()
 
     def _count_tokens(self, model: str | None, usage: Usage) -> None:
-        label = self.metrics.model_label(model)
+        counters = self._tokens.get(model)
+        if counters is None:
+            label, tokens = self.metrics.model_label(model), self.metrics.tokens
+            counters = self._tokens.get(label)
+            if counters is None:
+                prompt, completion = (
+                    tokens.labels("prompt", label),
+                    tokens.labels("completion", label),
+                )
+                counters = (self.metrics.tally(prompt), self.metrics.tally(completion))
+                self._tokens[label] = counters
+            if label == model or model is None:  # "other" is not cached per name
+                self._tokens[model] = counters
         if usage.input_tokens:
-            self.metrics.tokens.labels("prompt", label).inc(usage.input_tokens)
+            counters[0].inc(usage.input_tokens)
         if usage.output_tokens:
-            self.metrics.tokens.labels("completion", label).inc(usage.output_tokens)
+            counters[1].inc(usage.output_tokens)
 
     def record(self, exchange: Exchange) -> None:
         """Runs in the handler's finally: must not raise and must not await."""
@@ -144,7 +165,7 @@ class Recorder:
         if exchange.prompt_scan is not None or exchange.response_scan is not None:
             self._count_findings(exchange)
         if self.audit is not None and not exchange.audit_recorded:
-            self.audit.submit(audit_record(exchange, now))
+            self.audit.submit(audit_record(exchange, now, decision))
         if self.settlements is not None:
             self.settlements.submit(exchange)
         if self.models is not None and exchange.prediction is not None:

@@ -44,6 +44,7 @@ class _Channel:
     window: StreamWindow | None  # None when no scanner reads answers
     restore: StreamRestorer | None  # None when nothing is restored
     template: SseEvent  # the latest event that carried this channel's text
+    template_delta: StreamDelta  # and what stream_deltas read in it
     shown: list[str] = field(default_factory=list)  # what the caller got on this channel
 
 
@@ -130,7 +131,7 @@ class ResponseGuard:
         shown_any = False
         for channel_key, text in delta.texts:
             channel = self.channels.get(channel_key) or self._channel(channel_key, event, delta)
-            channel.template = event
+            channel.template, channel.template_delta = event, delta
             if delta.whole_values:
                 shown, blocked = self._whole(text, channel_key in delta.json_channels)
             else:
@@ -163,7 +164,7 @@ class ResponseGuard:
         restore = None
         if self.restorer is not None:
             restore = self.restorer.stream(json_string=key in delta.json_channels)
-        channel = self.channels[key] = _Channel(window, restore, event)
+        channel = self.channels[key] = _Channel(window, restore, event, delta)
         return channel
 
     def _pass(self, channel: _Channel, text: str) -> tuple[str, Decision | None]:
@@ -224,8 +225,16 @@ class ResponseGuard:
                 shown = channel.restore.feed(shown) + channel.restore.flush()
             if shown:
                 channel.shown.append(shown)
-                out.append(rewrite_delta(self.format, channel.template, channel_key, shown).raw)
+                out.append(self._rewritten_template(channel_key, channel, shown))
         return None
+
+    def _rewritten_template(self, key: ChannelKey, channel: _Channel, text: str) -> bytes:
+        """The channel's latest event carrying `text` instead, to release what was held."""
+        delta = channel.template_delta
+        if all(place[0] == key for place in delta.places):
+            # The event carries no other channel's text: its data as read can be reused.
+            return rewrite_texts(channel.template, delta, {key: text})
+        return rewrite_delta(self.format, channel.template, key, text).raw
 
     def _settle(self, found: Sequence[Finding]) -> Decision | None:
         """Decide again whenever findings arrive; a block ends the stream."""

@@ -62,6 +62,8 @@ class SseParser:
         if not chunk:
             return events
         buf = self._buffer
+        if self._first_line and not buf and not chunk.startswith(_BOM[:1]):
+            self._first_line = False  # no BOM can open this stream
         if not buf and not self._skip_lf and not self._first_line:
             whole = _whole_data_events(chunk)
             if whole is not None:

@@ -202,6 +202,10 @@ class Forwarder:
         Once headers are out, an upstream failure or a block becomes a final SSE error event.
         In buffer mode nothing is sent before the whole answer passed the guard, so a block is
         still a clean 403.
+
+        Writes: one per upstream read (its events arrived together), except that a stream's
+        first event goes out before the rest of its read is checked (time to first byte); and
+        when the upstream's end came with a read, what is left goes out with the end.
         """
         guard = self.stream_guard(exchange) if self.stream_guard is not None else None
         # A guard reads every event anyway and meters them; otherwise a meter reads them alone.
@@ -211,7 +215,7 @@ class Forwarder:
         route = exchange.route
         assert route is not None
         buffering = guard is not None and route.stream_guard == "buffer"
-        held: list[bytes] = []
+        unsent: list[bytes] = []  # what a read left to send (the whole answer, in buffer mode)
         response = web.StreamResponse(status=upstream.status, headers=headers)
         exchange.streamed = True
         if not buffering:
@@ -233,46 +237,40 @@ class Forwarder:
                 await self._write_quietly(exchange, response, sse_error_event(reply))
                 return response
             exchange.response_bytes += len(chunk)
+            last = upstream.content.at_eof()  # the upstream has ended: no read will follow
             if meter is not None:
                 meter.feed(chunk)
             if guard is None:
-                if not await self._write_quietly(exchange, response, chunk):
-                    return response
-                continue
-            # One write per read, as the upstream's events arrived together; but the stream's
-            # first event goes out before the rest of its read is checked (time to first byte).
-            sent: list[bytes] = []
-            blocked = False
-            for checked in guard.feed(chunk):
-                if checked.blocked is not None and buffering:
-                    return self._blocked_before_sending(exchange, checked.blocked)
-                blocked = checked.blocked is not None  # then the guard's last output
-                if buffering:
-                    held.append(checked.data)
-                elif started:
-                    sent.append(checked.data)
-                elif checked.data:
-                    started = True
-                    if not await self._write_quietly(exchange, response, checked.data):
+                unsent.append(chunk)
+            else:
+                for checked in guard.feed(chunk):
+                    if checked.blocked is not None:
+                        if buffering:
+                            return self._blocked_before_sending(exchange, checked.blocked)
+                        unsent.append(checked.data)
+                        await self._write_quietly(exchange, response, b"".join(unsent))
                         return response
-            if sent and not await self._write_quietly(exchange, response, b"".join(sent)):
-                return response
-            if blocked:
-                return response
+                    if started or buffering or last:
+                        unsent.append(checked.data)
+                    elif checked.data:
+                        started = True
+                        if not await self._write_quietly(exchange, response, checked.data):
+                            return response
+            if last:
+                break
+            if unsent and not buffering:
+                data = b"".join(unsent)
+                unsent.clear()
+                if not await self._write_quietly(exchange, response, data):
+                    return response
         if guard is not None:
             checked = guard.finish()
             if checked.blocked is not None and buffering:
                 return self._blocked_before_sending(exchange, checked.blocked)
-            if checked.data:
-                if buffering:
-                    held.append(checked.data)
-                elif not await self._write_quietly(exchange, response, checked.data):
-                    return response
+            unsent.append(checked.data)
         if buffering:
             await response.prepare(exchange.request)
-            if not await self._write_quietly(exchange, response, b"".join(held)):
-                return response
-        await response.write_eof()
+        await self._write_quietly(exchange, response, b"".join(unsent), end=True)
         return response
 
     @staticmethod
@@ -282,16 +280,21 @@ class Forwarder:
         return render_reply(reply, exchange.request_id)
 
     @staticmethod
-    async def _write_quietly(exchange: Exchange, response: web.StreamResponse, data: bytes) -> bool:
-        """Write to the caller; False (and the exchange marked) when the caller has gone.
+    async def _write_quietly(
+        exchange: Exchange, response: web.StreamResponse, data: bytes, *, end: bool = False
+    ) -> bool:
+        """Write to the caller (and end the response, with `end`); False (and the exchange
+        marked) when the caller has gone.
 
-        What was sent is hashed as it goes: the audit row's response_sha256 of a stream.
+        What was sent is hashed as it goes: the audit row's response_sha256 of a stream (None,
+        as for an empty body, when nothing was).
         """
-        if exchange.response_hash is None:
-            exchange.response_hash = hashlib.sha256()
-        exchange.response_hash.update(data)
+        if data:
+            if exchange.response_hash is None:
+                exchange.response_hash = hashlib.sha256()
+            exchange.response_hash.update(data)
         try:
-            await response.write(data)
+            await (response.write_eof(data) if end else response.write(data))
             return True
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             exchange.client_disconnected = True

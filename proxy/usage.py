@@ -16,8 +16,10 @@ def reported_usage(exchange: Exchange) -> Usage | None:
     body, route, call = exchange.response_body, exchange.route, exchange.call
     if not body or route is None or call is None:
         return None
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
+    payload = exchange.response_payload
+    if payload is None:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
     return TEXT_READERS[route.format].usage(call.operation, payload)

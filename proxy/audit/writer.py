@@ -29,11 +29,12 @@ class AuditWriter:
     Flow: `submit()` appends to a bounded in-memory queue. Every `flush_interval_seconds`
     (or `batch_size` rows) the background task chains the queued rows (seq, prev_hash,
     row_hash) and appends them to the journal, then sends the journal's unsent rows to
-    Postgres in batches (COPY into a staging table, INSERT … ON CONFLICT DO NOTHING, one
-    transaction per batch). While Postgres keeps up, a batch just journaled is sent from
-    memory; only a backlog (an outage, a restart) is read back from the journal. When
-    Postgres is down the rows simply stay in the journal and are sent, oldest first, when it
-    returns; whatever submit() adds meanwhile is journaled behind them.
+    Postgres in batches (one COPY per batch; through a staging table and INSERT … ON
+    CONFLICT DO NOTHING when some rows are stored already). While Postgres keeps up, a
+    batch just journaled is sent from memory; only a backlog (an outage, a restart) is read
+    back from the journal. When Postgres is down the rows simply stay in the journal and are
+    sent, oldest first, when it returns; whatever submit() adds meanwhile is journaled
+    behind them.
 
     With a signer, every `checkpoint_every_rows` rows or `checkpoint_interval_seconds` the
     chain head is signed and the checkpoint stored in the same transaction as its row.

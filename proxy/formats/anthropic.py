@@ -74,6 +74,9 @@ _REQUEST_FIELDS: Final = {
     "tools": (TOOL_DEFINITION, SCHEMA),
     "prompt": (USER, NO_PRUNE),  # the legacy /v1/complete
 }
+# Top-level fields read before the others are walked (messages only when they are a list).
+_READ_WITHOUT_MESSAGES: Final = frozenset({"model", "system"})
+_READ_WITH_MESSAGES: Final = _READ_WITHOUT_MESSAGES | {"messages"}
 
 
 def request_segments(operation: str, payload: Any) -> list[Segment]:
@@ -89,8 +92,8 @@ def request_segments(operation: str, payload: Any) -> list[Segment]:
     if isinstance(messages, list):
         for index, message in enumerate(messages):
             _message(out, message, ("messages", index))
-    handled = {"model", "system", "messages"} if isinstance(messages, list) else {"model", "system"}
-    walk_fields(out, payload, _REQUEST_FIELDS, frozenset(handled))
+    handled = _READ_WITH_MESSAGES if isinstance(messages, list) else _READ_WITHOUT_MESSAGES
+    walk_fields(out, payload, _REQUEST_FIELDS, handled)
     return out
 
 

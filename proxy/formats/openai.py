@@ -73,6 +73,8 @@ _REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str | None, Prune]]]] = {
 }
 # Fields holding lists of messages or items, each with its own role.
 _ITEM_LISTS: Final = {"chat": ("messages",), "responses": ("input", "instructions")}
+# The top-level fields not walked as plain fields, per operation (item lists are read above).
+_NOT_FIELDS: Final = {op: _SKIP | frozenset(keys) for op, keys in _ITEM_LISTS.items()}
 
 
 def request_segments(operation: str, payload: Any) -> list[Segment]:
@@ -87,7 +89,7 @@ def request_segments(operation: str, payload: Any) -> list[Segment]:
             default = SYSTEM if key == "instructions" else USER
             openai_items.items(out, payload[key], (key,), default)
     fields = _REQUEST_FIELDS.get(operation, {})
-    walk_fields(out, payload, fields, _SKIP | frozenset(item_lists))
+    walk_fields(out, payload, fields, _NOT_FIELDS.get(operation, _SKIP))
     return out
 
 

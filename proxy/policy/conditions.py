@@ -6,7 +6,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from proxy.policy.model import PolicyInput
 
@@ -23,22 +23,36 @@ def glob_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
 
 
 def compare(spec: dict[str, Any]) -> Callable[[float], bool]:
-    """Every comparison given must hold: {gt: 0, lte: 1} is a band, {outside: [0, 1]} is not."""
-    low_open, low = spec.get("gt"), spec.get("gte")
-    high_open, high = spec.get("lt"), spec.get("lte")
-    equal, outside = spec.get("eq"), spec.get("outside")
+    """Every comparison given must hold: {gt: 0, lte: 1} is a band, {outside: [0, 1]} is not.
 
-    def holds(v: float) -> bool:
-        return (
-            (low_open is None or v > low_open)
-            and (low is None or v >= low)
-            and (high_open is None or v < high_open)
-            and (high is None or v <= high)
-            and (equal is None or v == equal)
-            and (outside is None or v < outside[0] or v > outside[1])
-        )
+    Only the comparisons given are asked, one closure each: rules are read on every request.
+    """
+    checks: list[Callable[[float], bool]] = []
+    if (low_open := spec.get("gt")) is not None:
+        checks.append(lambda v: v > low_open)
+    if (low := spec.get("gte")) is not None:
+        checks.append(lambda v: v >= low)
+    if (high_open := spec.get("lt")) is not None:
+        checks.append(lambda v: v < high_open)
+    if (high := spec.get("lte")) is not None:
+        checks.append(lambda v: v <= high)
+    if (equal := spec.get("eq")) is not None:
+        checks.append(lambda v: v == equal)
+    if (outside := spec.get("outside")) is not None:
+        below, above = outside
+        checks.append(lambda v: v < below or v > above)
+    if not checks:
+        return lambda v: True
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
+    return lambda v: all(check(v) for check in checks)
 
-    return holds
+
+# A tuple, not `int | float`: that union is built anew on each call.
+_NUMBERS: Final = (int, float)
 
 
 def _number(payload: Any, names: tuple[str, ...]) -> float | None:
@@ -46,7 +60,7 @@ def _number(payload: Any, names: tuple[str, ...]) -> float | None:
         return None
     for name in names:
         value = payload.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, _NUMBERS) and not isinstance(value, bool):
             return float(value)
     return None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -98,7 +98,7 @@ def evaluate(
     if "ml_risk" in spec:
         # A described prediction's risk, as if its components all scored this.
         score = float(spec["ml_risk"])
-        base = replace(base, ml_risk=combine(score, score, score))
+        base = base._replace(ml_risk=combine(score, score, score))
     for phase, phase_texts in phases:
         scanned = scan(policy, phase_texts)
         evaluation.scans[phase] = scanned

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from proxy.ml.features import Prediction
@@ -27,18 +28,24 @@ class FindingLike(Protocol):
     def score(self) -> float: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyInput:
-    """Everything a rule may look at. Built by the enforcement stages or a policy test."""
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+class PolicyInput(NamedTuple):
+    """Everything a rule may look at. Built by the enforcement stages or a policy test.
+
+    A named tuple rather than a frozen dataclass: as immutable, and several times cheaper to
+    build, which every phase of every request does.
+    """
 
     tenant: str
     route: str | None = None
     model: str | None = None
     operation: str | None = None
     payload: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    headers: Mapping[str, str] = _NOTHING  # lower-case names
     body_bytes: int = 0
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = _NOTHING
     findings: Sequence[FindingLike] = ()
     risk_score: float = 0.0
     risk_label: str = "normal"
@@ -51,7 +58,6 @@ class PolicyInput:
         self, findings: Sequence[FindingLike], risk_score: float, risk_label: str
     ) -> PolicyInput:
         """The same request, as content and response rules see it: with what was found."""
-        # Spelled out: dataclasses.replace() costs several times as much, on every request.
         return PolicyInput(
             tenant=self.tenant,
             route=self.route,

@@ -35,6 +35,10 @@ _CANDIDATES: Final = re2.compile(
     r"|\+?\(?[0-9][0-9(). \-]{5,}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,5})?"
 )
 _IPV6_MAX_COLONS: Final = 7
+# Every candidate shape above holds an ASCII digit, "@" or ":" (checked against the pattern in
+# tests/unit/test_scanner_prefilters.py): this table maps those bytes to 1, all others to 0.
+# In UTF-8, ASCII bytes only ever stand for ASCII characters.
+_CANDIDATE_BYTES: Final = bytes(int(byte in b"0123456789@:") for byte in range(256))
 
 # File extensions that show up after "@" in asset names (icon@2x.png) and are never TLDs here.
 _NOT_TLDS: Final = frozenset(
@@ -94,8 +98,11 @@ class PIIScanner:
     max_match_len = MAX_MATCH_LEN
 
     def scan(self, text: str) -> list[Finding]:
+        # Most prose has no digit, "@" or ":": one C pass over its bytes settles it.
+        if 1 not in text.encode().translate(_CANDIDATE_BYTES):
+            return []
         findings: list[Finding] = []
-        budget = PhoneBudget(len(text))
+        budget: PhoneBudget | None = None
         for start, end in match_spans(_CANDIDATES, text):
             candidate = text[start:end]
             if "@" in candidate:
@@ -105,6 +112,8 @@ class PIIScanner:
             elif candidate[0].isalpha():
                 _scan_iban(text, start, end, findings)
             else:
+                if budget is None:
+                    budget = PhoneBudget(len(text))
                 scan_number_cluster(text, start, end, findings, budget)
         return findings
 

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
 class SecretRule:
-    """`pattern` is RE2 syntax with exactly one capture group, the secret value itself."""
+    """`pattern` is RE2 syntax with exactly one capture group, the secret value itself.
+
+    `triggers`: literals one of which every match contains, compared case-insensitively. The
+    scanner runs a rule only on text holding one of them (tests/unit/test_scanner_prefilters.py
+    proves it from the pattern), so keep them as long and rare as the pattern allows.
+    """
 
     kind: str
     pattern: str
     score: float = 0.95
     min_entropy: float = 0.0
+    triggers: tuple[str, ...] = field(kw_only=True)
 
 
 # Order matters where shapes nest: Anthropic before OpenAI (both start "sk-"), the specific
@@ -26,52 +33,105 @@ RULES: Final[tuple[SecretRule, ...]] = (
         r"(-----BEGIN[ A-Z0-9_-]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
         r"-----END[ A-Z0-9_-]{0,40}PRIVATE KEY(?: BLOCK)?-----)",
         0.99,
+        triggers=("-----begin",),
     ),
-    SecretRule("secret.aws_access_key", r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b"),
+    SecretRule(
+        "secret.aws_access_key",
+        r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b",
+        triggers=("a3t", "akia", "asia", "abia", "acca"),
+    ),
     SecretRule(
         "secret.aws_secret_key",
         r"(?i:aws_?(?:secret)?_?(?:access)?_?key)[\w.-]{0,20}['\"]?\s*[:=]\s*['\"]?"
         r"([A-Za-z0-9/+]{40})\b",
         0.9,
         3.5,
+        triggers=("aws",),
     ),
-    SecretRule("secret.gcp_api_key", r"\b(AIza[\w-]{35})(?:[^\w-]|$)"),
-    SecretRule("secret.azure_storage_key", r"(?i:AccountKey)=([A-Za-z0-9+/]{86,88}={0,2})", 0.95),
+    SecretRule("secret.gcp_api_key", r"\b(AIza[\w-]{35})(?:[^\w-]|$)", triggers=("aiza",)),
+    SecretRule(
+        "secret.azure_storage_key",
+        r"(?i:AccountKey)=([A-Za-z0-9+/]{86,88}={0,2})",
+        0.95,
+        triggers=("accountkey=",),
+    ),
     SecretRule(
         "secret.azure_client_secret",
         r"(?:^|[^\w~.-])([a-zA-Z0-9_~.]{3}\dQ~[a-zA-Z0-9_~.-]{31,34})(?:[^\w~.-]|$)",
         0.9,
+        triggers=("q~",),
     ),
-    SecretRule("secret.github_token", r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255})\b"),
-    SecretRule("secret.github_token", r"\b(github_pat_[A-Za-z0-9_]{82,})\b"),
-    SecretRule("secret.gitlab_token", r"\b((?:glpat|glptt|gldt|glrt)-[\w-]{20,})"),
-    SecretRule("secret.slack_token", r"\b(xox[baprse]-(?:[0-9]+-)*[0-9A-Za-z-]{10,})"),
+    SecretRule(
+        "secret.github_token",
+        r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255})\b",
+        triggers=("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    ),
+    SecretRule(
+        "secret.github_token", r"\b(github_pat_[A-Za-z0-9_]{82,})\b", triggers=("github_pat_",)
+    ),
+    SecretRule(
+        "secret.gitlab_token",
+        r"\b((?:glpat|glptt|gldt|glrt)-[\w-]{20,})",
+        triggers=("glpat-", "glptt-", "gldt-", "glrt-"),
+    ),
+    SecretRule(
+        "secret.slack_token", r"\b(xox[baprse]-(?:[0-9]+-)*[0-9A-Za-z-]{10,})", triggers=("xox",)
+    ),
     SecretRule(
         "secret.slack_webhook",
         r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/]{43,56})",
+        triggers=("hooks.slack.com/",),
     ),
-    SecretRule("secret.stripe_key", r"\b((?:sk|rk|pk)_(?:test|live|prod)_[A-Za-z0-9]{10,247})\b"),
-    SecretRule("secret.anthropic_key", r"\b(sk-ant-(?:api|admin)\d\d-[\w-]{80,120})"),
-    SecretRule("secret.openai_key", r"\b(sk-(?:proj|svcacct|admin)-[\w-]{40,300})"),
-    SecretRule("secret.openai_key", r"\b(sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})\b"),
-    SecretRule("secret.huggingface_token", r"\b((?:hf|api_org)_[A-Za-z]{34})\b"),
-    SecretRule("secret.npm_token", r"\b(npm_[A-Za-z0-9]{36})\b"),
-    SecretRule("secret.pypi_token", r"\b(pypi-AgEIcHlwaS5vcmc[\w-]{50,})"),
-    SecretRule("secret.sendgrid_key", r"\b(SG\.[\w-]{22}\.[\w-]{43})\b"),
-    SecretRule("secret.digitalocean_token", r"\b(do[opr]_v1_[a-f0-9]{64})\b"),
-    SecretRule("secret.shopify_token", r"\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b"),
-    SecretRule("secret.databricks_token", r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b"),
+    SecretRule(
+        "secret.stripe_key",
+        r"\b((?:sk|rk|pk)_(?:test|live|prod)_[A-Za-z0-9]{10,247})\b",
+        triggers=("_test_", "_live_", "_prod_"),
+    ),
+    SecretRule(
+        "secret.anthropic_key", r"\b(sk-ant-(?:api|admin)\d\d-[\w-]{80,120})", triggers=("sk-ant-",)
+    ),
+    SecretRule(
+        "secret.openai_key",
+        r"\b(sk-(?:proj|svcacct|admin)-[\w-]{40,300})",
+        triggers=("sk-proj-", "sk-svcacct-", "sk-admin-"),
+    ),
+    SecretRule(
+        "secret.openai_key",
+        r"\b(sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})\b",
+        triggers=("t3blbkfj",),
+    ),
+    SecretRule(
+        "secret.huggingface_token",
+        r"\b((?:hf|api_org)_[A-Za-z]{34})\b",
+        triggers=("hf_", "api_org_"),
+    ),
+    SecretRule("secret.npm_token", r"\b(npm_[A-Za-z0-9]{36})\b", triggers=("npm_",)),
+    SecretRule("secret.pypi_token", r"\b(pypi-AgEIcHlwaS5vcmc[\w-]{50,})", triggers=("pypi-",)),
+    SecretRule("secret.sendgrid_key", r"\b(SG\.[\w-]{22}\.[\w-]{43})\b", triggers=("sg.",)),
+    SecretRule("secret.digitalocean_token", r"\b(do[opr]_v1_[a-f0-9]{64})\b", triggers=("_v1_",)),
+    SecretRule(
+        "secret.shopify_token", r"\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b", triggers=("shp",)
+    ),
+    SecretRule("secret.databricks_token", r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b", triggers=("dapi",)),
     SecretRule(
         "secret.jwt",
         r"\b(eyJ[A-Za-z0-9_-]{15,}\.eyJ[A-Za-z0-9_-]{15,}\.[A-Za-z0-9_-]{10,}={0,2})",
         0.9,
+        triggers=("eyj",),
     ),
     SecretRule(
         "secret.url_credentials",
         r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@'\"]{1,64}:([^\s:/@'\"]{3,128})@[\w.-]+",
         0.85,
+        triggers=("://",),
     ),
-    SecretRule("secret.bearer_token", r"(?i:bearer)\s+([A-Za-z0-9_\-.~+/]{24,512}=*)", 0.8, 3.5),
+    SecretRule(
+        "secret.bearer_token",
+        r"(?i:bearer)\s+([A-Za-z0-9_\-.~+/]{24,512}=*)",
+        0.8,
+        3.5,
+        triggers=("bearer",),
+    ),
     SecretRule(
         "secret.generic",
         r"(?i:api[_-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|access[_-]?key|"
@@ -79,6 +139,7 @@ RULES: Final[tuple[SecretRule, ...]] = (
         r"[\w.-]{0,20}['\"]?\s*(?::=|=>|[:=])\s*['\"]?([A-Za-z0-9_\-+/=.~!@#$%^&*]{12,200})",
         0.75,
         3.3,
+        triggers=("key", "secret", "token", "passw", "pwd", "credential"),
     ),
 )
 
@@ -91,14 +152,20 @@ PLACEHOLDER_MARKERS: Final = (
 _HEX: Final = frozenset("0123456789abcdefABCDEF")
 
 
+_PLACEHOLDER: Final = re.compile("|".join(map(re.escape, PLACEHOLDER_MARKERS)))
+
+
 def shannon_entropy(value: str) -> float:
     length = len(value)
-    return -sum(count / length * math.log2(count / length) for count in Counter(value).values())
+    counts = Counter(value).values()
+    # Few distinct counts (a random key's characters mostly occur once): each term once, then
+    # summed in the same order as term by term, so the result is the same float.
+    terms = {count: count / length * math.log2(count / length) for count in set(counts)}
+    return -sum(map(terms.__getitem__, counts))
 
 
 def looks_like_placeholder(value: str) -> bool:
-    lowered = value.lower()
-    if any(marker in lowered for marker in PLACEHOLDER_MARKERS):
+    if _PLACEHOLDER.search(value.lower()) is not None:
         return True
     # A run of one character ("sk-aaaaaaaa…", "AKIA0000…") is a template, not a key.
     return len(set(value)) <= 3
@@ -110,14 +177,14 @@ def looks_like_digest(value: str) -> bool:
     if len(stripped) in (7, 12, 32, 40, 64, 128) and set(stripped) <= _HEX:
         return True
     parts = stripped.split("-")
-    return [len(part) for part in parts] == [8, 4, 4, 4, 12] and set("".join(parts)) <= _HEX
+    return list(map(len, parts)) == [8, 4, 4, 4, 12] and set("".join(parts)) <= _HEX
 
 
 def generic_value_ok(value: str, min_entropy: float) -> bool:
     """A keyword-anchored value counts only if it is random-looking, not a word or a path."""
     if looks_like_digest(value) or value.isalpha() or value.isdigit():
         return False
-    if not any(char.isdigit() for char in value) or not any(char.isalpha() for char in value):
+    if not any(map(str.isdigit, value)) or not any(map(str.isalpha, value)):
         return False
     if value.count("/") > 2 or value.count(".") > 2:
         return False

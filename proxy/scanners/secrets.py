@@ -7,6 +7,7 @@ from typing import Final
 import re2
 
 from proxy.scanners.base import Finding
+from proxy.scanners.re2_spans import alternation_groups, has_match
 from proxy.scanners.secret_rules import (
     RULES,
     SecretRule,
@@ -19,28 +20,42 @@ from proxy.scanners.secret_rules import (
 MAX_MATCH_LEN: Final = 4200
 
 
-def _compile_rules(rules: tuple[SecretRule, ...]) -> re2._Regexp:
-    # One alternation, one RE2 pass: a clean prompt costs a single linear scan. Each rule is
-    # wrapped in a named group so the match says which rule fired.
-    alternatives = [f"(?P<r{index}>{rule.pattern})" for index, rule in enumerate(rules)]
+def _compile_rule(rule: SecretRule) -> re2._Regexp:
     options = re2.Options()
     options.log_errors = False
-    return re2.compile("|".join(alternatives), options)
+    return re2.compile(rule.pattern, options)
 
 
-_COMBINED: Final = _compile_rules(RULES)
+def _compile_triggers(rules: tuple[SecretRule, ...]) -> re2.Set:
+    # Entry i holds rule i's trigger literals; the set reports every entry found in a text,
+    # overlapping or not. Literal alternations keep its DFA small: RE2 gives up on a set only
+    # when its DFA outgrows the memory budget, which these few hundred states cannot.
+    triggers = re2.Set.SearchSet()
+    for index, rule in enumerate(rules):
+        alternatives = "|".join(map(re2.escape, rule.triggers))
+        added = triggers.Add(f"(?i:{alternatives})")
+        assert added == index
+    triggers.Compile()
+    return triggers
+
+
+# One RE2 object per rule, not one alternation: see `alternation_groups`.
+_PATTERNS: Final = tuple(map(_compile_rule, RULES))
+_TRIGGERS: Final = _compile_triggers(RULES)
 # Rules anchored on a keyword ("token=", "Bearer") rather than on the value's own shape.
 _KEYWORD_ANCHORED: Final = frozenset({"secret.generic", "secret.bearer_token"})
-_SPECIFIC_RULES: Final = tuple(
-    (rule, re2.compile(rule.pattern)) for rule in RULES if rule.kind not in _KEYWORD_ANCHORED
-)
-_RULE_GROUPS: Final = tuple(_COMBINED.groupindex[f"r{index}"] for index in range(len(RULES)))
+
+
+def _triggered(text: str) -> list[int]:
+    """Indices, ascending, of the rules whose triggers occur in `text`: no other can match."""
+    return sorted(_TRIGGERS.Match(text) or ())
 
 
 def _refine_generic(rule: SecretRule, value: str) -> SecretRule:
     """A keyword-anchored value may itself be a provider key: report the precise rule."""
-    for specific, pattern in _SPECIFIC_RULES:
-        if pattern.search(value) is not None:
+    for index in _triggered(value):
+        specific = RULES[index]
+        if specific.kind not in _KEYWORD_ANCHORED and has_match(_PATTERNS[index], value):
             return specific
     return rule
 
@@ -53,11 +68,17 @@ class SecretsScanner:
     max_match_len = MAX_MATCH_LEN
 
     def scan(self, text: str) -> list[Finding]:
+        # One pass finds which rules can match at all; most texts have none. The rest run
+        # as the alternation of the rules in order, so RE2's leftmost-first pick still
+        # favours the precise rule where shapes nest.
+        indexes = _triggered(text)
+        if not indexes:
+            return []
         findings: list[Finding] = []
-        for match in _COMBINED.finditer(text):
-            index = next(i for i, group in enumerate(_RULE_GROUPS) if match.start(group) >= 0)
-            rule = RULES[index]
-            start, end = match.span(_RULE_GROUPS[index] + 1)
+        patterns = [_PATTERNS[index] for index in indexes]
+        for which, spans in alternation_groups(patterns, text):
+            rule = RULES[indexes[which]]
+            start, end = spans[1]
             value = text[start:end]
             if rule.kind == "secret.private_key":
                 if "..." in value or len(value) < 120:

@@ -178,7 +178,7 @@ async def test_replay_after_crash_between_commit_and_journal_cleanup(
 
 
 async def _locked_audit_table(pool: asyncpg.Pool) -> tuple[Any, Any]:
-    """Hold a lock that stalls every INSERT into audit_events: Postgres "slow" on demand."""
+    """Hold a lock that stalls every write to audit_events: Postgres "slow" on demand."""
     conn = await pool.acquire()
     tx = conn.transaction()
     await tx.start()
@@ -187,9 +187,10 @@ async def _locked_audit_table(pool: asyncpg.Pool) -> tuple[Any, Any]:
 
 
 async def _insert_waiting(pool: asyncpg.Pool) -> bool:
+    # The writer's COPY into audit_events (or INSERT from its staging table), stalled.
     waiting = await pool.fetchval(
         "SELECT count(*) FROM pg_stat_activity "
-        "WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO audit_events%'"
+        "WHERE wait_event_type = 'Lock' AND query LIKE '%audit_events%'"
     )
     return bool(waiting)
 
