@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from bisect import bisect_left
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -71,12 +71,21 @@ class ModelLabels:
         return model
 
 
+class Increments(Protocol):
+    def inc(self, amount: float = 1, /) -> None: ...
+
+
+class Observes(Protocol):
+    def observe(self, value: float, /) -> None: ...
+
+
 class CounterTally:
     """A counter child's increments, held in a plain int until Metrics.refresh() adds them.
 
     prometheus_client takes a lock and makes several calls on every inc() and observe();
-    the request path rather adds to these, and every scrape (every second with several
-    workers) hands the totals over. Event loop thread only.
+    the request path rather adds to these, and every scrape hands the totals over. Event
+    loop thread only. Single process only: with several workers a scrape sums every worker's
+    files, and another worker's tallies would be missing from it until that worker refreshed.
     """
 
     __slots__ = ("child", "pending")
@@ -357,14 +366,18 @@ class Metrics:
         """Run `sampler` before every scrape (and periodically with several workers)."""
         self._samplers.append(sampler)
 
-    def tally(self, child: Counter) -> CounterTally:
+    def tally(self, child: Counter) -> Increments:
         """A labelled counter child to increment on the request path; see CounterTally."""
+        if self.multiprocess:
+            return child
         tally = CounterTally(child)
         self._tallies.append(tally)
         return tally
 
-    def tally_histogram(self, child: Histogram) -> HistogramTally:
+    def tally_histogram(self, child: Histogram) -> Observes:
         """A labelled histogram child to observe on the request path; see HistogramTally."""
+        if self.multiprocess:
+            return child
         tally = HistogramTally(child)
         self._tallies.append(tally)
         return tally

@@ -12,7 +12,7 @@ from proxy.events import EventFeed
 from proxy.exchange import Exchange
 from proxy.formats.segments import Usage
 from proxy.logs import RequestLog, request_fields
-from proxy.metrics import CounterTally, HistogramTally, Metrics
+from proxy.metrics import Increments, Metrics, Observes
 from proxy.ml.observer import ModelObserver
 from proxy.policy import Decision
 from proxy.ratelimit import ADMISSION
@@ -26,10 +26,10 @@ _NO_ROUTE = "none"
 class _RouteSeries:
     """A route's labelled children, looked up once: `.labels()` takes a lock on every call."""
 
-    duration: HistogramTally
-    overhead: HistogramTally
-    upstream: HistogramTally
-    first_byte: HistogramTally
+    duration: Observes
+    overhead: Observes
+    upstream: Observes
+    first_byte: Observes
 
 
 class Recorder:
@@ -50,10 +50,10 @@ class Recorder:
         self.models = models
         # Children and tallies looked up once per label set: `.labels()` takes a lock.
         self._routes: dict[str, _RouteSeries] = {}
-        self._requests: dict[tuple[str, str | None, str, int], CounterTally] = {}
-        self._decisions: dict[tuple[str, str, str, str], CounterTally] = {}
-        self._findings: dict[tuple[str, str], CounterTally] = {}
-        self._tokens: dict[str | None, tuple[CounterTally, CounterTally]] = {}
+        self._requests: dict[tuple[str, str | None, str, int], Increments] = {}
+        self._decisions: dict[tuple[str, str, str, str], Increments] = {}
+        self._findings: dict[tuple[str, str], Increments] = {}
+        self._tokens: dict[str | None, tuple[Increments, Increments]] = {}
 
     def _series(self, route: str) -> _RouteSeries:
         series = self._routes.get(route)
@@ -70,7 +70,7 @@ class Recorder:
 
     def _requests_counter(
         self, route: str, model: str | None, decision: str, status: int
-    ) -> CounterTally:
+    ) -> Increments:
         key = (route, model, decision, status)
         counter = self._requests.get(key)
         if counter is None:
@@ -84,7 +84,7 @@ class Recorder:
                 self._requests[key] = counter
         return counter
 
-    def _decision_counter(self, phase: str, action: str, rule: str, mode: str) -> CounterTally:
+    def _decision_counter(self, phase: str, action: str, rule: str, mode: str) -> Increments:
         key = (phase, action, rule, mode)
         counter = self._decisions.get(key)
         if counter is None:
