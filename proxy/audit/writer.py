@@ -247,20 +247,29 @@ class AuditWriter:
                 await asyncio.sleep(self.settings.retry_max_seconds)
 
     async def _wait_for_work(self) -> None:
-        if len(self._queue) >= self.settings.batch_size:
-            return
-        deadlines: list[float] = []
-        if self._queue:
-            deadlines.append(self._first_queued_at + self.settings.flush_interval_seconds)
-        if self.spooled_rows or not self._db_ok:
-            deadlines.append(self._retry_at)
-        elif self._checkpoints is not None and (due := self._checkpoints.deadline()):
-            deadlines.append(due)
-        self._wake.clear()
-        timeout = max(min(deadlines) - time.monotonic(), 0.0) if deadlines else None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._wake.wait()
+        """Until a batch is full, or the first queued row, a retry or a checkpoint is due.
+
+        submit() wakes this only to start the first row's clock: that row then waits up to
+        flush_interval_seconds for others. Flushing on the wake itself sent every row of a
+        lone caller in a batch of its own (a journal append, an fsync and a COPY each).
+        """
+        while len(self._queue) < self.settings.batch_size:
+            deadlines: list[float] = []
+            if self._queue:
+                deadlines.append(self._first_queued_at + self.settings.flush_interval_seconds)
+            if self.spooled_rows or not self._db_ok:
+                deadlines.append(self._retry_at)
+            elif self._checkpoints is not None and (due := self._checkpoints.deadline()):
+                deadlines.append(due)
+            timeout = min(deadlines) - time.monotonic() if deadlines else None
+            if timeout is not None and timeout <= 0:
+                return
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
+                return
 
     def _spool_queue(self) -> None:
         """Chain every queued row and append it to the journal. No await: order is kept."""
@@ -340,9 +349,12 @@ class AuditWriter:
                 journal.advance(position, rows[-1].seq if rows else journal.head.seq)
                 if schedule is not None and rows:
                     schedule.stored(rows[-1].seq, len(rows), checkpoints)
-                # A long replay must not leave new rows waiting in memory, nor unsynced.
-                self._spool_queue()
-                await self._sync_journal()
+                # A long replay must not leave a batch's worth of new rows waiting in memory.
+                # Fewer wait for their flush interval: taken here, a steady trickle would
+                # keep this loop sending one row at a time.
+                if len(self._queue) >= self.settings.batch_size:
+                    self._spool_queue()
+                    await self._sync_journal()
         except UNAVAILABLE as exc:
             if self._db_ok:
                 log.warning("audit: postgres unavailable, rows wait in the journal: %r", exc)
