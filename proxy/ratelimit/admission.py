@@ -64,6 +64,8 @@ class Admission:
     tokens: LimitState | None = None
     denial: Denial | None = None
     degraded: bool = False
+    # Some limit had a tenth or less left after this reservation: its settlement goes at once.
+    near_limit: bool = False
 
     def headers(self) -> dict[str, str]:
         """OpenAI's x-ratelimit-* headers from the most constraining scope, where known."""

@@ -256,3 +256,32 @@ async def test_a_stream_longer_than_its_lease_keeps_its_slot(
     usage = await settled_usage(warden, key_id, lambda u: used(u, "max_concurrent") == 0)
     assert used(usage, "max_concurrent") == 0
     assert await post(warden, key, CHAT) == 200
+
+
+async def test_back_to_back_requests_at_max_concurrent_one_all_fit(
+    start_warden: Callable[..., Any],
+) -> None:
+    # Settlements far from every limit wait a little to share a round trip; this one holds
+    # the key's only lease, so it must go at once: the next request, sent the moment the
+    # answer arrives, needs that lease back.
+    warden = await start_warden(priced)
+    _, key = await key_with_limits(warden, {"max_concurrent": 1, "requests_per_minute": 1000})
+    statuses = [await post(warden, key, CHAT) for _ in range(20)]
+    assert statuses == [200] * 20
+
+
+async def test_settlements_far_from_limits_still_land(start_warden: Callable[..., Any]) -> None:
+    warden = await start_warden(priced)
+    key_id, key = await key_with_limits(
+        warden, {"max_concurrent": 100, "tokens_per_day": 10_000_000, "daily_usd": 10**9}
+    )
+    for _ in range(5):
+        assert await post(warden, key, BIG) == 200
+    # Reserved 1 + 1000 tokens each; settled to what the echo model really used.
+    usage = await settled_usage(
+        warden,
+        key_id,
+        lambda u: used(u, "max_concurrent") == 0 and used(u, "tokens_per_day") < 5000,
+    )
+    assert used(usage, "max_concurrent") == 0
+    assert 0 < used(usage, "tokens_per_day") < 5 * 1001
