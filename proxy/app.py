@@ -64,7 +64,7 @@ from proxy.keys import (
     WEBHOOK_SENDER,
 )
 from proxy.logs import RequestLog
-from proxy.metrics import Metrics, scanner_label
+from proxy.metrics import Metrics, Observes, scanner_label
 from proxy.ml.observer import ModelObserver
 from proxy.ml.registry import ModelRegistry
 from proxy.ml.scoring import PredictionScorer, ReadPrediction
@@ -251,7 +251,9 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
     show_active(store)
     app[POLICIES] = store
     offload = ScanOffload(settings.scanning.offload_above_chars, settings.scanning.processes)
-    app[POLICY_SCAN] = Scanning(timer=scanner_timer(metrics.scanner_duration), offload=offload)
+    app[POLICY_SCAN] = Scanning(
+        timer=scanner_timer(metrics, metrics.scanner_duration), offload=offload
+    )
     try:
         async with background(
             store.watch(settings.policies.reload_interval_seconds), "policy-watch"
@@ -265,17 +267,23 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
 _MAX_TIMED_SCANNERS = 256
 
 
-def scanner_timer(histogram: Histogram) -> ScannerTimer:
+def scanner_timer(metrics: Metrics, histogram: Histogram) -> ScannerTimer:
     """Observes each scanner's seconds; its labelled series is looked up once, not per scan
-    (`.labels()` takes a lock and builds a key, several times the cost of the observation)."""
-    series: dict[str, Histogram] = {}
+    (`.labels()` takes a lock and builds a key, several times the cost of the observation),
+    and observed through a tally (several scanners, both ways, on every request)."""
+    series: dict[str, Observes] = {}
+    by_label: dict[str, Observes] = {}  # few labels: every custom scanner shares one
 
     def observe(name: str, seconds: float) -> None:
         child = series.get(name)
         if child is None:
             if len(series) >= _MAX_TIMED_SCANNERS:
                 series.clear()
-            child = series[name] = histogram.labels(scanner_label(name))
+            label = scanner_label(name)
+            child = by_label.get(label)
+            if child is None:
+                child = by_label[label] = metrics.tally_histogram(histogram.labels(label))
+            series[name] = child
         child.observe(seconds)
 
     return observe
