@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.asyncio as redis
 from aiohttp import web
-from prometheus_client import Counter, Histogram
+from prometheus_client import Histogram
 
 from proxy import admin
 from proxy.alerts import AlertEvaluator, WebhookSender
@@ -64,7 +64,7 @@ from proxy.keys import (
     WEBHOOK_SENDER,
 )
 from proxy.logs import RequestLog
-from proxy.metrics import Metrics, Observes, scanner_label
+from proxy.metrics import Increments, Metrics, Observes, scanner_label
 from proxy.ml.observer import ModelObserver
 from proxy.ml.registry import ModelRegistry
 from proxy.ml.scoring import PredictionScorer, ReadPrediction
@@ -320,13 +320,13 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
 async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     settings, metrics = app[SETTINGS], app[METRICS]
 
-    # A few events, each on every request: look each series up once.
-    series: dict[str, Counter] = {}
+    # A few events, each on every request: look each series up once, count through a tally.
+    series: dict[str, Increments] = {}
 
     def count(event: str, times: int) -> None:
         counter = series.get(event)
         if counter is None:
-            counter = series[event] = metrics.ratelimit_events.labels(event)
+            counter = series[event] = metrics.tally(metrics.ratelimit_events.labels(event))
         counter.inc(times)
         if event in ("failed_open", "failed_closed"):
             metrics.dependency_failures.labels("redis", event).inc(times)
