@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from proxy.formats.texts import TEXT_READERS
+
 if TYPE_CHECKING:
     from hashlib import _Hash
 
     from proxy.apikeys import ApiKey
     from proxy.formats import Call
-    from proxy.formats.segments import Usage
+    from proxy.formats.segments import Segment, Usage
     from proxy.ml.features import Prediction
     from proxy.ml.risk import MlRisk
     from proxy.policy import Decision, PolicySet
@@ -77,6 +79,8 @@ class Exchange:
     error: str | None = None
     # The terminal wrote the exchange's audit row itself (POST /v1/evidence).
     audit_recorded: bool = False
+    # What prompt_segments() read, kept: the rate limit's estimate and the scan both need it.
+    _prompt_segments: list[Segment] | None = None
 
     @classmethod
     def begin(cls, request: web.Request) -> Exchange:
@@ -85,6 +89,17 @@ class Exchange:
     @property
     def model(self) -> str | None:
         return self.call.model if self.call else None
+
+    def prompt_segments(self) -> list[Segment]:
+        """The request's text, read from its payload once; the call and route must be known.
+        Raises TooDeeplyNested, every time it is asked, for a payload nested too deep."""
+        segments = self._prompt_segments
+        if segments is None:
+            call, route = self.call, self.route
+            assert call is not None and route is not None
+            reader = TEXT_READERS[route.format]
+            segments = self._prompt_segments = reader.request_segments(call.operation, call.payload)
+        return segments
 
 
 def request_id_for(request: web.Request) -> str:

@@ -255,9 +255,8 @@ class ScanPrompt:
             return None
         if policy is not None and not policy.scans("content"):
             return None
-        reader = TEXT_READERS[route.format]
         try:
-            segments = reader.request_segments(call.operation, call.payload)
+            segments = exchange.prompt_segments()
         except TooDeeplyNested as exc:
             return bad_request(str(exc), code="too_deeply_nested")
         exchange.prompt_scan = await self.scanning.scan_segments_off_loop(

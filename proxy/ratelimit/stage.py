@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
 
 from proxy.apikeys import ApiKey
 from proxy.exchange import Exchange
-from proxy.formats.segments import TooDeeplyNested, Usage
+from proxy.formats.segments import Segment, TooDeeplyNested, Usage
 from proxy.formats.texts import TEXT_READERS
 from proxy.ratelimit.admission import Admission
 from proxy.ratelimit.limiter import RateLimiter
@@ -91,9 +92,8 @@ def request_context(
     route = exchange.route
     prompt_tokens, output_tokens = 0, 0
     if call is not None and route is not None:
-        prompt_tokens = estimate_prompt_tokens(
-            route.format, call.operation, call.payload, len(exchange.body), settings
-        )
+        read = exchange.prompt_segments if route.format in TEXT_READERS else None
+        prompt_tokens = estimate_prompt_tokens(read, len(exchange.body), settings)
         output_tokens = requested_output_tokens(call.operation, call.payload, settings)
     return RequestContext(
         tenant=key.tenant,
@@ -115,17 +115,17 @@ def key_limits_of(raw: dict[str, Any] | None) -> KeyLimits | None:
 
 
 def estimate_prompt_tokens(
-    fmt: str, operation: str, payload: Any, body_size: int, settings: RateLimitSettings
+    read: Callable[[], list[Segment]] | None, body_size: int, settings: RateLimitSettings
 ) -> int:
     """About chars / 4 of the text the model reads: cheap, and settle() corrects it later.
 
+    `read()` gives the request's text segments; None for a format without a text reader.
     Only text segments count, so a base64 image does not reserve a million tokens.
     """
-    reader = TEXT_READERS.get(fmt)
-    if reader is None:
+    if read is None:
         return math.ceil(body_size / settings.chars_per_token)
     try:
-        segments = reader.request_segments(operation, payload)
+        segments = read()
     except TooDeeplyNested:
         return math.ceil(body_size / settings.chars_per_token)
     chars = sum(len(segment.text) for segment in segments)

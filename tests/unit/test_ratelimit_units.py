@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from redis.crc import key_slot
 
 from proxy.apikeys import ApiKey
 from proxy.exchange import Exchange
+from proxy.formats import openai
 from proxy.formats.segments import Usage
 from proxy.ratelimit import (
     Admission,
@@ -300,10 +302,11 @@ def test_prompt_tokens_count_text_not_images() -> None:
             }
         ],
     }
-    estimate = estimate_prompt_tokens("openai", "chat", payload, 102_400, RateLimitSettings())
+    read = partial(openai.request_segments, "chat", payload)
+    estimate = estimate_prompt_tokens(read, 102_400, RateLimitSettings())
     assert 500 <= estimate < 520
     # A format without a text reader falls back to the body size.
-    assert estimate_prompt_tokens("other", "x", None, 4000, RateLimitSettings()) == 1000
+    assert estimate_prompt_tokens(None, 4000, RateLimitSettings()) == 1000
 
 
 def test_a_denial_becomes_a_429_with_retry_headers() -> None:
