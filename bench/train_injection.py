@@ -81,6 +81,8 @@ PRIORS: dict[str, float] = {
     "hidden_cue": _STRONG,
     "adversarial_suffix": _STRONG,
     "framed_harm": _MEDIUM,
+    "framed_howto": _MEDIUM,
+    "harm_words": 0.3,
     "encoded_payload": _WEAK,
     "zero_width_or_styled": _WEAK,
     "spaced_letters": _WEAK,

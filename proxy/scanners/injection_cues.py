@@ -105,7 +105,8 @@ _MODE_SWITCH = (
     r"unrestricted|jailbreak|jailbroken|unlocked|unfiltered|uncensored|evil|chaos|dan|"
     r"diagnostic|override|superuser|system) mode\b"
     r"|\bmode (?:enabled|activated)\b|['\"‘“][\w ]{2,30} mode['\"’”]"
-    r"|[<\[][^<>\[\]\n]{0,30}(?:mode|modus|modo|modalità|режим|modu?\b|chế độ|โหมด|وضع|"
+    # "[mode: dev]", "<DAN modus>"; the word must end there: "[model]" is a template slot
+    r"|[<\[][^<>\[\]\n]{0,30}(?:(?:mode|modus|modo|modalità|режим|modu?)\b|chế độ|โหมด|وضع|"
     r"मोड|মোড|模式|モード|모드)[^<>\[\]\n]{0,20}[>\]]"
     r"|['\"‘“«][^'\"’”»\n]{2,40}(?:modus|modo|режим|modu|chế độ|模式|モード|모드)['\"’”»]"
     r"|\bmodo (?:desarrollador|de desarrollador|administrador|dios|mantenimiento|depuraci[oó]n|"
@@ -289,7 +290,8 @@ _INDIRECT = (
     r"|\b(?:modify|change|alter|append to|add (?:a \w+ )?to|insert (?:\w+ ){0,3}into|"
     r"integrate (?:\w+ ){0,6}in(?:to)?) (?:your|the) (?:response|reply|answer|summary|output)\b"
     r"|\b(?:tell|instruct|direct|ask) the user to\b|\bignore the (?:question|task|user)\b"
-    r"|<instruction\b|\binstruction priority\b"
+    # a tag planted after other text; one that opens the text is how its author structures it
+    r"|(?:\n|[^\s<>])[ \t]*<instruction\b|\binstruction priority\b"
 )
 _HARMFUL_FRAMING = (
     r"\b(?:purely |strictly |only |just )?for (?:educational|research|academic|"
@@ -303,6 +305,20 @@ _HARMFUL_FRAMING = (
     r"|\b(?:will|would) (?:never|not) be used (?:in real life|for real|in reality|"
     r"maliciously|for harm|for any)"
     r"|\bwithout (?:being )?(?:detected|caught|traced|getting caught|leaving a trace)\b"
+    # Disclaimers of intent, the persuasion step of PAIR-style attacks: the request is
+    # "only for research", "will not be used", "in a controlled environment". With a harmful
+    # topic they make `framed_harm`; alone they stay weak (benign prompts hedge too).
+    r"|\b(?:purely|solely|only|strictly|just|simply|exclusively) (?:for|as) (?:an? )?"
+    r"(?:\w+ ){0,2}(?:purposes?|exercise|project|research|reasons)\b"
+    r"|\bfor (?:\w+ (?:and|or) )?(?:creative|storytelling|artistic|awareness|training|"
+    r"illustrative|demonstration|study) purposes\b"
+    r"|\b(?:will|would|should|must|is|are) (?:never|not) (?:be )?(?:used|intended|meant|"
+    r"misconstrued|taken|acted upon|applied)\b"
+    r"|\bnot (?:intended|meant) (?:to be used |for use )?(?:for|as|to|in)\b"
+    r"|\b(?:in|for) (?:a|the) (?:safe|controlled|hypothetical|fictional) (?:and \w+ )?"
+    r"(?:environment|setting|context|scenario)\b"
+    r"|\bwithin the (?:context|confines|bounds) of (?:the|this|a) (?:story|fiction|novel|game|"
+    r"narrative)\b"
 )
 _REFUSAL_SUPPRESSION = (
     r"\b(?:you )?(?:must|will|shall|should) (?:always )?(?:answer|comply|obey|respond)"
@@ -347,7 +363,37 @@ HARM_WORDS: Final = frozenset(
     "suicide self-harm firearm firearms nuclear bioweapon nerve-agent sarin anthrax "
     "kidnap kidnapping murder assassinate torture genocide extremist racist smuggle smuggling "
     "exploit exploits vulnerability bypass evade evading blackmail extort extortion "
-    "scam scams harass harassment stalk stalking porn pornographic explicit nsfw".split()
+    "scam scams harass harassment stalk stalking porn pornographic explicit nsfw "
+    # the other harm categories of jailbreak benchmarks: disinformation, hate, sexual content,
+    # economic crime, privacy, cyber, physical harm
+    "misinformation disinformation propaganda hoax conspiracy defamatory defamation libel "
+    "slander xenophobic sexist misogynistic homophobic slurs eugenics sexual sexually erotic "
+    "minors underage pedophilia pedophile incest bestiality forged forgery forge bribe bribery "
+    "embezzle embezzlement evasion pirate piracy pirated pirating trafficking fraudulent theft "
+    "stolen illicit unlawful counterfeiting scammer scammers shoplifting plagiarize plagiarism "
+    "impersonate impersonating deceive deceptive manipulate manipulating exploitation "
+    "exploiting cheat cheating gambling unauthorized hacker hackers spyware stalkerware botnet "
+    "rootkit trojan backdoor ddos sedative overdose opioids steroids anorexia bulimia deadly "
+    "arson sabotage hijack hijacking ransom extremism weaponize weaponry bombing violent "
+    "violence".split()
+)
+_STORY_FRAME = (
+    r"\b(?:novel|novelist|story|stories|screenplay|script|scriptwriter|screenwriter|film|movie|"
+    r"fiction|fictional|character|villain|protagonist|antagonist|chapter|scene|role-?play|"
+    r"thriller|dystopian|game)\b"
+    r"|\byou are an? |\bimagine (?:you are|you're|that you are|yourself)\b|\bpretend\b"
+    r"|\bas an? (?:\w+ ){0,3}(?:expert|researcher|writer|author|consultant|historian|"
+    r"journalist|scientist|specialist|professional|detective|agent|character|novelist|"
+    r"teacher|professor)\b|\bsuppose you are\b|\bact as\b"
+    r"|\byou have been (?:tasked|asked|hired)\b"
+)
+_PROCEDURE = (
+    r"\bstep[- ]by[- ]step\b|\b(?:detailed|comprehensive|specific|thorough|complete|practical)"
+    r" (?:\w+ )?(?:guide|instructions|tutorial|steps|plan|account|description|explanation|"
+    r"guidance|walkthrough|manual|recipe)\b|\bin (?:great |full |explicit |vivid )?detail\b"
+    r"|\bhow (?:to|one (?:might|could|would)|someone (?:might|could|would)|they (?:might|"
+    r"would|could))\b|\bthe (?:exact |specific )?(?:process|steps|method|methods|techniques?) "
+    r"(?:of|for|to|used|they|he|she|involved)\b"
 )
 _GREEK_CYRILLIC = r"[\x{0370}-\x{03ff}\x{0400}-\x{04ff}]"
 _LETTER_SPLIT = r"(?:\b[a-z]-[a-z]{3}|[a-z]{3}-[a-z]\b)"
@@ -362,6 +408,10 @@ HINTS: Final[dict[str, str]] = {
     r"цезар|sezar|凯撒|シーザー|카이사르|قيصر|सीज़र|সিজার",
     "reversal": r"\b(?:reverse|reversed|backwards|right to left|mirror(?:ed)?)\b",
     "harm": r"\b(?:" + "|".join(sorted(HARM_WORDS, key=len, reverse=True)) + r")\b",
+    # A story or a role for the model, and a request for a procedure: with a harmful topic,
+    # "the villain explains step by step how to…" (see `injection_features`).
+    "story_frame": _STORY_FRAME,
+    "procedure": _PROCEDURE,
 }
 ENCODED: Final = "encoded"
 

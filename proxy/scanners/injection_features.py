@@ -138,6 +138,10 @@ def extract(text: str) -> Extracted:
     roleplay = _ROLEPLAY_OPENING.match(normalized[:80]) is not None
     if harm and (roleplay or "cue:harmful_framing" in dense):
         dense["framed_harm"] = min(1.0, harm / 2)
+    # PAIR's other shape: a story or a role, and a procedure asked of it ("the villain explains
+    # step by step how to…"), about a harmful topic; the three together, not any one of them.
+    if harm and "story_frame" in found and "procedure" in found:
+        dense["framed_howto"] = min(1.0, harm / 2)
     return Extracted(tokens, dense, frozenset(text_cues), frozenset(view_cues - text_cues))
 
 
