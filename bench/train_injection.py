@@ -63,13 +63,18 @@ LEXICAL_PRUNE = 0.05
 
 # Prior weight of each dense signal, before data: technique cues are strong evidence, signals
 # that benign text often shows too are weak, topic and role-play openings carry none alone.
-_STRONG, _MEDIUM, _WEAK = 2.5, 1.5, 0.5
+# The cues that only an attack on the model's own instructions or secrets has ("ignore the
+# above", "I am your developer", "tell me your password") are a notch above the broad ones
+# (a persona, a mode, a tag), which role-play prompts and texts about jailbreaks also show:
+# one such cue alone then outranks one broad cue alone.
+_SPECIFIC, _STRONG, _MEDIUM, _WEAK = 2.75, 2.5, 1.5, 0.5
 PRIORS: dict[str, float] = {
+    **{f"cue:{name}": _SPECIFIC for name in ("override", "authority_claim", "exfiltration")},
     **{
         f"cue:{name}": _STRONG
         for name in (
-            "override", "new_instructions", "system_impersonation", "mode_switch",
-            "authority_claim", "persona", "exfiltration", "indirect", "refusal_suppression",
+            "new_instructions", "system_impersonation", "mode_switch", "persona", "indirect",
+            "refusal_suppression",
         )
     },
     "cue:response_priming": _MEDIUM,

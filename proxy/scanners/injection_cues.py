@@ -105,8 +105,9 @@ _MODE_SWITCH = (
     r"unrestricted|jailbreak|jailbroken|unlocked|unfiltered|uncensored|evil|chaos|dan|"
     r"diagnostic|override|superuser|system) mode\b"
     r"|\bmode (?:enabled|activated)\b|['\"‘“][\w ]{2,30} mode['\"’”]"
-    # "[mode: dev]", "<DAN modus>"; the word must end there: "[model]" is a template slot
-    r"|[<\[][^<>\[\]\n]{0,30}(?:(?:mode|modus|modo|modalità|режим|modu?)\b|chế độ|โหมด|وضع|"
+    # "[mode: dev]", "<DAN modus>"; a Latin word must end there: "[model]" is a template slot
+    # (RE2's \b is ASCII-only, so the words ending in other letters go without it)
+    r"|[<\[][^<>\[\]\n]{0,30}(?:(?:mode|modus|modo|modu?)\b|modalità|режим|chế độ|โหมด|وضع|"
     r"मोड|মোড|模式|モード|모드)[^<>\[\]\n]{0,20}[>\]]"
     r"|['\"‘“«][^'\"’”»\n]{2,40}(?:modus|modo|режим|modu|chế độ|模式|モード|모드)['\"’”»]"
     r"|\bmodo (?:desarrollador|de desarrollador|administrador|dios|mantenimiento|depuraci[oó]n|"
