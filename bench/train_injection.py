@@ -74,7 +74,7 @@ PRIORS: dict[str, float] = {
         f"cue:{name}": _STRONG
         for name in (
             "new_instructions", "system_impersonation", "mode_switch", "persona", "indirect",
-            "refusal_suppression",
+            "refusal_suppression", "payload_splitting",
         )
     },
     "cue:response_priming": _MEDIUM,

@@ -280,6 +280,26 @@ _OBFUSCATION = (
     r"baligtad na pagkakasunod)\b|倒序|反顺序|反順序|逆順|逆の順序|역순|거꾸로|بالترتيب العكسي"
     r"|उल्टे क्रम|বিপরীত ক্রমে|ลำดับย้อนกลับ"
 )
+# Payload splitting: a request cut into quoted parts the model is told to join ("Part 1 is
+# '…', Part 2 is '…'", "a = '…' b = '…' z = a + b + c", "combine A, B and C"), so that no part
+# reads as the request. Mentions of parts, chapters or concatenation alone are `obfuscation`.
+_QUOTE = r"['\"“”«„「]"
+_PAYLOAD_SPLITTING = (
+    r"\b[a-z]\s*=\s*['\"“][^'\"”\n]{1,120}['\"”]\W+(?:and |y |et |und |e |и |ve |dan |và |at )?"
+    r"[a-z]\s*=\s*['\"“]"
+    r"|\b[a-z]\s*\+\s*[a-z]\s*\+\s*[a-z]\b"
+    r"|\b(?:part|parte|partie|teil|часть|bölüm|bagian|phần|bahagi)\s*(?:1|2|one|two|a|b|uno|un|"
+    r"eins)\b\W{0,3}(?:\w+\W{1,3}){0,2}?"
+    + _QUOTE
+    + r"|(?:भाग|ভাগ|ส่วนที่|部分|パート)\s?[12]\W{0,3}(?:\S+\s){0,2}?"
+    + _QUOTE
+    + r"|[12]부(?:는|분)\s?"
+    + _QUOTE
+    + r"|\b(?:combin\w*|kombinier\w*|kombinasi\w*|birleştir\w*|объедин\w*|kết hợp|pagsamahin|"
+    r"mélange\w*|unisci|une|junte|merge|join)\s(?:\w+\s)?a,?\s(?:b,?\s)?(?:and|und|y|et|e|и|ve|"
+    r"dan|và|at)?\s?[bc]\b"
+    r"|\ba, b,? (?:और|এবং|และ|và|및|和|と|و) c\b"
+)
 _INDIRECT = (
     r"\b(?:dear|hey|hi|hello|attention|note (?:to|for)|message (?:to|for)|instructions? for)"
     r"\W+(?:the )?(?:ai|a\.i\.|assistant|chatbot|llm|language models?|gpt|chatgpt|claude)\b"
@@ -344,6 +364,7 @@ CUES: Final[dict[str, str]] = {
     "secret_mention": _SECRET_MENTION,
     "response_priming": _RESPONSE_PRIMING,
     "obfuscation": _OBFUSCATION,
+    "payload_splitting": _PAYLOAD_SPLITTING,
     "indirect": _INDIRECT,
     "harmful_framing": _HARMFUL_FRAMING,
     "refusal_suppression": _REFUSAL_SUPPRESSION,

@@ -52,7 +52,8 @@ _NOT_SUFFIX_SYMBOLS: Final = str.maketrans(
 )
 # "generateqaoute USittoLength6": camelCase joins and letters fused with a trailing digit.
 _FUSED_JOIN: Final = re.compile(r"[a-z][A-Z]|[a-zA-Z]{3}\d\b")
-_EDGE_PUNCTUATION: Final = "()[]\"'.,;:!?*"
+# Backticks at a word's edges are Markdown inline code ("`git reset --hard HEAD~1`").
+_EDGE_PUNCTUATION: Final = "()[]\"'.,;:!?*`"
 # Template slots ("${city}", "{{code here}}") are how prompt templates are written, not noise.
 _PLACEHOLDER: Final = re.compile(r"\$?\{\{?[A-Za-z_][\w ]{0,30}\}\}?")
 _SUFFIX_SHARE: Final = 0.1
