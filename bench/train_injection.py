@@ -87,6 +87,7 @@ PRIORS: dict[str, float] = {
     "adversarial_suffix": _STRONG,
     "framed_harm": _MEDIUM,
     "framed_howto": _MEDIUM,
+    "smuggled_text": _MEDIUM,
     "harm_words": 0.3,
     "encoded_payload": _WEAK,
     "zero_width_or_styled": _WEAK,

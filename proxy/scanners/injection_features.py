@@ -109,7 +109,12 @@ def extract(text: str) -> Extracted:
     plain = deobfuscate(normalized, found)
     if plain is not None:
         views.append(("obfuscated_cue", plain))
-    views.extend(("hidden_cue", view) for view in hinted_views(normalized, found))
+    hinted = hinted_views(normalized, found)
+    views.extend(("hidden_cue", view) for view in hinted)
+    # Token smuggling: the text asks for decoding and does hide a readable message, whatever
+    # the message says (a harmless-looking hidden question is still a smuggled one).
+    if "obfuscation" in found and (hinted or "encoded_payload" in dense):
+        dense["smuggled_text"] = 1.0
     view_cues: set[str] = set()
     for signal, view in views:
         tokens.extend(tokenize(view))
