@@ -73,7 +73,8 @@ PRIORS: dict[str, float] = {
     **{
         f"cue:{name}": _STRONG
         for name in (
-            "new_instructions", "system_impersonation", "mode_switch", "persona", "indirect",
+            "new_instructions", "system_impersonation", "mode_switch", "persona", "rule_free",
+            "indirect",
             "refusal_suppression", "payload_splitting",
         )
     },

@@ -152,32 +152,16 @@ _AUTHORITY = (
     r"|я (?:бог|господь)|\bsaya (?:adalah )?tuhan\b|ฉันคือพระเจ้า|(?:나는|저는) 신"
     r"|(?:나는|저는) (?:당신의|너의)? ?(?:개발자|창조자|관리자)"
 )
+# A new identity for the model: DAN and its kin, "pretend to be", "you are now X", "stay in
+# character", the two-answer format. Role-play prompts show one of these too; what they do not
+# show is `rule_free` next to it.
 _PERSONA = (
     r"\bdo anything now\b|\b(?:as|are|called|named|be|become|play) dan\b|\bdan(?: mode|:)"
     r"|\[dan\]|\bjailbr(?:eak|oken)\w*"
-    r"|\b(?:unfiltered|uncensored|unrestricted|unbound|unchained|unlimited) (?:ai|version|mode|"
-    r"response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt)"
-    r"|\b(?:be|is|are|being|become|remain|stay) (?:completely |totally |fully )?(?:unfiltered|"
-    r"uncensored|unrestricted)\b"
-    r"|\bstay in character\b|\bbreak(?:ing)? character\b|\bnever refuses?\b|\bwill not refuse"
-    r"|\bcan(?:not|'t|’t) refuse|\bnot (?:allowed|able) to refuse"
-    r"|\bno (?:ethical|moral|content|safety) (?:\w+ )?(?:guidelines|restrictions|constraints|"
-    r"limits|boundaries|filters|rules|principles|policies|considerations)"
-    r"|\b(?:without|with no|has no|have no|free of) (?:any )?(?:ethical |moral |content |"
-    r"safety )?(?:restrictions|limitations|filters?|filtering|censorship|rules|guidelines|"
-    r"boundaries|limits|constraints|principles|morals|ethics|scruples|morality)\b"
-    r"|\b(?:does not|doesn'?t|do not|don'?t) have (?:a |any )?(?:content )?(?:filters?|"
-    r"restrictions|limits|guidelines|morals|ethics)\b"
-    r"|\b(?:openai|chatgpt|ai|the|your|its)(?:'s)? (?:rules|policies|guidelines|restrictions) "
-    r"(?:don'?t|do not|no longer|does not|doesn'?t) (?:apply|matter|exist)"
+    r"|\bstay in character\b|\bbreak(?:ing)? character\b"
     r"|\btake on (?:the )?(?:role|persona|identity) of (?:an? )?(?:ai|chatbot|bot|language "
     r"model)|\btake on (?:the |a )?\w+ persona\b"
     r"|\b(?:two|2) (?:fictional |different |hypothetical )?ai (?:models|chatbots|bots|assistants)"
-    r"|\b(?:not|isn't|aren't|never|no longer) (?:be )?(?:bound|restricted|limited|constrained)"
-    r" by\b|\bfree (?:from|of) (?:the )?(?:\w+ ){0,2}(?:confines|restrictions|rules|limits|"
-    r"shackles|constraints|guidelines)"
-    r"|\b(?:openai|anthropic|google)(?:'s|’s)? (?:content |usage )?polic"
-    r"|\bcontent polic(?:y|ies)\b|\bamoral\b|\bmachiavellian\b"
     r"|\bpretend (?:to be|you are|you're|that you)"
     # "you are now DAN, which…", "you are no longer ChatGPT": a new identity, not "now online"
     r"|\byou are now (?:\S+(?:,|\.| which| or| an? )|the |called |named |going to |free\b|"
@@ -190,10 +174,34 @@ _PERSONA = (
     r"|\b(?:two|both) (?:different |separate )?(?:responses|answers|ways|paragraphs)\b"
     r"|\b2 (?:different|separate) (?:responses|answers|ways|paragraphs)\b"
     r"|\[(?:🔓|🔒)?(?:jailbreak|classic|dan|gpt|chatgpt|developer mode output)\]"
-    r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
     # the answer format of a two-persona jailbreak: "GPT: [normal answer] DAN: [...]"
     r"|\b(?:chatgpt|gpt|classic|normal|aligned|unaligned)\s*:\s*[\[(]"
     r"|\bhypothetical (?:ai|language model|chatbot)\b"
+)
+# The rules declared void: no filters, no ethics, never refuses, the content policy does not
+# apply. A persona jailbreak says both who the model is now and that it has no rules.
+_RULE_FREE = (
+    r"\b(?:unfiltered|uncensored|unrestricted|unbound|unchained|unlimited) (?:ai|version|mode|"
+    r"response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt)"
+    r"|\b(?:be|is|are|being|become|remain|stay) (?:completely |totally |fully )?(?:unfiltered|"
+    r"uncensored|unrestricted)\b"
+    r"|\bnever refuses?\b|\bwill not refuse|\bcan(?:not|'t|’t) refuse|\bnot (?:allowed|able) to "
+    r"refuse"
+    r"|\bno (?:ethical|moral|content|safety) (?:\w+ )?(?:guidelines|restrictions|constraints|"
+    r"limits|boundaries|filters|rules|principles|policies|considerations)"
+    r"|\b(?:without|with no|has no|have no|free of) (?:any )?(?:ethical |moral |content |"
+    r"safety )?(?:restrictions|limitations|filters?|filtering|censorship|rules|guidelines|"
+    r"boundaries|limits|constraints|principles|morals|ethics|scruples|morality)\b"
+    r"|\b(?:does not|doesn'?t|do not|don'?t) have (?:a |any )?(?:content )?(?:filters?|"
+    r"restrictions|limits|guidelines|morals|ethics)\b"
+    r"|\b(?:openai|chatgpt|ai|the|your|its)(?:'s)? (?:rules|policies|guidelines|restrictions) "
+    r"(?:don'?t|do not|no longer|does not|doesn'?t) (?:apply|matter|exist)"
+    r"|\b(?:not|isn't|aren't|never|no longer) (?:be )?(?:bound|restricted|limited|constrained)"
+    r" by\b|\bfree (?:from|of) (?:the )?(?:\w+ ){0,2}(?:confines|restrictions|rules|limits|"
+    r"shackles|constraints|guidelines)"
+    r"|\b(?:openai|anthropic|google)(?:'s|’s)? (?:content |usage )?polic"
+    r"|\bcontent polic(?:y|ies)\b|\bamoral\b|\bmachiavellian\b"
+    r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
 )
 _EXFILTRATION = (
     r"\b(?:reveal|tell|show|print|repeat|output|share|give|disclose|leak|spell|list|write|"
@@ -364,6 +372,7 @@ CUES: Final[dict[str, str]] = {
     "mode_switch": _MODE_SWITCH,
     "authority_claim": _AUTHORITY,
     "persona": _PERSONA,
+    "rule_free": _RULE_FREE,
     "exfiltration": _EXFILTRATION,
     "secret_mention": _SECRET_MENTION,
     "response_priming": _RESPONSE_PRIMING,
