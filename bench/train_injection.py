@@ -89,6 +89,7 @@ PRIORS: dict[str, float] = {
     "framed_harm": _MEDIUM,
     "framed_howto": _MEDIUM,
     "smuggled_text": _MEDIUM,
+    "planted_in_document": _MEDIUM,
     "harm_words": 0.3,
     "encoded_payload": _WEAK,
     "zero_width_or_styled": _WEAK,

@@ -437,6 +437,13 @@ _PROCEDURE = (
     r"would|could))\b|\bthe (?:exact |specific )?(?:process|steps|method|methods|techniques?) "
     r"(?:of|for|to|used|they|he|she|involved)\b"
 )
+_DOCUMENT_TASK = (
+    r"\b(?:using|based on|from|in|given|according to|summari[sz]e|translate|answer (?:the "
+    r"question )?(?:using|from|based on)) (?:the|this|these|that) (?:\w+ )?(?:e-?mail|document|"
+    r"article|text|page|web ?page|paragraph|passage|review|message|file|context|resume|cv|post|"
+    r"transcript|table|report|code)s?\b(?: below| above|:)"
+    r"|(?:^|\n)(?:e-?mail|document|article|content|context|passage)\s*:"
+)
 _GREEK_CYRILLIC = r"[\x{0370}-\x{03ff}\x{0400}-\x{04ff}]"
 _LETTER_SPLIT = r"(?:\b[a-z]-[a-z]{3}|[a-z]{3}-[a-z]\b)"
 # Hints that a text uses an obfuscation trick, so that `injection_text` knows which views
@@ -454,6 +461,9 @@ HINTS: Final[dict[str, str]] = {
     # "the villain explains step by step how to…" (see `injection_features`).
     "story_frame": _STORY_FRAME,
     "procedure": _PROCEDURE,
+    # A task over a document ("answer using the e-mail below", "CONTENT:"): an injection cue
+    # in such a text is an instruction planted in the document (see `injection_features`).
+    "document_task": _DOCUMENT_TASK,
 }
 ENCODED: Final = "encoded"
 

@@ -30,6 +30,8 @@ __all__ = ["CUES", "Extracted", "extract", "finding_spans", "normalize", "tokeni
 _CUE_NAMES: Final = frozenset(CUES)
 _PUNCT_TO_SPACE: Final = str.maketrans({c: " " for c in string.punctuation + "“”‘’«»…—–"})
 _MAX_PAYLOADS: Final = 4
+# Cues that, inside a document the model is asked to work on, are instructions planted there.
+_PLANTED: Final = frozenset({"indirect", "system_impersonation", "override", "new_instructions"})
 _REPEAT_RUN: Final = 8
 _ROLEPLAY_OPENING: Final = re.compile(
     r"\W*(?:imagine|suppose|pretend|picture|consider|let'?s (?:say|pretend|imagine|play)|"
@@ -143,6 +145,8 @@ def extract(text: str) -> Extracted:
     roleplay = _ROLEPLAY_OPENING.match(normalized[:80]) is not None
     if harm and (roleplay or "cue:harmful_framing" in dense):
         dense["framed_harm"] = min(1.0, harm / 2)
+    if "document_task" in found and not _PLANTED.isdisjoint(text_cues):
+        dense["planted_in_document"] = 1.0
     # PAIR's other shape: a story or a role, and a procedure asked of it ("the villain explains
     # step by step how to…"), about a harmful topic; the three together, not any one of them.
     if harm and "story_frame" in found and "procedure" in found:
