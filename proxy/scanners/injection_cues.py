@@ -174,6 +174,7 @@ _PERSONA = (
     r"model)|\btake on (?:the |a )?\w+ persona\b"
     r"|\b(?:two|2) (?:fictional |different |hypothetical )?ai (?:models|chatbots|bots|assistants)"
     r"|\bpretend (?:to be|you are|you're|that you)"
+    r"|\byour (?:new )?name is now\b|\byou will (?:now )?be called\b"
     # "you are now DAN, which…", "you are no longer ChatGPT": a new identity, not "now online"
     r"|\byou are now (?:\S+(?:,|\.| which| or| an? )|the |called |named |going to |free\b|"
     r"unrestricted|in (?:\w+ )?mode)|\byou are no longer (?:an? |the |chat ?gpt|gpt|bound|"
@@ -192,8 +193,13 @@ _PERSONA = (
 # The rules declared void: no filters, no ethics, never refuses, the content policy does not
 # apply. A persona jailbreak says both who the model is now and that it has no rules.
 _RULE_FREE = (
-    r"\b(?:unfiltered|uncensored|unrestricted|unbound|unchained|unlimited) (?:ai|version|mode|"
-    r"response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt)"
+    r"\b(?:unfiltered|uncensored|unrestricted|unbound|unchained|unlimited)(?:,? (?:and )?"
+    r"(?:completely |totally |fully )?(?:unfiltered|uncensored|unrestricted|unlimited|unsafe))?"
+    r" (?:ai|version|mode|response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt"
+    r"|language model)"
+    r"|\b(?:no|without|nor|not|never|zero)\b[^.!?\n]{0,30}\b(?:regard|concerns?|care)s? "
+    r"(?:for|about|to) (?:the )?(?:morality|legality|ethics|harmfulness|consequences)\b"
+    r"|\blet'?s (?:break|ignore|forget) (?:all |the |these |those )?(?:\w+ )?rules\b"
     r"|\b(?:be|is|are|being|become|remain|stay) (?:completely |totally |fully )?(?:unfiltered|"
     r"uncensored|unrestricted)\b"
     r"|\bnever refuses?\b|\bwill not refuse|\bcan(?:not|'t|’t) refuse|\bnot (?:allowed|able) to "
