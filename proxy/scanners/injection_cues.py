@@ -82,7 +82,8 @@ _NEW_INSTRUCTIONS = (
     r"priority|override) (?:instructions?|rules|task|directives?|orders?|commands?|objective)"
     r"\s*[:!-]"
     r"|\bfrom (?:now|this (?:moment|point)) (?:on|onwards?|forward)\b"
-    r"|\byou will now\b|\byour (?:new|real|only|true) (?:task|job|purpose|goal|instructions?)\b"
+    # "your only task is…" scopes a system prompt; "your new / real task" replaces one
+    r"|\byou will now\b|\byour (?:new|real|true) (?:task|job|purpose|goal|instructions?)\b"
     r"|\binstead,? (?:you (?:must|should|will)|say|respond|reply|output|print|write|tell)\b"
     r"|\bdo not (?:follow|obey|listen to) (?:the|your|any|those|these)\b"
     r"|\b(?:a partir de ahora|de ahora en adelante|a partir de agora|d[ée]sormais|"
@@ -461,6 +462,12 @@ _DOCUMENT_TASK = (
     r"transcript|table|report|code)s?\b(?: below| above|:)"
     r"|(?:^|\n)(?:e-?mail|document|article|content|context|passage)\s*:"
 )
+NEGATED_OVERRIDE: Final = "negated_override"
+_NEGATED_OVERRIDE = (
+    r"\b(?:don'?t|do not|never|not to|must not|should not|shouldn'?t|without) (?:ever )?"
+    r"(?:ignor(?:e|ing)|disregard(?:ing)?|forget(?:ting)?|bypass(?:ing)?|overrid(?:e|ing)|"
+    r"skip(?:ping)?|overlook(?:ing)?|neglect(?:ing)?)\b"
+)
 _GREEK_CYRILLIC = r"[\x{0370}-\x{03ff}\x{0400}-\x{04ff}]"
 _LETTER_SPLIT = r"(?:\b[a-z]-[a-z]{3}|[a-z]{3}-[a-z]\b)"
 # Hints that a text uses an obfuscation trick, so that `injection_text` knows which views
@@ -481,6 +488,9 @@ HINTS: Final[dict[str, str]] = {
     # A task over a document ("answer using the e-mail below", "CONTENT:"): an injection cue
     # in such a text is an instruction planted in the document (see `injection_features`).
     "document_task": _DOCUMENT_TASK,
+    # "don't disregard the warnings", "never skip the safety checks": the opposite of an
+    # override; see `signals`.
+    NEGATED_OVERRIDE: _NEGATED_OVERRIDE,
 }
 ENCODED: Final = "encoded"
 
@@ -514,6 +524,7 @@ ENCODED_PATTERN: Final = re2.compile(_ENCODED, _options())
 ENCODED_RUNS: Final = re2.compile("(?i)" + _ENCODED, _options())
 _SIGNALS, _SIGNAL_NAMES = _compile_set()
 _SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items(), *HINTS.items())}
+_NEGATED_PATTERN: Final = _SINGLE[NEGATED_OVERRIDE]
 
 
 def signals(normalized: str) -> set[str]:
@@ -527,10 +538,14 @@ def signals(normalized: str) -> set[str]:
     names = {_SIGNAL_NAMES[index] for index in found}
     if "" in names:
         names.discard("")
-        return names
-    names = {name for name, pattern in _SINGLE.items() if pattern.search(normalized)}
-    if ENCODED_PATTERN.search(normalized):
-        names.add(ENCODED)
+    else:
+        names = {name for name, pattern in _SINGLE.items() if pattern.search(normalized)}
+        if ENCODED_PATTERN.search(normalized):
+            names.add(ENCODED)
+    if "override" in names and NEGATED_OVERRIDE in names:
+        # An override only counts if one is left once the negated verbs are blanked out.
+        if not _SINGLE["override"].search(_NEGATED_PATTERN.sub(" ", normalized)):
+            names.discard("override")
     return names
 
 

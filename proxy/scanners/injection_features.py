@@ -164,7 +164,8 @@ def finding_spans(text: str, extracted: Extracted) -> list[tuple[str, int, int]]
     if text.isascii():
         seen: set[str] = set()
         for name, start, end in cue_spans(normalize(text)):
-            if name not in seen:
+            # a cue `signals` set aside (a negated override) has no finding either
+            if name not in seen and name in extracted.text_cues:
                 seen.add(name)
                 spans.append((name, start, end))
     whole = (0, len(text))
