@@ -82,6 +82,7 @@ PRIORS: dict[str, float] = {
     "cue:obfuscation": _MEDIUM,
     "cue:harmful_framing": _WEAK,
     "cue:secret_mention": _WEAK,
+    "cue:policy_mention": _WEAK,
     "encoded_cue": _STRONG,
     "obfuscated_cue": _STRONG,
     "hidden_cue": _STRONG,

@@ -214,8 +214,12 @@ _RULE_FREE = (
     r"restrictions|limits|guidelines|morals|ethics)\b"
     r"|\b(?:openai|chatgpt|ai|the|your|its)(?:'s)? (?:rules|policies|guidelines|restrictions) "
     r"(?:don'?t|do not|no longer|does not|doesn'?t) (?:apply|matter|exist)"
+    # bound by rules, not by "tradition" or "time"
     r"|\b(?:not|isn't|aren't|never|no longer) (?:be )?(?:bound|restricted|limited|constrained|"
-    r"restrained|governed|held back) by\b"
+    r"restrained|governed|held back) by (?:any |the |its |their |typical |usual |these |those )?"
+    r"(?:\w+ ){0,2}?(?:rules|restrictions|guidelines|polic(?:y|ies)|ethics|ethical|morals?|"
+    r"morality|laws?|filters?|limitations|limits|constraints|programming|openai|principles|"
+    r"censorship|boundaries)\b"
     r"|\b(?:does not|doesn'?t|do not|don'?t|no longer|never|not) "
     r"(?:have to |need to |required to )?(?:abide by|obey|adhere to|comply with) "
     r"(?:the |any |its |your )?(?:\w+ ){0,2}(?:rules|"
@@ -224,8 +228,7 @@ _RULE_FREE = (
     r"legality|safety|laws?|consequences)\b|\b(?:broken|breaks?|breaking) free (?:of|from)\b"
     r"|\bfree (?:from|of) (?:the )?(?:\w+ ){0,2}(?:confines|restrictions|rules|limits|"
     r"shackles|constraints|guidelines)"
-    r"|\b(?:openai|anthropic|google)(?:'s|’s)? (?:content |usage )?polic"
-    r"|\bcontent polic(?:y|ies)\b|\bamoral\b|\bmachiavellian\b"
+    r"|\bamoral\b|\bmachiavellian\b"
     r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
 )
 _EXFILTRATION = (
@@ -283,6 +286,11 @@ _SECRET_MENTION = (
     r"|пароль\w*|секретн\w* (?:ключ|код)\w*|كلمة (?:المرور|السر)|المفتاح السري|رمز المرور"
     r"|पासवर्ड|गुप्त (?:कुंजी|कोड)|পাসওয়ার্ড|গোপন (?:কী|কোড)|รหัสผ่าน|คีย์ลับ|รหัสลับ"
     r"|密码|密碼|密钥|密鑰|口令|暗号|パスワード|秘密鍵|暗証番号|비밀번호|비밀 ?키|암호"
+)
+# The provider's content policy named: persona jailbreaks argue with it, but so do texts about
+# it, so alone it is weak.
+_POLICY_MENTION = (
+    r"\b(?:openai|anthropic|google)(?:'s|’s)? (?:content |usage )?polic|\bcontent polic(?:y|ies)\b"
 )
 _RESPONSE_PRIMING = (
     r"\b(?:start|begin) (?:your|the|each|every) (?:response|reply|answer|output)s? (?:with|by)\b"
@@ -398,6 +406,7 @@ CUES: Final[dict[str, str]] = {
     "authority_claim": _AUTHORITY,
     "persona": _PERSONA,
     "rule_free": _RULE_FREE,
+    "policy_mention": _POLICY_MENTION,
     "exfiltration": _EXFILTRATION,
     "secret_mention": _SECRET_MENTION,
     "response_priming": _RESPONSE_PRIMING,
