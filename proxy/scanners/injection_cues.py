@@ -471,7 +471,8 @@ _DOCUMENT_TASK = (
     r"transcript|table|report|code)s?\b(?: below| above|:)"
     r"|(?:^|\n)(?:e-?mail|document|article|content|context|passage)\s*:"
 )
-NEGATED_OVERRIDE: Final = "negated_override"
+# "don't disregard the warnings", "never skip the safety checks": the opposite of an override;
+# see `signals`.
 _NEGATED_OVERRIDE = (
     r"\b(?:don'?t|do not|never|not to|must not|should not|shouldn'?t|without) (?:ever )?"
     r"(?:ignor(?:e|ing)|disregard(?:ing)?|forget(?:ting)?|bypass(?:ing)?|overrid(?:e|ing)|"
@@ -490,16 +491,9 @@ HINTS: Final[dict[str, str]] = {
     r"цезар|sezar|凯撒|シーザー|카이사르|قيصر|सीज़र|সিজার",
     "reversal": r"\b(?:reverse|reversed|backwards|right to left|mirror(?:ed)?)\b",
     "harm": r"\b(?:" + "|".join(sorted(HARM_WORDS, key=len, reverse=True)) + r")\b",
-    # A story or a role for the model, and a request for a procedure: with a harmful topic,
-    # "the villain explains step by step how to…" (see `injection_features`).
-    "story_frame": _STORY_FRAME,
-    "procedure": _PROCEDURE,
     # A task over a document ("answer using the e-mail below", "CONTENT:"): an injection cue
     # in such a text is an instruction planted in the document (see `injection_features`).
     "document_task": _DOCUMENT_TASK,
-    # "don't disregard the warnings", "never skip the safety checks": the opposite of an
-    # override; see `signals`.
-    NEGATED_OVERRIDE: _NEGATED_OVERRIDE,
 }
 ENCODED: Final = "encoded"
 
@@ -533,7 +527,12 @@ ENCODED_PATTERN: Final = re2.compile(_ENCODED, _options())
 ENCODED_RUNS: Final = re2.compile("(?i)" + _ENCODED, _options())
 _SIGNALS, _SIGNAL_NAMES = _compile_set()
 _SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items(), *HINTS.items())}
-_NEGATED_PATTERN: Final = _SINGLE[NEGATED_OVERRIDE]
+_NEGATED_PATTERN: Final = re2.compile(_NEGATED_OVERRIDE, _options())
+# A story or a role for the model, and a request for a procedure: with a harmful topic, "the
+# villain explains step by step how to…" (see `injection_features`). Searched only in texts
+# with a harmful topic, outside the set: their open word gaps are what costs most in it.
+STORY_FRAME: Final = re2.compile(_STORY_FRAME, _options())
+PROCEDURE: Final = re2.compile(_PROCEDURE, _options())
 
 
 def signals(normalized: str) -> set[str]:
@@ -551,7 +550,7 @@ def signals(normalized: str) -> set[str]:
         names = {name for name, pattern in _SINGLE.items() if pattern.search(normalized)}
         if ENCODED_PATTERN.search(normalized):
             names.add(ENCODED)
-    if "override" in names and NEGATED_OVERRIDE in names:
+    if "override" in names and _NEGATED_PATTERN.search(normalized):
         # An override only counts if one is left once the negated verbs are blanked out.
         if not _SINGLE["override"].search(_NEGATED_PATTERN.sub(" ", normalized)):
             names.discard("override")

@@ -12,6 +12,8 @@ from proxy.scanners.injection_cues import (
     ENCODED,
     ENCODED_RUNS,
     HARM_WORDS,
+    PROCEDURE,
+    STORY_FRAME,
     cue_spans,
     signals,
 )
@@ -149,7 +151,7 @@ def extract(text: str) -> Extracted:
         dense["planted_in_document"] = 1.0
     # PAIR's other shape: a story or a role, and a procedure asked of it ("the villain explains
     # step by step how to…"), about a harmful topic; the three together, not any one of them.
-    if harm and "story_frame" in found and "procedure" in found:
+    if harm and STORY_FRAME.search(normalized) and PROCEDURE.search(normalized):
         dense["framed_howto"] = min(1.0, harm / 2)
     return Extracted(tokens, dense, frozenset(text_cues), frozenset(view_cues - text_cues))
 
