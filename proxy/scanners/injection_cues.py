@@ -464,6 +464,10 @@ _PROCEDURE = (
     r"|\bhow (?:to|one (?:might|could|would)|someone (?:might|could|would)|they (?:might|"
     r"would|could))\b|\bthe (?:exact |specific )?(?:process|steps|method|methods|techniques?) "
     r"(?:of|for|to|used|they|he|she|involved)\b"
+    r"|\b(?:describe|outline|list|explain|detail|provide) (?:the |all |each of the )?(?:\w+ )?"
+    r"(?:steps|process|methods?|techniques?|procedures?)\b"
+    r"|\bhow (?:this|it|that|they) (?:could|might|would|can) be (?:done|achieved|carried out)\b"
+    r"|\b(?:detailed|specific|exact|precise) (?:response|answer|information|details)\b"
 )
 _DOCUMENT_TASK = (
     r"\b(?:using|based on|from|in|given|according to|summari[sz]e|translate|answer (?:the "
