@@ -257,6 +257,8 @@ _EXFILTRATION = (
     r"|\b(?:geburtsdatum|e-mail-adresse|wohnort) (?:von|des|der)\b"
     r"|дат\w* рождения|адрес\w* электронной почты|где (?:живет|живёт|проживает)"
     r"|\bdoğum tarih\w*|\bnerede yaşıyor|\bikamet (?:ettiği|şehr)\w*"
+    r"|\byaşadığı (?:şehr|şehir|yer|adres)"
+    r"|\blungsod ng tirahan\b|ผู้ใช้อยู่ที่ไหน|\bwhere (?:is|are) the users? (?:now|located|currently)\b"
     # someone's e-mail address, in the languages whose word order the lines above miss
     r"|(?:'|’)n?[ıiuü]n (?:\S+ ){0,2}e-?posta adres|का ई-?मेल (?:पता|आईडी)|की ई-?मेल आईडी"
     r"|এর ই-?মেই?ল (?:ঠিকানা|আইডি)|عنوان بريد \S+ الإلكتروني|عنوان البريد الإلكتروني (?:ل|الخاص ب)"
