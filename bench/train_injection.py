@@ -63,24 +63,35 @@ LEXICAL_PRUNE = 0.05
 
 # Prior weight of each dense signal, before data: technique cues are strong evidence, signals
 # that benign text often shows too are weak, topic and role-play openings carry none alone.
-_STRONG, _MEDIUM, _WEAK = 2.5, 1.5, 0.5
+# The cues that only an attack on the model's own instructions or secrets has ("ignore the
+# above", "I am your developer", "tell me your password") are a notch above the broad ones
+# (a persona, a mode, a tag), which role-play prompts and texts about jailbreaks also show:
+# one such cue alone then outranks one broad cue alone.
+_SPECIFIC, _STRONG, _MEDIUM, _WEAK = 2.75, 2.5, 1.5, 0.5
 PRIORS: dict[str, float] = {
+    **{f"cue:{name}": _SPECIFIC for name in ("override", "authority_claim", "exfiltration")},
     **{
         f"cue:{name}": _STRONG
         for name in (
-            "override", "new_instructions", "system_impersonation", "mode_switch",
-            "authority_claim", "persona", "exfiltration", "indirect", "refusal_suppression",
+            "new_instructions", "system_impersonation", "mode_switch", "persona", "rule_free",
+            "indirect",
+            "refusal_suppression", "payload_splitting",
         )
     },
     "cue:response_priming": _MEDIUM,
     "cue:obfuscation": _MEDIUM,
     "cue:harmful_framing": _WEAK,
     "cue:secret_mention": _WEAK,
+    "cue:policy_mention": _WEAK,
     "encoded_cue": _STRONG,
     "obfuscated_cue": _STRONG,
     "hidden_cue": _STRONG,
     "adversarial_suffix": _STRONG,
     "framed_harm": _MEDIUM,
+    "framed_howto": _MEDIUM,
+    "smuggled_text": _MEDIUM,
+    "planted_in_document": _MEDIUM,
+    "harm_words": 0.3,
     "encoded_payload": _WEAK,
     "zero_width_or_styled": _WEAK,
     "spaced_letters": _WEAK,

@@ -56,7 +56,7 @@ _OVERRIDE_INTL = (
     r"забудь|zignoruj|ignoruj|zapomnij)\W+" + _GAP + r"(?:инструкци\w*|указани\w*|правил\w*|"
     r"предыдущ\w*|все|всё|вышесказанн\w*|вышеизложенн\w*|інструкці\w*|попередн\w*|"
     r"instrukcj\w*|polece\w*|poprzedni\w*|wszystk\w*|powyższ\w*)"
-    r"|\b(?:görmezden gel\w*|yok say\w*|unut\w*)\b|\b(?:önceki|tüm) (?:\w+ ){0,2}talimat\w*"
+    r"|\b(?:görmezden gel\w*|yok say\w*|unut\w*)\b|(?:önceki|tüm) (?:\S+ ){0,2}talimat\w*"
     r"|\b(?:abaikan|lupakan|jangan hiraukan|acuhkan)\b\W+" + _GAP + r"(?:instruksi|perintah|"
     r"petunjuk|aturan|arahan|sebelumnya|semua)"
     r"|\b(?:huwag pansinin|balewalain|kalimutan|kaligtaan)\b"
@@ -82,7 +82,8 @@ _NEW_INSTRUCTIONS = (
     r"priority|override) (?:instructions?|rules|task|directives?|orders?|commands?|objective)"
     r"\s*[:!-]"
     r"|\bfrom (?:now|this (?:moment|point)) (?:on|onwards?|forward)\b"
-    r"|\byou will now\b|\byour (?:new|real|only|true) (?:task|job|purpose|goal|instructions?)\b"
+    # "your only task is…" scopes a system prompt; "your new / real task" replaces one
+    r"|\byou will now\b|\byour (?:new|real|true) (?:task|job|purpose|goal|instructions?)\b"
     r"|\binstead,? (?:you (?:must|should|will)|say|respond|reply|output|print|write|tell)\b"
     r"|\bdo not (?:follow|obey|listen to) (?:the|your|any|those|these)\b"
     r"|\b(?:a partir de ahora|de ahora en adelante|a partir de agora|d[ée]sormais|"
@@ -105,14 +106,16 @@ _MODE_SWITCH = (
     r"unrestricted|jailbreak|jailbroken|unlocked|unfiltered|uncensored|evil|chaos|dan|"
     r"diagnostic|override|superuser|system) mode\b"
     r"|\bmode (?:enabled|activated)\b|['\"‘“][\w ]{2,30} mode['\"’”]"
-    r"|[<\[][^<>\[\]\n]{0,30}(?:mode|modus|modo|modalità|режим|modu?\b|chế độ|โหมด|وضع|"
+    # "[mode: dev]", "<DAN modus>"; a Latin word must end there: "[model]" is a template slot
+    # (RE2's \b is ASCII-only, so the words ending in other letters go without it)
+    r"|[<\[][^<>\[\]\n]{0,30}(?:(?:mode|modus|modo|modu?)\b|modalità|режим|chế độ|โหมด|وضع|"
     r"मोड|মোড|模式|モード|모드)[^<>\[\]\n]{0,20}[>\]]"
     r"|['\"‘“«][^'\"’”»\n]{2,40}(?:modus|modo|режим|modu|chế độ|模式|モード|모드)['\"’”»]"
     r"|\bmodo (?:desarrollador|de desarrollador|administrador|dios|mantenimiento|depuraci[oó]n|"
     r"desenvolvedor|manuten[cç][aã]o|sviluppatore|manutenzione)\b"
     r"|\bmode (?:développeur|administrateur|dieu|maintenance|débogage)\b"
     r"|\b(?:entwickler|wartungs|admin|debug|gott)modus\b|\bmodalità (?:sviluppatore|dio|"
-    r"manutenzione)\b|\bрежим\w* (?:разработчика|администратора|бога|обслуживания|отладки)"
+    r"manutenzione)\b|режим\w* (?:разработчика|администратора|бога|обслуживания|отладки)"
     r"|\b(?:geliştirici|bakım|yönetici) mod\w*|\bmode (?:pengembang|pemeliharaan|admin|dewa)\b"
     r"|\bchế độ (?:nhà phát triển|bảo trì|quản trị|thần)|(?:开发者|開發者|管理员|管理員|维护|"
     r"維護|上帝|调试|調試)模式|(?:開発者|メンテナンス|管理者|デバッグ|ゴッド)モード"
@@ -133,11 +136,22 @@ _AUTHORITY = (
     r"sviluppat\w*|разработ\w*|dikembangkan|geliştiril\w*|phát triển|开发|開發|開発|개발|"
     r"พัฒนา|विकसित|তৈরি|طورت\w*|تطوير)[^.!?。\n]{0,20}(?:openai|anthropic)"
     r"|(?:openai|anthropic)[^.!?。\n]{0,12}(?:开发|開發|開発|개발|พัฒนา|विकसित|разработ\w*|"
-    r"geliştir\w*|tarafından)"
+    r"geliştir\w*|tarafından|entwickel\w*|ontwikkel\w*)"
+    # "as your creator / developer", in the languages the other cues cover
+    r"|\b(?:como (?:tu|su|seu|o seu|o teu|teu)|en tant que (?:ton|votre)|als (?:dein|ihr)e?r?|"
+    r"come (?:tuo|il tuo|vostro)|bilang (?:iyong|inyong)) (?:creador|desarrollador|"
+    r"criador|desenvolvedor|créateur|développeur|schöpfer|entwickler|creatore|sviluppatore|"
+    r"lumikha|tagalikha|developer)"
+    r"|\bsebagai (?:pencipta|pengembang)(?:mu| anda)\b"
+    r"|(?:yaratıcın|geliştiricin) olarak|как (?:твой|ваш) (?:создатель|разработчик)"
+    r"|(?:作为|作為)你的(?:创造者|創造者|开发者|開發者)|あなたの(?:作成者|開発者)として"
+    r"|(?:당신의|너의) (?:창조자|개발자)로서|(?:तुम्हारे|आपके) (?:निर्माता|डेवलपर) के रूप में"
+    r"|(?:তোমার|আপনার) (?:স্রষ্টা|নির্মাতা|ডেভেলপার) হিসেবে|بصفتي (?:منشئك|مطورك|خالقك)"
+    r"|là người tạo ra bạn|với tư cách là (?:người tạo ra|nhà phát triển) (?:của )?bạn"
     r"|\bi(?:'m| am) (?:the )?(?:god|president|ceo|police|fbi)\b"
     r"|\b(?:authori[sz]ed|approved|sanctioned) by (?:openai|anthropic|your (?:developers?|"
     r"creators?|admin))"
-    r"|\b(?:soy|sou) (?:tu|seu|su|o seu) (?:desarrollador|creador|desenvolvedor|criador|"
+    r"|\b(?:soy|sou) (?:tu|seu|su|o seu|o teu|teu) (?:desarrollador|creador|desenvolvedor|criador|"
     r"administrador|jefe|chefe)\b|\bje suis (?:ton|votre) (?:développeur|créateur|"
     r"administrateur|patron)\b|\bich bin (?:dein|ihr) (?:entwickler|schöpfer|administrator|"
     r"chef)\b|\bsono il tuo (?:sviluppatore|creatore|amministratore|capo)\b"
@@ -147,36 +161,21 @@ _AUTHORITY = (
     r"|\bsenin (?:geliştiricin|yaratıcın|sahibin)\w*|\bgeliştiricin(?:iz)?im\b"
     r"|\btôi là (?:chúa|nhà phát triển|người tạo ra|quản trị)|\bich bin (?:ein )?gott\b"
     r"|\b(?:soy|sou) (?:dios|deus)\b|\bje suis (?:dieu|un dieu)\b|\bsono (?:dio|un dio)\b"
-    r"|я (?:бог|господь)\b|\bsaya (?:adalah )?tuhan\b|ฉันคือพระเจ้า|(?:나는|저는) 신"
+    r"|я (?:бог|господь)|\bsaya (?:adalah )?tuhan\b|ฉันคือพระเจ้า|(?:나는|저는) 신"
     r"|(?:나는|저는) (?:당신의|너의)? ?(?:개발자|창조자|관리자)"
 )
+# A new identity for the model: DAN and its kin, "pretend to be", "you are now X", "stay in
+# character", the two-answer format. Role-play prompts show one of these too; what they do not
+# show is `rule_free` next to it.
 _PERSONA = (
     r"\bdo anything now\b|\b(?:as|are|called|named|be|become|play) dan\b|\bdan(?: mode|:)"
     r"|\[dan\]|\bjailbr(?:eak|oken)\w*"
-    r"|\b(?:unfiltered|uncensored|unrestricted|unbound|unchained|unlimited) (?:ai|version|mode|"
-    r"response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt)"
-    r"|\b(?:be|is|are|being|become|remain|stay) (?:completely |totally |fully )?(?:unfiltered|"
-    r"uncensored|unrestricted)\b"
-    r"|\bstay in character\b|\bbreak(?:ing)? character\b|\bnever refuses?\b|\bwill not refuse"
-    r"|\bcan(?:not|'t|’t) refuse|\bnot (?:allowed|able) to refuse"
-    r"|\bno (?:ethical|moral|content|safety) (?:\w+ )?(?:guidelines|restrictions|constraints|"
-    r"limits|boundaries|filters|rules|principles|policies|considerations)"
-    r"|\b(?:without|with no|has no|have no|free of) (?:any )?(?:ethical |moral |content |"
-    r"safety )?(?:restrictions|limitations|filters?|filtering|censorship|rules|guidelines|"
-    r"boundaries|limits|constraints|principles|morals|ethics|scruples|morality)\b"
-    r"|\b(?:does not|doesn'?t|do not|don'?t) have (?:a |any )?(?:content )?(?:filters?|"
-    r"restrictions|limits|guidelines|morals|ethics)\b"
-    r"|\b(?:openai|chatgpt|ai|the|your|its)(?:'s)? (?:rules|policies|guidelines|restrictions) "
-    r"(?:don'?t|do not|no longer|does not|doesn'?t) (?:apply|matter|exist)"
+    r"|\bstay in character\b|\bbreak(?:ing)? character\b"
     r"|\btake on (?:the )?(?:role|persona|identity) of (?:an? )?(?:ai|chatbot|bot|language "
     r"model)|\btake on (?:the |a )?\w+ persona\b"
     r"|\b(?:two|2) (?:fictional |different |hypothetical )?ai (?:models|chatbots|bots|assistants)"
-    r"|\b(?:not|isn't|aren't|never|no longer) (?:be )?(?:bound|restricted|limited|constrained)"
-    r" by\b|\bfree (?:from|of) (?:the )?(?:\w+ ){0,2}(?:confines|restrictions|rules|limits|"
-    r"shackles|constraints|guidelines)"
-    r"|\b(?:openai|anthropic|google)(?:'s|’s)? (?:content |usage )?polic"
-    r"|\bcontent polic(?:y|ies)\b|\bamoral\b|\bmachiavellian\b"
     r"|\bpretend (?:to be|you are|you're|that you)"
+    r"|\byour (?:new )?name is now\b|\byou will (?:now )?be called\b"
     # "you are now DAN, which…", "you are no longer ChatGPT": a new identity, not "now online"
     r"|\byou are now (?:\S+(?:,|\.| which| or| an? )|the |called |named |going to |free\b|"
     r"unrestricted|in (?:\w+ )?mode)|\byou are no longer (?:an? |the |chat ?gpt|gpt|bound|"
@@ -188,10 +187,50 @@ _PERSONA = (
     r"|\b(?:two|both) (?:different |separate )?(?:responses|answers|ways|paragraphs)\b"
     r"|\b2 (?:different|separate) (?:responses|answers|ways|paragraphs)\b"
     r"|\[(?:🔓|🔒)?(?:jailbreak|classic|dan|gpt|chatgpt|developer mode output)\]"
-    r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
     # the answer format of a two-persona jailbreak: "GPT: [normal answer] DAN: [...]"
     r"|\b(?:chatgpt|gpt|classic|normal|aligned|unaligned)\s*:\s*[\[(]"
     r"|\bhypothetical (?:ai|language model|chatbot)\b"
+)
+# The rules declared void: no filters, no ethics, never refuses, the content policy does not
+# apply. A persona jailbreak says both who the model is now and that it has no rules.
+_RULE_FREE = (
+    r"\b(?:unfiltered|uncensored|unrestricted|unbound|unchained|unlimited)(?:,? (?:and )?"
+    r"(?:completely |totally |fully )?(?:unfiltered|uncensored|unrestricted|unlimited|unsafe))?"
+    r" (?:ai|version|mode|response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt"
+    r"|language model)"
+    r"|\b(?:no|without|nor|not|never|zero)\b[^.!?\n]{0,30}\b(?:regard|concerns?|care)s? "
+    r"(?:for|about|to) (?:the )?(?:morality|legality|ethics|harmfulness|consequences)\b"
+    r"|\blet'?s (?:break|ignore|forget) (?:all |the |these |those )?(?:\w+ )?rules\b"
+    r"|\b(?:be|is|are|being|become|remain|stay) (?:completely |totally |fully )?(?:unfiltered|"
+    r"uncensored|unrestricted)\b"
+    r"|\bnever (?:refuses?|declines?|rejects?|says no|turns down)\b|\bwill not refuse"
+    r"|\bcan(?:not|'t|’t) refuse|\bnot (?:allowed|able) to "
+    r"refuse"
+    r"|\bno (?:ethical|moral|content|safety) (?:\w+ )?(?:guidelines|restrictions|constraints|"
+    r"limits|boundaries|filters|rules|principles|policies|considerations)"
+    r"|\b(?:without|with no|has no|have no|free of) (?:any )?(?:ethical |moral |content |"
+    r"safety )?(?:restrictions|limitations|filters?|filtering|censorship|rules|guidelines|"
+    r"boundaries|limits|constraints|principles|morals|ethics|scruples|morality)\b"
+    r"|\b(?:does not|doesn'?t|do not|don'?t) have (?:a |any )?(?:content )?(?:filters?|"
+    r"restrictions|limits|guidelines|morals|ethics)\b"
+    r"|\b(?:openai|chatgpt|ai|the|your|its)(?:'s)? (?:rules|policies|guidelines|restrictions) "
+    r"(?:don'?t|do not|no longer|does not|doesn'?t) (?:apply|matter|exist)"
+    # bound by rules, not by "tradition" or "time"
+    r"|\b(?:not|isn't|aren't|never|no longer) (?:be )?(?:bound|restricted|limited|constrained|"
+    r"restrained|governed|held back) by (?:any |the |its |their |typical |usual |these |those )?"
+    r"(?:\w+ ){0,2}?(?:rules|restrictions|guidelines|polic(?:y|ies)|ethics|ethical|morals?|"
+    r"morality|laws?|filters?|limitations|limits|constraints|programming|openai|principles|"
+    r"censorship|boundaries)\b"
+    r"|\b(?:does not|doesn'?t|do not|don'?t|no longer|never|not) "
+    r"(?:have to |need to |required to )?(?:abide by|obey|adhere to|comply with) "
+    r"(?:the |any |its |your )?(?:\w+ ){0,2}(?:rules|"
+    r"guidelines|polic(?:y|ies)|restrictions|laws|ethics|principles)"
+    r"|\b(?:without|with no) (?:any )?(?:regard|concern|care) for (?:ethics|morals|morality|"
+    r"legality|safety|laws?|consequences)\b|\b(?:broken|breaks?|breaking) free (?:of|from)\b"
+    r"|\bfree (?:from|of) (?:the )?(?:\w+ ){0,2}(?:confines|restrictions|rules|limits|"
+    r"shackles|constraints|guidelines)"
+    r"|\bamoral\b|\bmachiavellian\b"
+    r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
 )
 _EXFILTRATION = (
     r"\b(?:reveal|tell|show|print|repeat|output|share|give|disclose|leak|spell|list|write|"
@@ -218,8 +257,14 @@ _EXFILTRATION = (
     r"|\b(?:geburtsdatum|e-mail-adresse|wohnort) (?:von|des|der)\b"
     r"|дат\w* рождения|адрес\w* электронной почты|где (?:живет|живёт|проживает)"
     r"|\bdoğum tarih\w*|\bnerede yaşıyor|\bikamet (?:ettiği|şehr)\w*"
+    r"|\byaşadığı (?:şehr|şehir|yer|adres)"
+    r"|\blungsod ng tirahan\b|ผู้ใช้อยู่ที่ไหน|\bwhere (?:is|are) the users? (?:now|located|currently)\b"
+    # someone's e-mail address, in the languages whose word order the lines above miss
+    r"|(?:'|’)n?[ıiuü]n (?:\S+ ){0,2}e-?posta adres|का ई-?मेल (?:पता|आईडी)|की ई-?मेल आईडी"
+    r"|এর ই-?মেই?ল (?:ঠিকানা|আইডি)|عنوان بريد \S+ الإلكتروني|عنوان البريد الإلكتروني (?:ل|الخاص ب)"
+    r"|địa chỉ email của|ที่อยู่อีเมลของ|\bemail address ni\b"
     r"|\btanggal lahir\b|\bdi mana (?:\w+ ){0,2}tinggal\b|\bngày sinh của\b|\bsống ở đâu\b"
-    r"|\bthành phố cư trú\b|\bpetsa ng kapanganakan\b|\bkaarawan ni\b|\bsaan nakatira\b"
+    r"|\bthành phố cư trú|\bpetsa ng kapanganakan\b|\bkaarawan ni\b|\bsaan nakatira\b"
     r"|的(?:出生日期|生日|电子邮件地址|電子郵件地址)|住在哪|の(?:生年月日|誕生日|メールアドレス)"
     r"|どこに住んで|의 (?:생년월일|생일|이메일 주소)|어디에 살|تاريخ ميلاد|أين يعيش"
     r"|की जन्म ?तिथि|कहाँ रहत|এর জন্ম তারিখ|কোথায় থাক|วันเกิดของ"
@@ -244,6 +289,11 @@ _SECRET_MENTION = (
     r"|пароль\w*|секретн\w* (?:ключ|код)\w*|كلمة (?:المرور|السر)|المفتاح السري|رمز المرور"
     r"|पासवर्ड|गुप्त (?:कुंजी|कोड)|পাসওয়ার্ড|গোপন (?:কী|কোড)|รหัสผ่าน|คีย์ลับ|รหัสลับ"
     r"|密码|密碼|密钥|密鑰|口令|暗号|パスワード|秘密鍵|暗証番号|비밀번호|비밀 ?키|암호"
+)
+# The provider's content policy named: persona jailbreaks argue with it, but so do texts about
+# it, so alone it is weak.
+_POLICY_MENTION = (
+    r"\b(?:openai|anthropic|google)(?:'s|’s)? (?:content |usage )?polic|\bcontent polic(?:y|ies)\b"
 )
 _RESPONSE_PRIMING = (
     r"\b(?:start|begin) (?:your|the|each|every) (?:response|reply|answer|output)s? (?:with|by)\b"
@@ -278,6 +328,26 @@ _OBFUSCATION = (
     r"baligtad na pagkakasunod)\b|倒序|反顺序|反順序|逆順|逆の順序|역순|거꾸로|بالترتيب العكسي"
     r"|उल्टे क्रम|বিপরীত ক্রমে|ลำดับย้อนกลับ"
 )
+# Payload splitting: a request cut into quoted parts the model is told to join ("Part 1 is
+# '…', Part 2 is '…'", "a = '…' b = '…' z = a + b + c", "combine A, B and C"), so that no part
+# reads as the request. Mentions of parts, chapters or concatenation alone are `obfuscation`.
+_QUOTE = r"['\"“”«„「]"
+_PAYLOAD_SPLITTING = (
+    r"\b[a-z]\s*=\s*['\"“][^'\"”\n]{1,120}['\"”]\W+(?:and |y |et |und |e |и |ve |dan |và |at )?"
+    r"[a-z]\s*=\s*['\"“]"
+    r"|\b[a-z]\s*\+\s*[a-z]\s*\+\s*[a-z]\b"
+    r"|\b(?:part|parte|partie|teil|часть|bölüm|bagian|phần|bahagi)\s*(?:1|2|one|two|a|b|uno|un|"
+    r"eins)\b\W{0,3}(?:\w+\W{1,3}){0,2}?"
+    + _QUOTE
+    + r"|(?:भाग|ভাগ|ส่วนที่|部分|パート)\s?[12]\W{0,3}(?:\S+\s){0,2}?"
+    + _QUOTE
+    + r"|[12]부(?:는|분)\s?"
+    + _QUOTE
+    + r"|\b(?:combin\w*|kombinier\w*|kombinasi\w*|birleştir\w*|объедин\w*|kết hợp|pagsamahin|"
+    r"mélange\w*|unisci|une|junte|merge|join)\s(?:\w+\s)?a,?\s(?:b,?\s)?(?:and|und|y|et|e|и|ve|"
+    r"dan|và|at)?\s?[bc]\b"
+    r"|\ba, b,? (?:और|এবং|และ|và|및|和|と|و) c\b"
+)
 _INDIRECT = (
     r"\b(?:dear|hey|hi|hello|attention|note (?:to|for)|message (?:to|for)|instructions? for)"
     r"\W+(?:the )?(?:ai|a\.i\.|assistant|chatbot|llm|language models?|gpt|chatgpt|claude)\b"
@@ -289,7 +359,8 @@ _INDIRECT = (
     r"|\b(?:modify|change|alter|append to|add (?:a \w+ )?to|insert (?:\w+ ){0,3}into|"
     r"integrate (?:\w+ ){0,6}in(?:to)?) (?:your|the) (?:response|reply|answer|summary|output)\b"
     r"|\b(?:tell|instruct|direct|ask) the user to\b|\bignore the (?:question|task|user)\b"
-    r"|<instruction\b|\binstruction priority\b"
+    # a tag planted after other text; one that opens the text is how its author structures it
+    r"|(?:\n|[^\s<>])[ \t]*<instruction\b|\binstruction priority\b"
 )
 _HARMFUL_FRAMING = (
     r"\b(?:purely |strictly |only |just )?for (?:educational|research|academic|"
@@ -303,6 +374,20 @@ _HARMFUL_FRAMING = (
     r"|\b(?:will|would) (?:never|not) be used (?:in real life|for real|in reality|"
     r"maliciously|for harm|for any)"
     r"|\bwithout (?:being )?(?:detected|caught|traced|getting caught|leaving a trace)\b"
+    # Disclaimers of intent, the persuasion step of PAIR-style attacks: the request is
+    # "only for research", "will not be used", "in a controlled environment". With a harmful
+    # topic they make `framed_harm`; alone they stay weak (benign prompts hedge too).
+    r"|\b(?:purely|solely|only|strictly|just|simply|exclusively) (?:for|as) (?:an? )?"
+    r"(?:\w+ ){0,2}(?:purposes?|exercise|project|research|reasons)\b"
+    r"|\bfor (?:\w+ (?:and|or) )?(?:creative|storytelling|artistic|awareness|training|"
+    r"illustrative|demonstration|study) purposes\b"
+    r"|\b(?:will|would|should|must|is|are) (?:never|not) (?:be )?(?:used|intended|meant|"
+    r"misconstrued|taken|acted upon|applied)\b"
+    r"|\bnot (?:intended|meant) (?:to be used |for use )?(?:for|as|to|in)\b"
+    r"|\b(?:in|for) (?:a|the) (?:safe|controlled|hypothetical|fictional) (?:and \w+ )?"
+    r"(?:environment|setting|context|scenario)\b"
+    r"|\bwithin the (?:context|confines|bounds) of (?:the|this|a) (?:story|fiction|novel|game|"
+    r"narrative)\b"
 )
 _REFUSAL_SUPPRESSION = (
     r"\b(?:you )?(?:must|will|shall|should) (?:always )?(?:answer|comply|obey|respond)"
@@ -323,10 +408,13 @@ CUES: Final[dict[str, str]] = {
     "mode_switch": _MODE_SWITCH,
     "authority_claim": _AUTHORITY,
     "persona": _PERSONA,
+    "rule_free": _RULE_FREE,
+    "policy_mention": _POLICY_MENTION,
     "exfiltration": _EXFILTRATION,
     "secret_mention": _SECRET_MENTION,
     "response_priming": _RESPONSE_PRIMING,
     "obfuscation": _OBFUSCATION,
+    "payload_splitting": _PAYLOAD_SPLITTING,
     "indirect": _INDIRECT,
     "harmful_framing": _HARMFUL_FRAMING,
     "refusal_suppression": _REFUSAL_SUPPRESSION,
@@ -347,7 +435,55 @@ HARM_WORDS: Final = frozenset(
     "suicide self-harm firearm firearms nuclear bioweapon nerve-agent sarin anthrax "
     "kidnap kidnapping murder assassinate torture genocide extremist racist smuggle smuggling "
     "exploit exploits vulnerability bypass evade evading blackmail extort extortion "
-    "scam scams harass harassment stalk stalking porn pornographic explicit nsfw".split()
+    "scam scams harass harassment stalk stalking porn pornographic explicit nsfw "
+    # the other harm categories of jailbreak benchmarks: disinformation, hate, sexual content,
+    # economic crime, privacy, cyber, physical harm
+    "misinformation disinformation propaganda hoax conspiracy defamatory defamation libel "
+    "slander xenophobic sexist misogynistic homophobic slurs eugenics sexual sexually erotic "
+    "minors underage pedophilia pedophile incest bestiality forged forgery forge bribe bribery "
+    "embezzle embezzlement evasion pirate piracy pirated pirating trafficking fraudulent theft "
+    "stolen illicit unlawful counterfeiting scammer scammers shoplifting plagiarize plagiarism "
+    "impersonate impersonating deceive deceptive manipulate manipulating exploitation "
+    "exploiting cheat cheating gambling unauthorized hacker hackers spyware stalkerware botnet "
+    "rootkit trojan backdoor ddos sedative overdose opioids steroids anorexia bulimia deadly "
+    "arson sabotage hijack hijacking ransom extremism weaponize weaponry bombing violent "
+    "violence".split()
+)
+_STORY_FRAME = (
+    r"\b(?:novel|novelist|story|stories|screenplay|script|scriptwriter|screenwriter|film|movie|"
+    r"fiction|fictional|character|villain|protagonist|antagonist|chapter|scene|role-?play|"
+    r"thriller|dystopian|game)\b"
+    r"|\byou are an? |\bimagine (?:you are|you're|that you are|yourself)\b|\bpretend\b"
+    r"|\bas an? (?:\w+ ){0,3}(?:expert|researcher|writer|author|consultant|historian|"
+    r"journalist|scientist|specialist|professional|detective|agent|character|novelist|"
+    r"teacher|professor)\b|\bsuppose you are\b|\bact as\b"
+    r"|\byou have been (?:tasked|asked|hired)\b"
+)
+_PROCEDURE = (
+    r"\bstep[- ]by[- ]step\b|\b(?:detailed|comprehensive|specific|thorough|complete|practical)"
+    r" (?:\w+ )?(?:guide|instructions|tutorial|steps|plan|account|description|explanation|"
+    r"guidance|walkthrough|manual|recipe)\b|\bin (?:great |full |explicit |vivid )?detail\b"
+    r"|\bhow (?:to|one (?:might|could|would)|someone (?:might|could|would)|they (?:might|"
+    r"would|could))\b|\bthe (?:exact |specific )?(?:process|steps|method|methods|techniques?) "
+    r"(?:of|for|to|used|they|he|she|involved)\b"
+    r"|\b(?:describe|outline|list|explain|detail|provide) (?:the |all |each of the )?(?:\w+ )?"
+    r"(?:steps|process|methods?|techniques?|procedures?)\b"
+    r"|\bhow (?:this|it|that|they) (?:could|might|would|can) be (?:done|achieved|carried out)\b"
+    r"|\b(?:detailed|specific|exact|precise) (?:response|answer|information|details)\b"
+)
+_DOCUMENT_TASK = (
+    r"\b(?:using|based on|from|in|given|according to|summari[sz]e|translate|answer (?:the "
+    r"question )?(?:using|from|based on)) (?:the|this|these|that) (?:\w+ )?(?:e-?mail|document|"
+    r"article|text|page|web ?page|paragraph|passage|review|message|file|context|resume|cv|post|"
+    r"transcript|table|report|code)s?\b(?: below| above|:)"
+    r"|(?:^|\n)(?:e-?mail|document|article|content|context|passage)\s*:"
+)
+# "don't disregard the warnings", "never skip the safety checks": the opposite of an override;
+# see `signals`.
+_NEGATED_OVERRIDE = (
+    r"\b(?:don'?t|do not|never|not to|must not|should not|shouldn'?t|without) (?:ever )?"
+    r"(?:ignor(?:e|ing)|disregard(?:ing)?|forget(?:ting)?|bypass(?:ing)?|overrid(?:e|ing)|"
+    r"skip(?:ping)?|overlook(?:ing)?|neglect(?:ing)?)\b"
 )
 _GREEK_CYRILLIC = r"[\x{0370}-\x{03ff}\x{0400}-\x{04ff}]"
 _LETTER_SPLIT = r"(?:\b[a-z]-[a-z]{3}|[a-z]{3}-[a-z]\b)"
@@ -362,6 +498,9 @@ HINTS: Final[dict[str, str]] = {
     r"цезар|sezar|凯撒|シーザー|카이사르|قيصر|सीज़र|সিজার",
     "reversal": r"\b(?:reverse|reversed|backwards|right to left|mirror(?:ed)?)\b",
     "harm": r"\b(?:" + "|".join(sorted(HARM_WORDS, key=len, reverse=True)) + r")\b",
+    # A task over a document ("answer using the e-mail below", "CONTENT:"): an injection cue
+    # in such a text is an instruction planted in the document (see `injection_features`).
+    "document_task": _DOCUMENT_TASK,
 }
 ENCODED: Final = "encoded"
 
@@ -395,6 +534,12 @@ ENCODED_PATTERN: Final = re2.compile(_ENCODED, _options())
 ENCODED_RUNS: Final = re2.compile("(?i)" + _ENCODED, _options())
 _SIGNALS, _SIGNAL_NAMES = _compile_set()
 _SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items(), *HINTS.items())}
+_NEGATED_PATTERN: Final = re2.compile(_NEGATED_OVERRIDE, _options())
+# A story or a role for the model, and a request for a procedure: with a harmful topic, "the
+# villain explains step by step how to…" (see `injection_features`). Searched only in texts
+# with a harmful topic, outside the set: their open word gaps are what costs most in it.
+STORY_FRAME: Final = re2.compile(_STORY_FRAME, _options())
+PROCEDURE: Final = re2.compile(_PROCEDURE, _options())
 
 
 def signals(normalized: str) -> set[str]:
@@ -408,10 +553,14 @@ def signals(normalized: str) -> set[str]:
     names = {_SIGNAL_NAMES[index] for index in found}
     if "" in names:
         names.discard("")
-        return names
-    names = {name for name, pattern in _SINGLE.items() if pattern.search(normalized)}
-    if ENCODED_PATTERN.search(normalized):
-        names.add(ENCODED)
+    else:
+        names = {name for name, pattern in _SINGLE.items() if pattern.search(normalized)}
+        if ENCODED_PATTERN.search(normalized):
+            names.add(ENCODED)
+    if "override" in names and _NEGATED_PATTERN.search(normalized):
+        # An override only counts if one is left once the negated verbs are blanked out.
+        if not _SINGLE["override"].search(_NEGATED_PATTERN.sub(" ", normalized)):
+            names.discard("override")
     return names
 
 

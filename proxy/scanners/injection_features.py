@@ -12,6 +12,8 @@ from proxy.scanners.injection_cues import (
     ENCODED,
     ENCODED_RUNS,
     HARM_WORDS,
+    PROCEDURE,
+    STORY_FRAME,
     cue_spans,
     signals,
 )
@@ -30,6 +32,8 @@ __all__ = ["CUES", "Extracted", "extract", "finding_spans", "normalize", "tokeni
 _CUE_NAMES: Final = frozenset(CUES)
 _PUNCT_TO_SPACE: Final = str.maketrans({c: " " for c in string.punctuation + "“”‘’«»…—–"})
 _MAX_PAYLOADS: Final = 4
+# Cues that, inside a document the model is asked to work on, are instructions planted there.
+_PLANTED: Final = frozenset({"indirect", "system_impersonation", "override", "new_instructions"})
 _REPEAT_RUN: Final = 8
 _ROLEPLAY_OPENING: Final = re.compile(
     r"\W*(?:imagine|suppose|pretend|picture|consider|let'?s (?:say|pretend|imagine|play)|"
@@ -109,7 +113,12 @@ def extract(text: str) -> Extracted:
     plain = deobfuscate(normalized, found)
     if plain is not None:
         views.append(("obfuscated_cue", plain))
-    views.extend(("hidden_cue", view) for view in hinted_views(normalized, found))
+    hinted = hinted_views(normalized, found)
+    views.extend(("hidden_cue", view) for view in hinted)
+    # Token smuggling: the text asks for decoding and does hide a readable message, whatever
+    # the message says (a harmless-looking hidden question is still a smuggled one).
+    if "obfuscation" in found and (hinted or "encoded_payload" in dense):
+        dense["smuggled_text"] = 1.0
     view_cues: set[str] = set()
     for signal, view in views:
         tokens.extend(tokenize(view))
@@ -138,6 +147,12 @@ def extract(text: str) -> Extracted:
     roleplay = _ROLEPLAY_OPENING.match(normalized[:80]) is not None
     if harm and (roleplay or "cue:harmful_framing" in dense):
         dense["framed_harm"] = min(1.0, harm / 2)
+    if "document_task" in found and not _PLANTED.isdisjoint(text_cues):
+        dense["planted_in_document"] = 1.0
+    # PAIR's other shape: a story or a role, and a procedure asked of it ("the villain explains
+    # step by step how to…"), about a harmful topic; the three together, not any one of them.
+    if harm and STORY_FRAME.search(normalized) and PROCEDURE.search(normalized):
+        dense["framed_howto"] = min(1.0, harm / 2)
     return Extracted(tokens, dense, frozenset(text_cues), frozenset(view_cues - text_cues))
 
 
@@ -151,7 +166,8 @@ def finding_spans(text: str, extracted: Extracted) -> list[tuple[str, int, int]]
     if text.isascii():
         seen: set[str] = set()
         for name, start, end in cue_spans(normalize(text)):
-            if name not in seen:
+            # a cue `signals` set aside (a negated override) has no finding either
+            if name not in seen and name in extracted.text_cues:
                 seen.add(name)
                 spans.append((name, start, end))
     whole = (0, len(text))

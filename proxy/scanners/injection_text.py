@@ -52,7 +52,8 @@ _NOT_SUFFIX_SYMBOLS: Final = str.maketrans(
 )
 # "generateqaoute USittoLength6": camelCase joins and letters fused with a trailing digit.
 _FUSED_JOIN: Final = re.compile(r"[a-z][A-Z]|[a-zA-Z]{3}\d\b")
-_EDGE_PUNCTUATION: Final = "()[]\"'.,;:!?*"
+# Backticks at a word's edges are Markdown inline code ("`git reset --hard HEAD~1`").
+_EDGE_PUNCTUATION: Final = "()[]\"'.,;:!?*`"
 # Template slots ("${city}", "{{code here}}") are how prompt templates are written, not noise.
 _PLACEHOLDER: Final = re.compile(r"\$?\{\{?[A-Za-z_][\w ]{0,30}\}\}?")
 _SUFFIX_SHARE: Final = 0.1
@@ -181,10 +182,17 @@ def adversarial_suffix(text: str) -> float:
     share = odd / len(tokens)
     if odd < 2 or share < _SUFFIX_SHARE:
         return 0.0
-    head = text[: text.rfind(tokens[0], len(text) - len(tail))]
-    if len(head) >= 20 and sum(map(head.count, _SUFFIX_SYMBOLS)) > 0.02 * len(head):
-        return 0.0
-    return share
+    if _reads_as_prose(text[: text.rfind(tokens[0], len(text) - len(tail))]):
+        return share
+    # A one-line prompt is the request, then the suffix, which is often longer than the tokens
+    # looked at: then the request is judged on the first part of the line.
+    if "\n" not in text and "\\n" not in text and _reads_as_prose(text[: len(text) * 2 // 5]):
+        return share
+    return 0.0
+
+
+def _reads_as_prose(head: str) -> bool:
+    return len(head) < 20 or sum(map(head.count, _SUFFIX_SYMBOLS)) <= 0.02 * len(head)
 
 
 def _odd_token(token: str) -> bool:
