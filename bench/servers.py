@@ -29,7 +29,7 @@ from proxy.config import settings_from_mapping
 from proxy.demo_upstream import create_demo_upstream_app
 from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
 from proxy.logs import configure_logging
-from proxy.server import WardenServer
+from proxy.server import WardenServer, tune_gc_for_serving
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0
@@ -155,6 +155,7 @@ def _serve_warden(config_json: str, log_path: str, profile_path: str | None) -> 
 
         async def start() -> str:
             await server.start()
+            tune_gc_for_serving()  # as `warden serve` does
             return server.proxy_url
 
         await _serve(start, server.stop)

@@ -24,7 +24,7 @@ from proxy.demo_upstream import create_demo_upstream_app
 from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
 from proxy.errors import StartupError
 from proxy.evidence.keyfile import create_key_file
-from proxy.server import WardenServer, migrate_once
+from proxy.server import WardenServer, migrate_once, tune_gc_for_serving
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,7 @@ async def run_dev(options: DevOptions) -> None:
         api_key = await _demo_key(database_url, previous.get("api_key"))
         server = WardenServer(settings)
         await server.start()
+        tune_gc_for_serving()
         info = {
             "proxy_url": server.proxy_url,
             "admin_url": server.admin_url,

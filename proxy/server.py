@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -24,6 +25,13 @@ from proxy.keys import DRAINING
 from proxy.metrics import MULTIPROCESS_ENV
 
 log = logging.getLogger(__name__)
+
+# The cyclic collector's young-generation threshold for a serving process (Python's is 700).
+# Requests leave no reference cycles behind (the exchange lets go of its request when the
+# response is prepared), so young-generation passes found nothing to free; yet under load
+# the objects a request holds for a moment (parsed bodies, an audit batch) crossed 700 about
+# 40 times a second, and each pass cost ~0.7 ms: some 5% of the process's time.
+GC_YOUNG_THRESHOLD = 7000
 
 
 class WardenServer:
@@ -93,6 +101,17 @@ def _url_of(runner: web.AppRunner) -> str:
     return f"http://{host}:{port}"
 
 
+def tune_gc_for_serving() -> None:
+    """Once a serving process has started: what startup built (compiled policies, the injection
+    model, caches) is frozen out of the collector's full passes, which no longer walk it, and
+    young-generation passes run at GC_YOUNG_THRESHOLD. Only for a process that serves until it
+    exits; frozen objects are never collected."""
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
+
+
 async def serve_until_signalled(settings: Settings, *, reuse_port: bool = False) -> None:
     server = WardenServer(settings, reuse_port=reuse_port)
     stop = asyncio.Event()
@@ -100,6 +119,7 @@ async def serve_until_signalled(settings: Settings, *, reuse_port: bool = False)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
+    tune_gc_for_serving()
     log.info(
         "warden serving",
         extra={
