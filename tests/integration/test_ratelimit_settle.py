@@ -22,6 +22,7 @@ from tests.conftest import RunningWarden
 from tests.integration.limits import (
     CHAT,
     auth,
+    key_usage,
     key_with_limits,
     settled_usage,
     used,
@@ -288,3 +289,19 @@ async def test_settlements_far_from_limits_still_land(start_warden: Callable[...
     )
     assert used(usage, "max_concurrent") == 0
     assert 0 < used(usage, "tokens_per_day") < 5000
+
+
+async def test_a_lingering_settlement_is_sent_when_warden_stops(
+    start_warden: Callable[..., Any],
+) -> None:
+    first = await start_warden(priced)
+    other = await start_warden(priced)  # reads the counters once the first has stopped
+    key_id, key = await key_with_limits(
+        first, {"max_concurrent": 100, "tokens_per_day": 100_000, "daily_usd": 10**9}
+    )
+    assert await post(first, key, BIG) == 200
+    # Stopped while the settlement still waits for company: the stop must send it.
+    await first.server.stop()
+    usage = await key_usage(other, key_id)
+    assert used(usage, "max_concurrent") == 0
+    assert 0 < used(usage, "tokens_per_day") < 1001
