@@ -263,27 +263,17 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
         offload.close()
 
 
-# Custom scanners are named after their rules: a bound on the names kept across reloads.
-_MAX_TIMED_SCANNERS = 256
-
-
 def scanner_timer(metrics: Metrics, histogram: Histogram) -> ScannerTimer:
     """Observes each scanner's seconds; its labelled series is looked up once, not per scan
     (`.labels()` takes a lock and builds a key, several times the cost of the observation),
     and observed through a tally (several scanners, both ways, on every request)."""
-    series: dict[str, Observes] = {}
     by_label: dict[str, Observes] = {}  # few labels: every custom scanner shares one
 
     def observe(name: str, seconds: float) -> None:
-        child = series.get(name)
+        label = scanner_label(name)
+        child = by_label.get(label)
         if child is None:
-            if len(series) >= _MAX_TIMED_SCANNERS:
-                series.clear()
-            label = scanner_label(name)
-            child = by_label.get(label)
-            if child is None:
-                child = by_label[label] = metrics.tally_histogram(histogram.labels(label))
-            series[name] = child
+            child = by_label[label] = metrics.tally_histogram(histogram.labels(label))
         child.observe(seconds)
 
     return observe

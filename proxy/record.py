@@ -48,12 +48,13 @@ class Recorder:
         self.audit = audit
         self.events = events
         self.models = models
-        # Children and tallies looked up once per label set: `.labels()` takes a lock.
+        # Children and tallies looked up once per label set: `.labels()` takes a lock. Keyed
+        # by the labels themselves (models by their label), so each has one tally.
         self._routes: dict[str, _RouteSeries] = {}
-        self._requests: dict[tuple[str, str | None, str, int], Increments] = {}
+        self._requests: dict[tuple[str, str, str, int], Increments] = {}
         self._decisions: dict[tuple[str, str, str, str], Increments] = {}
         self._findings: dict[tuple[str, str], Increments] = {}
-        self._tokens: dict[str | None, tuple[Increments, Increments]] = {}
+        self._tokens: dict[str, tuple[Increments, Increments]] = {}
 
     def _series(self, route: str) -> _RouteSeries:
         series = self._routes.get(route)
@@ -71,17 +72,11 @@ class Recorder:
     def _requests_counter(
         self, route: str, model: str | None, decision: str, status: int
     ) -> Increments:
-        key = (route, model, decision, status)
+        key = (route, self.metrics.model_label(model), decision, status)
         counter = self._requests.get(key)
         if counter is None:
-            label = self.metrics.model_label(model)
-            child = self.metrics.requests.labels(route, label, decision, str(status))
-            counter = self._requests.get((route, label, decision, status))
-            if counter is None:
-                counter = self.metrics.tally(child)
-                self._requests[(route, label, decision, status)] = counter
-            if label == model or model is None:  # "other" is not cached per name
-                self._requests[key] = counter
+            child = self.metrics.requests.labels(route, key[1], decision, str(status))
+            counter = self._requests[key] = self.metrics.tally(child)
         return counter
 
     def _decision_counter(self, phase: str, action: str, rule: str, mode: str) -> Increments:
@@ -120,19 +115,12 @@ class Recorder:
                     tally.inc()
 
     def _count_tokens(self, model: str | None, usage: Usage) -> None:
-        counters = self._tokens.get(model)
+        label = self.metrics.model_label(model)
+        counters = self._tokens.get(label)
         if counters is None:
-            label, tokens = self.metrics.model_label(model), self.metrics.tokens
-            counters = self._tokens.get(label)
-            if counters is None:
-                prompt, completion = (
-                    tokens.labels("prompt", label),
-                    tokens.labels("completion", label),
-                )
-                counters = (self.metrics.tally(prompt), self.metrics.tally(completion))
-                self._tokens[label] = counters
-            if label == model or model is None:  # "other" is not cached per name
-                self._tokens[model] = counters
+            tokens, tally = self.metrics.tokens, self.metrics.tally
+            prompt, completion = tokens.labels("prompt", label), tokens.labels("completion", label)
+            counters = self._tokens[label] = (tally(prompt), tally(completion))
         if usage.input_tokens:
             counters[0].inc(usage.input_tokens)
         if usage.output_tokens:
