@@ -11,7 +11,6 @@ from typing import Any
 
 import redis.asyncio as redis
 from aiohttp import web
-from prometheus_client import Histogram
 
 from proxy import admin
 from proxy.alerts import AlertEvaluator, WebhookSender
@@ -64,7 +63,7 @@ from proxy.keys import (
     WEBHOOK_SENDER,
 )
 from proxy.logs import RequestLog
-from proxy.metrics import Increments, Metrics, Observes, scanner_label
+from proxy.metrics import Metrics
 from proxy.ml.observer import ModelObserver
 from proxy.ml.registry import ModelRegistry
 from proxy.ml.scoring import PredictionScorer, ReadPrediction
@@ -78,7 +77,7 @@ from proxy.response_guard import StreamGuards
 from proxy.routing import ResolveRoute, RouteTable
 from proxy.scan_offload import ScanOffload
 from proxy.scanners import KNOWN_KINDS
-from proxy.scanning import ScannerTimer, Scanning, ScanPrompt, compile_custom
+from proxy.scanning import Scanning, ScanPrompt, compile_custom
 from proxy.settlement import Settlements
 from proxy.stream_meter import StreamMeters
 from proxy.upstream import Forwarder, create_client_session
@@ -251,9 +250,7 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
     show_active(store)
     app[POLICIES] = store
     offload = ScanOffload(settings.scanning.offload_above_chars, settings.scanning.processes)
-    app[POLICY_SCAN] = Scanning(
-        timer=scanner_timer(metrics, metrics.scanner_duration), offload=offload
-    )
+    app[POLICY_SCAN] = Scanning(timer=metrics.scanner_timer(), offload=offload)
     try:
         async with background(
             store.watch(settings.policies.reload_interval_seconds), "policy-watch"
@@ -261,22 +258,6 @@ async def policies(app: web.Application) -> AsyncIterator[None]:
             yield
     finally:
         offload.close()
-
-
-def scanner_timer(metrics: Metrics, histogram: Histogram) -> ScannerTimer:
-    """Observes each scanner's seconds; its labelled series is looked up once, not per scan
-    (`.labels()` takes a lock and builds a key, several times the cost of the observation),
-    and observed through a tally (several scanners, both ways, on every request)."""
-    by_label: dict[str, Observes] = {}  # few labels: every custom scanner shares one
-
-    def observe(name: str, seconds: float) -> None:
-        label = scanner_label(name)
-        child = by_label.get(label)
-        if child is None:
-            child = by_label[label] = metrics.tally_histogram(histogram.labels(label))
-        child.observe(seconds)
-
-    return observe
 
 
 async def postgres_pool(app: web.Application) -> AsyncIterator[None]:
@@ -310,18 +291,9 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
 async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     settings, metrics = app[SETTINGS], app[METRICS]
 
-    # A few events, each on every request: look each series up once, count through a tally.
-    series: dict[str, Increments] = {}
-
-    def count(event: str, times: int) -> None:
-        counter = series.get(event)
-        if counter is None:
-            counter = series[event] = metrics.tally(metrics.ratelimit_events.labels(event))
-        counter.inc(times)
-        if event in ("failed_open", "failed_closed"):
-            metrics.dependency_failures.labels("redis", event).inc(times)
-
-    limiter = RateLimiter(app[REDIS], settings.rate_limit, on_event=count)
+    limiter = RateLimiter(
+        app[REDIS], settings.rate_limit, on_event=metrics.ratelimit_event_counter()
+    )
     # Opening connections takes round trips a request's short Redis timeout cannot afford.
     await limiter.warm_up()
     app[RATE_LIMITER] = limiter

@@ -9,9 +9,8 @@ whichever worker answers the scrape sums them all.
 from __future__ import annotations
 
 import os
-from bisect import bisect_left
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,6 +23,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from proxy.tally import CounterTally, HistogramTally, Increments, Observes
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds: from sub-millisecond local replies to multi-minute streams.
@@ -69,71 +70,6 @@ class ModelLabels:
             return "other"
         self._known.add(model)
         return model
-
-
-class Increments(Protocol):
-    def inc(self, amount: float = 1, /) -> None: ...
-
-
-class Observes(Protocol):
-    def observe(self, value: float, /) -> None: ...
-
-
-class CounterTally:
-    """A counter child's increments, held in a plain int until Metrics.refresh() adds them.
-
-    prometheus_client takes a lock and makes several calls on every inc() and observe();
-    the request path rather adds to these, and every scrape hands the totals over. Event
-    loop thread only. Single process only: with several workers a scrape sums every worker's
-    files, and another worker's tallies would be missing from it until that worker refreshed.
-    """
-
-    __slots__ = ("child", "pending")
-
-    def __init__(self, child: Counter) -> None:
-        self.child = child
-        self.pending = 0.0
-
-    def inc(self, amount: float = 1) -> None:
-        self.pending += amount
-
-    def flush(self) -> None:
-        if self.pending:
-            amount, self.pending = self.pending, 0.0
-            self.child.inc(amount)
-
-
-class HistogramTally:
-    """A histogram child's observations, counted per bucket until Metrics.refresh().
-
-    Adds whole buckets to the child's own bucket values: what observe() would have done
-    one observation at a time (tests/unit/test_metrics_tally.py holds them equal).
-    """
-
-    __slots__ = ("child", "bounds", "counts", "sum")
-
-    def __init__(self, child: Histogram) -> None:
-        self.child = child
-        self.bounds: list[float] = child._upper_bounds
-        self.counts = [0] * len(self.bounds)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        # The first bucket whose upper bound is >= value, as Histogram.observe() picks it.
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-    def flush(self) -> None:
-        counts = self.counts
-        if not any(counts):
-            return
-        buckets = self.child._buckets
-        for i, count in enumerate(counts):
-            if count:
-                buckets[i].inc(count)
-                counts[i] = 0
-        amount, self.sum = self.sum, 0.0
-        self.child._sum.inc(amount)
 
 
 class Metrics:
@@ -381,6 +317,36 @@ class Metrics:
         tally = HistogramTally(child)
         self._tallies.append(tally)
         return tally
+
+    def scanner_timer(self) -> Callable[[str, float], None]:
+        """Observes each scanner's seconds; its labelled series is looked up once, not per scan
+        (`.labels()` takes a lock and builds a key, several times the cost of the observation),
+        and observed through a tally (several scanners, both ways, on every request)."""
+        by_label: dict[str, Observes] = {}  # few labels: every custom scanner shares one
+
+        def observe(name: str, seconds: float) -> None:
+            label = scanner_label(name)
+            child = by_label.get(label)
+            if child is None:
+                child = by_label[label] = self.tally_histogram(self.scanner_duration.labels(label))
+            child.observe(seconds)
+
+        return observe
+
+    def ratelimit_event_counter(self) -> Callable[[str, int], None]:
+        """Counts the rate limiter's events (its `on_event`): a few, each on every request, so
+        each series is looked up once and counted through a tally."""
+        series: dict[str, Increments] = {}
+
+        def count(event: str, times: int) -> None:
+            counter = series.get(event)
+            if counter is None:
+                counter = series[event] = self.tally(self.ratelimit_events.labels(event))
+            counter.inc(times)
+            if event in ("failed_open", "failed_closed"):
+                self.dependency_failures.labels("redis", event).inc(times)
+
+        return count
 
     def refresh(self) -> None:
         for tally in self._tallies:

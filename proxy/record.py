@@ -12,11 +12,12 @@ from proxy.events import EventFeed
 from proxy.exchange import Exchange
 from proxy.formats.segments import Usage
 from proxy.logs import RequestLog, request_fields
-from proxy.metrics import Increments, Metrics, Observes
+from proxy.metrics import Metrics
 from proxy.ml.observer import ModelObserver
 from proxy.policy import Decision
 from proxy.ratelimit import ADMISSION
 from proxy.settlement import Settlements
+from proxy.tally import Increments, Observes
 from proxy.usage import reported_usage
 
 _NO_ROUTE = "none"
