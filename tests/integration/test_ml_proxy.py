@@ -152,7 +152,10 @@ async def test_shifted_inputs_raise_outlier_and_drift(ml_warden: RunningWarden):
         assert response.status == 200
     report = await wait_for(ml_warden, lambda r: r["baseline"] is not None)
     assert report["baseline"]["requests"] >= 10 and report["baseline"]["source"] == "auto"
-    assert report["drift"]["score"] < 0.25
+    # Inputs from the baseline's own distribution: no feature drifts. (Not the whole score: it
+    # also holds latency drift, and a loopback upstream's few-ms latency jitters on a busy box.)
+    assert max(report["drift"]["features"].values()) < 0.25
+    assert set(report["drift"]["features"]) == set(FEATURES)
     assert set(report["features"]) == set(FEATURES)
 
     usual = await infer(ml_warden, strict, iris_rows(3, seed=99))
