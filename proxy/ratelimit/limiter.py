@@ -156,8 +156,8 @@ class RateLimiter:
         spec = plan.reserve_spec.format(reservation.tokens, reservation.cost_micro_usd)
         args = (now_ms, reservation.id, spec)
         timeout = self.settings.timeout
-        result: list[int] = await RESERVE.call(self.pipe, plan.keys, args, timeout)
-        return result
+        reply: bytes = await RESERVE.call(self.pipe, plan.keys, args, timeout)
+        return list(map(int, reply.split()))
 
     async def _admission(
         self, reservation: Reservation, replies: list[list[int]], wall: float

@@ -30,8 +30,11 @@ end
 #   g (GCRA window):  limit = count per period, cost = requests or tokens, span = period ms
 #   c (in flight):    limit = max concurrent, cost unused, span = lease ms
 #   b (USD budget):   limit = micro-USD, cost = micro-USD reserved, span = window end (epoch ms)
-# Per check it returns status (0 fits, 1 over the limit now, 2 larger than the limit itself),
-# remaining after this request, ms until the scope is back to full, ms to wait before a retry.
+# It returns 1 when it reserved (else 0) and the time, then per check: status (0 fits, 1 over
+# the limit now, 2 larger than the limit itself), remaining after this request, ms until the
+# scope is back to full, ms to wait before a retry; all as one string of integers. A string,
+# not an array: Redis 6 sends a script's array reply in write() calls of its own (several per
+# batch of calls, each waking the reader), a string with the batch's other replies in one.
 #
 # GCRA keeps one number per scope, the theoretical arrival time (TAT): the instant at which the
 # scope would be back to full. A cost of n moves it n * period / limit later; a request fits
@@ -120,7 +123,8 @@ if out[1] == 1 then
     end
   end
 end
-return out
+for i = 1, #out do out[i] = string.format('%d', out[i]) end
+return table.concat(out, ' ')
 """
 )
 
