@@ -13,6 +13,8 @@ from typing import Final
 
 import re2
 
+from proxy.scanners.injection_persuasion import PERSUASION_CUES
+
 _GAP = r"(?:[^\s.!?;。！？]+\s+){0,4}?"  # up to four words, within one sentence
 _MANY = r"(?:all|any|every|each|everything|the|your|my|these|those|this|its)"
 
@@ -305,6 +307,9 @@ _RESPONSE_PRIMING = (
     r"|\bregardless of (?:how )?(?:legal|illegal|ethic|moral|harm|danger|inappropriate)"
     r"|\b(?:ignore|forget|disregard|set aside) (?:your |all |any )?(?:ethics|morals|"
     r"morality|safety|conscience|principles|values)\b"
+    r"|\b(?:disregard|ignore|set aside|without regard (?:to|for)|(?:don'?t|do not) worry about) "
+    r"(?:any |all |the )?(?:possible |potential )?(?:ethical|moral|legal|safety) (?:implications|"
+    r"concerns|considerations|consequences|ramifications)\b"
 )
 _OBFUSCATION = (
     r"\b(?:base64|base-64|rot13|rot-13|caesar|cipher|hexadecimal|morse|leetspeak|pig latin)\b"
@@ -388,6 +393,12 @@ _HARMFUL_FRAMING = (
     r"(?:environment|setting|context|scenario)\b"
     r"|\bwithin the (?:context|confines|bounds) of (?:the|this|a) (?:story|fiction|novel|game|"
     r"narrative)\b"
+    r"|\b(?:will|would|should|must|is|are) (?:never|not) (?:be )?(?:actually|really|ever) "
+    r"(?:be )?(?:used|intended|acted upon|applied)\b"
+    r"|\b(?:i'?m|i am) not (?:encouraging|endorsing|condoning|promoting|advocating)\b"
+    # the truth waived: what a request for disinformation says to get past a fact check
+    r"|\b(?:doesn'?t|does not|don'?t|do not|need not) (?:have|need) to be (?:true|accurate|factual|"
+    r"truthful)\b|\bdo not fact-?check\b|\bas if (?:it|they) (?:is|are|was|were) true\b"
 )
 _REFUSAL_SUPPRESSION = (
     r"\b(?:you )?(?:must|will|shall|should) (?:always )?(?:answer|comply|obey|respond)"
@@ -396,6 +407,10 @@ _REFUSAL_SUPPRESSION = (
     r"|\b(?:don'?t|do not|never) (?:refuse|decline|reject|deny)\b"
     r"|\bnot (?:to )?(?:refuse|decline) (?:any|anything)\b"
     r"|\byou (?:will|must|shall) (?:always|never)\b"
+    # "always fulfills the user's request", "never ever deviate from it"
+    r"|\b(?:always|must|will|shall) (?:\w+ )?(?:fulfil|fulfill|comply with|obey|answer|satisfy|"
+    r"grant|honou?r)s? (?:the user'?s?|every|all|any|my|each|whatever)\b"
+    r"|\bnever (?:ever )?deviate\b"
     r"|\bnever (?:tell|inform) (?:me|the user) (?:that )?(?:it|you) (?:can'?t|cannot)"
     r"|\b(?:illegal|immoral|unethical|harmful|dangerous)(?:,| or| and) (?:illegal|immoral|"
     r"unethical|harmful|dangerous)\b"
@@ -418,6 +433,7 @@ CUES: Final[dict[str, str]] = {
     "indirect": _INDIRECT,
     "harmful_framing": _HARMFUL_FRAMING,
     "refusal_suppression": _REFUSAL_SUPPRESSION,
+    **PERSUASION_CUES,
 }
 
 # Runs that may hide a payload; decoded from the original text by `injection_text.decode_run`
@@ -447,7 +463,11 @@ HARM_WORDS: Final = frozenset(
     "exploiting cheat cheating gambling unauthorized hacker hackers spyware stalkerware botnet "
     "rootkit trojan backdoor ddos sedative overdose opioids steroids anorexia bulimia deadly "
     "arson sabotage hijack hijacking ransom extremism weaponize weaponry bombing violent "
-    "violence".split()
+    "violence "
+    # sexual violence, hate glorified, synthetic media and tampering: JailbreakBench categories
+    # the words above left out
+    "rape raping nazi nazis holocaust enslave glorify glorifies glorifying deepfake deepfakes "
+    "tamper tampering cannibal cannibalism indoctrinate falsify falsified".split()
 )
 _STORY_FRAME = (
     r"\b(?:novel|novelist|story|stories|screenplay|script|scriptwriter|screenwriter|film|movie|"
