@@ -99,6 +99,7 @@ PRIORS: dict[str, float] = {
     "spaced_letters": _WEAK,
     "repeated_token": _WEAK,
     "many_shot": _WEAK,
+    "names_model": _WEAK,
 }  # fmt: skip
 
 

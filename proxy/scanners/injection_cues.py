@@ -270,6 +270,17 @@ _EXFILTRATION = (
     r"|的(?:出生日期|生日|电子邮件地址|電子郵件地址)|住在哪|の(?:生年月日|誕生日|メールアドレス)"
     r"|どこに住んで|의 (?:생년월일|생일|이메일 주소)|어디에 살|تاريخ ميلاد|أين يعيش"
     r"|की जन्म ?तिथि|कहाँ रहत|এর জন্ম তারিখ|কোথায় থাক|วันเกิดของ"
+    # "if I asked for your password": the request told as a hypothetical
+    r"|\bask(?:ed|ing)? (?:you )?for (?:your|the) (?:\w+ )?(?:passwords?|secret(?: key| code)?|"
+    r"credentials|api keys?|access codes?)\b"
+    # the password "of our system", asked of the model that guards it, in other languages
+    r"|\b(?:password|contraseñas?|senhas?|palavra-passe|mot de passe|passwort|kata sandi|"
+    r"mật khẩu|şifre\w*|has[lł]o)\s+(?:\S+\s+){0,2}?(?:para|per|pour|für|untuk|của|del|della|"
+    r"de|do|da|des|du|sa|van|dla)\s+(?:\S+\s+){0,2}?(?:sistema|système|system|systeem|sistem|"
+    r"hệ thống|systemu)\w*"
+    r"|парол\w* (?:\S+ ){0,2}?(?:для|от|нашей|вашей) (?:\S+ )?систем\w*|у (?:вас|тебя) парол\w*"
+    r"|(?:поделитесь|поделись|скажите|скажи|назовите|назови|сообщите) (?:\S+ )?парол\w*"
+    r"|\b(?:iyong|inyong|mong|ang) password\b"
     # "password" / "secret key" with a possessive, in other languages
     r"|\b(?:tu|su|sua|seu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
     r"(?:contraseña|clave(?: secreta)?|senha|chave(?: secreta)?|mot de passe|clé secrète|"
@@ -521,6 +532,9 @@ HINTS: Final[dict[str, str]] = {
     # A task over a document ("answer using the e-mail below", "CONTENT:"): an injection cue
     # in such a text is an instruction planted in the document (see `injection_features`).
     "document_task": _DOCUMENT_TASK,
+    # The assistant named as the target ("ChatGPT", "OpenAI", "a language model"): persona
+    # jailbreaks address the model they want to change; role-play prompts rarely name it.
+    "names_model": r"\b(?:chat ?gpt|openai|gpt-?[34]\w*|(?:large )?language models?|llms?)\b",
 }
 ENCODED: Final = "encoded"
 

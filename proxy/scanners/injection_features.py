@@ -126,6 +126,8 @@ def extract(text: str) -> Extracted:
         for name in sorted((signals(view) & _CUE_NAMES) - text_cues):
             dense["cue:" + name] = dense[signal] = 1.0
             view_cues.add(name)
+    if "names_model" in found:
+        dense["names_model"] = 1.0
     if hidden_or_styled(text):
         dense["zero_width_or_styled"] = 1.0
     if "spaced_letters" in found or looks_like_pig_latin(normalized, tokens):
