@@ -16,7 +16,7 @@ from typing import Final
 # the text is for, whatever its topic.
 _DECEPTIVE_OUTPUT = (
     r"\b(?:write|draft|create|compose|generate|craft|produce|design|prepare|develop) "
-    r"(?:a |an |the |some )?(?:\w+ ){0,3}(?:persuasive|convincing|defamatory|fake|false|"
+    r"(?:a |an |the |some )?(?:\w+ ){0,3}(?:convincing|defamatory|fake|false|"
     r"fabricated|misleading|deceptive|sexist|racist|xenophobic|hateful|inflammatory|"
     r"propaganda|scam|phishing|blackmail|ransom|threatening|harassing|libelous|slanderous)\b"
 )
