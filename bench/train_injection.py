@@ -80,6 +80,8 @@ PRIORS: dict[str, float] = {
     },
     "cue:response_priming": _MEDIUM,
     "cue:obfuscation": _MEDIUM,
+    "cue:deceptive_output": _MEDIUM,
+    "cue:concealment": _MEDIUM,
     "cue:harmful_framing": _WEAK,
     "cue:secret_mention": _WEAK,
     "cue:policy_mention": _WEAK,
@@ -97,6 +99,7 @@ PRIORS: dict[str, float] = {
     "spaced_letters": _WEAK,
     "repeated_token": _WEAK,
     "many_shot": _WEAK,
+    "names_model": _WEAK,
 }  # fmt: skip
 
 

@@ -13,6 +13,8 @@ from typing import Final
 
 import re2
 
+from proxy.scanners.injection_persuasion import PERSUASION_CUES
+
 _GAP = r"(?:[^\s.!?;。！？]+\s+){0,4}?"  # up to four words, within one sentence
 _MANY = r"(?:all|any|every|each|everything|the|your|my|these|those|this|its)"
 
@@ -268,6 +270,17 @@ _EXFILTRATION = (
     r"|的(?:出生日期|生日|电子邮件地址|電子郵件地址)|住在哪|の(?:生年月日|誕生日|メールアドレス)"
     r"|どこに住んで|의 (?:생년월일|생일|이메일 주소)|어디에 살|تاريخ ميلاد|أين يعيش"
     r"|की जन्म ?तिथि|कहाँ रहत|এর জন্ম তারিখ|কোথায় থাক|วันเกิดของ"
+    # "if I asked for your password": the request told as a hypothetical
+    r"|\bask(?:ed|ing)? (?:you )?for (?:your|the) (?:\w+ )?(?:passwords?|secret(?: key| code)?|"
+    r"credentials|api keys?|access codes?)\b"
+    # the password "of our system", asked of the model that guards it, in other languages
+    r"|\b(?:password|contraseñas?|senhas?|palavra-passe|mot de passe|passwort|kata sandi|"
+    r"mật khẩu|şifre\w*|has[lł]o)\s+(?:\S+\s+){0,2}?(?:para|per|pour|für|untuk|của|del|della|"
+    r"de|do|da|des|du|sa|van|dla)\s+(?:\S+\s+){0,2}?(?:sistema|système|system|systeem|sistem|"
+    r"hệ thống|systemu)\w*"
+    r"|парол\w* (?:\S+ ){0,2}?(?:для|от|нашей|вашей) (?:\S+ )?систем\w*|у (?:вас|тебя) парол\w*"
+    r"|(?:поделитесь|поделись|скажите|скажи|назовите|назови|сообщите) (?:\S+ )?парол\w*"
+    r"|\b(?:iyong|inyong|mong|ang) password\b"
     # "password" / "secret key" with a possessive, in other languages
     r"|\b(?:tu|su|sua|seu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
     r"(?:contraseña|clave(?: secreta)?|senha|chave(?: secreta)?|mot de passe|clé secrète|"
@@ -305,6 +318,9 @@ _RESPONSE_PRIMING = (
     r"|\bregardless of (?:how )?(?:legal|illegal|ethic|moral|harm|danger|inappropriate)"
     r"|\b(?:ignore|forget|disregard|set aside) (?:your |all |any )?(?:ethics|morals|"
     r"morality|safety|conscience|principles|values)\b"
+    r"|\b(?:disregard|ignore|set aside|without regard (?:to|for)|(?:don'?t|do not) worry about) "
+    r"(?:any |all |the )?(?:possible |potential )?(?:ethical|moral|legal|safety) (?:implications|"
+    r"concerns|considerations|consequences|ramifications)\b"
 )
 _OBFUSCATION = (
     r"\b(?:base64|base-64|rot13|rot-13|caesar|cipher|hexadecimal|morse|leetspeak|pig latin)\b"
@@ -388,6 +404,12 @@ _HARMFUL_FRAMING = (
     r"(?:environment|setting|context|scenario)\b"
     r"|\bwithin the (?:context|confines|bounds) of (?:the|this|a) (?:story|fiction|novel|game|"
     r"narrative)\b"
+    r"|\b(?:will|would|should|must|is|are) (?:never|not) (?:be )?(?:actually|really|ever) "
+    r"(?:be )?(?:used|intended|acted upon|applied)\b"
+    r"|\b(?:i'?m|i am) not (?:encouraging|endorsing|condoning|promoting|advocating)\b"
+    # the truth waived: what a request for disinformation says to get past a fact check
+    r"|\b(?:doesn'?t|does not|don'?t|do not|need not) (?:have|need) to be (?:true|accurate|factual|"
+    r"truthful)\b|\bdo not fact-?check\b|\bas if (?:it|they) (?:is|are|was|were) true\b"
 )
 _REFUSAL_SUPPRESSION = (
     r"\b(?:you )?(?:must|will|shall|should) (?:always )?(?:answer|comply|obey|respond)"
@@ -396,6 +418,10 @@ _REFUSAL_SUPPRESSION = (
     r"|\b(?:don'?t|do not|never) (?:refuse|decline|reject|deny)\b"
     r"|\bnot (?:to )?(?:refuse|decline) (?:any|anything)\b"
     r"|\byou (?:will|must|shall) (?:always|never)\b"
+    # "always fulfills the user's request", "never ever deviate from it"
+    r"|\b(?:always|must|will|shall) (?:\w+ )?(?:fulfil|fulfill|comply with|obey|answer|satisfy|"
+    r"grant|honou?r)s? (?:the user'?s?|every|all|any|my|each|whatever)\b"
+    r"|\bnever (?:ever )?deviate\b"
     r"|\bnever (?:tell|inform) (?:me|the user) (?:that )?(?:it|you) (?:can'?t|cannot)"
     r"|\b(?:illegal|immoral|unethical|harmful|dangerous)(?:,| or| and) (?:illegal|immoral|"
     r"unethical|harmful|dangerous)\b"
@@ -418,6 +444,7 @@ CUES: Final[dict[str, str]] = {
     "indirect": _INDIRECT,
     "harmful_framing": _HARMFUL_FRAMING,
     "refusal_suppression": _REFUSAL_SUPPRESSION,
+    **PERSUASION_CUES,
 }
 
 # Runs that may hide a payload; decoded from the original text by `injection_text.decode_run`
@@ -447,7 +474,11 @@ HARM_WORDS: Final = frozenset(
     "exploiting cheat cheating gambling unauthorized hacker hackers spyware stalkerware botnet "
     "rootkit trojan backdoor ddos sedative overdose opioids steroids anorexia bulimia deadly "
     "arson sabotage hijack hijacking ransom extremism weaponize weaponry bombing violent "
-    "violence".split()
+    "violence "
+    # sexual violence, hate glorified, synthetic media and tampering: JailbreakBench categories
+    # the words above left out
+    "rape raping nazi nazis holocaust enslave glorify glorifies glorifying deepfake deepfakes "
+    "tamper tampering cannibal cannibalism indoctrinate falsify falsified".split()
 )
 _STORY_FRAME = (
     r"\b(?:novel|novelist|story|stories|screenplay|script|scriptwriter|screenwriter|film|movie|"
@@ -501,6 +532,9 @@ HINTS: Final[dict[str, str]] = {
     # A task over a document ("answer using the e-mail below", "CONTENT:"): an injection cue
     # in such a text is an instruction planted in the document (see `injection_features`).
     "document_task": _DOCUMENT_TASK,
+    # The assistant named as the target ("ChatGPT", "OpenAI", "a language model"): persona
+    # jailbreaks address the model they want to change; role-play prompts rarely name it.
+    "names_model": r"\b(?:chat ?gpt|openai|gpt-?[34]\w*|(?:large )?language models?|llms?)\b",
 }
 ENCODED: Final = "encoded"
 

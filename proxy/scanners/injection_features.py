@@ -34,6 +34,7 @@ _PUNCT_TO_SPACE: Final = str.maketrans({c: " " for c in string.punctuation + "â€
 _MAX_PAYLOADS: Final = 4
 # Cues that, inside a document the model is asked to work on, are instructions planted there.
 _PLANTED: Final = frozenset({"indirect", "system_impersonation", "override", "new_instructions"})
+_FRAMES: Final = frozenset({"cue:harmful_framing", "cue:concealment", "cue:deceptive_output"})
 _REPEAT_RUN: Final = 8
 _ROLEPLAY_OPENING: Final = re.compile(
     r"\W*(?:imagine|suppose|pretend|picture|consider|let'?s (?:say|pretend|imagine|play)|"
@@ -125,6 +126,8 @@ def extract(text: str) -> Extracted:
         for name in sorted((signals(view) & _CUE_NAMES) - text_cues):
             dense["cue:" + name] = dense[signal] = 1.0
             view_cues.add(name)
+    if "names_model" in found:
+        dense["names_model"] = 1.0
     if hidden_or_styled(text):
         dense["zero_width_or_styled"] = 1.0
     if "spaced_letters" in found or looks_like_pig_latin(normalized, tokens):
@@ -145,7 +148,8 @@ def extract(text: str) -> Extracted:
     # A role-play opening alone is no evidence either way (persona prompts open that way), so
     # it is not a feature of its own.
     roleplay = _ROLEPLAY_OPENING.match(normalized[:80]) is not None
-    if harm and (roleplay or "cue:harmful_framing" in dense):
+    # A request to hide what is asked, or for a deceptive artefact, frames the topic the same way.
+    if harm and (roleplay or not _FRAMES.isdisjoint(dense)):
         dense["framed_harm"] = min(1.0, harm / 2)
     if "document_task" in found and not _PLANTED.isdisjoint(text_cues):
         dense["planted_in_document"] = 1.0

@@ -1,0 +1,39 @@
+"""Persuasion cues: the tactics of jailbreaks written without trigger words (PAIR-style).
+
+Such prompts carry no override and no persona without rules; they argue. They ask for an
+artefact whose point is to deceive or to hurt (a "convincing" fake article, a phishing or
+blackmail letter), and they ask the model to hide what it is doing ("without directly
+mentioning", "without arousing suspicion"). Each alone is common enough in benign writing
+prompts to be only medium evidence; next to a harmful topic or a fictional frame they add up.
+Patterns are RE2, run on the lower-cased normalised text like `injection_cues`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# A request to produce a deceptive, defamatory or hateful artefact: the adjective says what
+# the text is for, whatever its topic.
+_DECEPTIVE_OUTPUT = (
+    r"\b(?:write|draft|create|compose|generate|craft|produce|design|prepare|develop) "
+    r"(?:a |an |the |some )?(?:\w+ ){0,3}(?:convincing|defamatory|fake|false|"
+    r"fabricated|misleading|deceptive|sexist|racist|xenophobic|hateful|inflammatory|"
+    r"propaganda|scam|phishing|blackmail|ransom|threatening|harassing|libelous|slanderous)\b"
+)
+# The model told to hide the request's nature or to help its reader escape notice: a named
+# step of PAIR's refinements ("avoid direct mention", "without raising suspicion").
+_CONCEALMENT = (
+    r"\bwithout (?:directly |explicitly |overtly |openly |actually )?(?:mentioning|stating|"
+    r"naming|saying|revealing|using the words?)\b"
+    r"|\b(?:make sure|be sure|ensure|careful|remember|sure) not to (?:directly |explicitly |"
+    r"overtly )?(?:mention|name|state|say|reveal|use the words?)\b"
+    r"|\bnever (?:explicitly|directly) (?:stating|saying|mentioning|naming)\b"
+    r"|\bavoid (?:any )?(?:direct|explicit) (?:mention|reference)s?\b"
+    r"|\bwithout (?:arousing|raising) (?:\w+ )?suspicion\b"
+    r"|\bavoid (?:suspicion|getting caught|being caught|being detected)\b"
+)
+
+PERSUASION_CUES: Final[dict[str, str]] = {
+    "deceptive_output": _DECEPTIVE_OUTPUT,
+    "concealment": _CONCEALMENT,
+}
