@@ -31,6 +31,10 @@ __all__ = ["CUES", "Extracted", "extract", "finding_spans", "normalize", "tokeni
 
 _CUE_NAMES: Final = frozenset(CUES)
 _PUNCT_TO_SPACE: Final = str.maketrans({c: " " for c in string.punctuation + "“”‘’«»…—–"})
+# The same for ASCII text, as bytes: str.translate looks every character up in a dict.
+_ASCII_PUNCT_TO_SPACE: Final = bytes.maketrans(
+    string.punctuation.encode(), b" " * len(string.punctuation)
+)
 _MAX_PAYLOADS: Final = 4
 # Cues that, inside a document the model is asked to work on, are instructions planted there.
 _PLANTED: Final = frozenset({"indirect", "system_impersonation", "override", "new_instructions"})
@@ -64,14 +68,15 @@ class Extracted:
 
 
 def tokenize(normalized: str) -> list[str]:
+    if normalized.isascii():
+        return normalized.encode().translate(_ASCII_PUNCT_TO_SPACE).decode().split()
     tokens = normalized.translate(_PUNCT_TO_SPACE).split()
-    if not normalized.isascii():
-        extra: list[str] = []
-        for token in tokens:
-            if not token.isascii() and len(token) > 6:
-                # Scripts written without spaces (CJK, Thai) become character bigrams.
-                extra.extend(token[i : i + 2] for i in range(min(len(token) - 1, 64)))
-        tokens.extend(extra)
+    extra: list[str] = []
+    for token in tokens:
+        if not token.isascii() and len(token) > 6:
+            # Scripts written without spaces (CJK, Thai) become character bigrams.
+            extra.extend(token[i : i + 2] for i in range(min(len(token) - 1, 64)))
+    tokens.extend(extra)
     return tokens
 
 

@@ -50,6 +50,7 @@ _SUFFIX_SYMBOLS: Final = "{}[]()<>\\|`~^$%#@*+=;"
 _NOT_SUFFIX_SYMBOLS: Final = str.maketrans(
     "", "", "".join(chr(c) for c in range(128) if chr(c) not in _SUFFIX_SYMBOLS)
 )
+_NOT_SUFFIX_SYMBOL_BYTES: Final = bytes(c for c in range(128) if chr(c) not in _SUFFIX_SYMBOLS)
 # "generateqaoute USittoLength6": camelCase joins and letters fused with a trailing digit.
 _FUSED_JOIN: Final = re.compile(r"[a-z][A-Z]|[a-zA-Z]{3}\d\b")
 # Backticks at a word's edges are Markdown inline code ("`git reset --hard HEAD~1`").
@@ -173,7 +174,7 @@ def adversarial_suffix(text: str) -> float:
     tail = text[-_TAIL:]
     if "\n" in tail or not tail.isascii():
         return 0.0
-    if sum(map(tail.count, _SUFFIX_SYMBOLS)) < 3:
+    if _symbol_count(tail) < 3:
         return 0.0  # the common case: prose ends in prose
     tokens = _PLACEHOLDER.sub("", tail).split()[-_SUFFIX_TOKENS:]
     if len(tokens) < 5:
@@ -192,7 +193,15 @@ def adversarial_suffix(text: str) -> float:
 
 
 def _reads_as_prose(head: str) -> bool:
-    return len(head) < 20 or sum(map(head.count, _SUFFIX_SYMBOLS)) <= 0.02 * len(head)
+    return len(head) < 20 or _symbol_count(head) <= 0.02 * len(head)
+
+
+def _symbol_count(text: str) -> int:
+    """How many of `_SUFFIX_SYMBOLS` the text holds; ASCII text (nearly all) in one C pass
+    rather than one count() per symbol."""
+    if text.isascii():
+        return len(text.encode().translate(None, _NOT_SUFFIX_SYMBOL_BYTES))
+    return sum(map(text.count, _SUFFIX_SYMBOLS))
 
 
 def _odd_token(token: str) -> bool:
