@@ -24,7 +24,15 @@ from proxy.ratelimit.admission import (
     settle_deltas,
 )
 from proxy.ratelimit.leases import RENEW_LUA, Leases
-from proxy.ratelimit.lua import RESERVE, RESERVE_LUA, SETTLE, SETTLE_LUA, Call, Keys
+from proxy.ratelimit.lua import (
+    RESERVE,
+    RESERVE_LUA,
+    SETTLE,
+    SETTLE_LUA,
+    Call,
+    Keys,
+    unpack_numbers,
+)
 from proxy.ratelimit.pipe import ScriptPipe, command
 from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
 from proxy.ratelimit.settings import (
@@ -153,11 +161,11 @@ class RateLimiter:
     async def _reserve_slot(
         self, plan: SlotPlan, reservation: Reservation, now_ms: int
     ) -> list[int]:
-        spec = plan.reserve_spec.format(reservation.tokens, reservation.cost_micro_usd)
-        args = (now_ms, reservation.id, spec)
+        amounts = plan.reserve_spec(reservation.tokens, reservation.cost_micro_usd)
+        args = (now_ms, reservation.id, plan.limits, amounts)
         timeout = self.settings.timeout
         reply: bytes = await RESERVE.call(self.pipe, plan.keys, args, timeout)
-        return list(map(int, reply.split()))
+        return unpack_numbers(reply)
 
     async def _admission(
         self, reservation: Reservation, replies: list[list[int]], wall: float
@@ -281,8 +289,8 @@ class RateLimiter:
         for plan in plans:
             keys = Keys.of([SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)])
             keys += plan.keys
-            spec = plan.settle_spec.format(deltas["requests"], deltas["tokens"], deltas["usd"])
-            calls.append((keys, (now_ms, reservation.id, SETTLED_MARKER_MS, spec)))
+            amounts = plan.settle_spec(deltas["requests"], deltas["tokens"], deltas["usd"])
+            calls.append((keys, (now_ms, reservation.id, SETTLED_MARKER_MS, plan.limits, amounts)))
         return calls
 
     async def _run_settles(self, calls: list[Call], reservations: int) -> list[Any]:

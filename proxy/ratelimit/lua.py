@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,18 +24,19 @@ if now == 0 then
 end
 """
 
-# ARGV: now (0 = Redis's clock), member, and the checks as one space-separated string, four
-# words per check, in the order of KEYS (one key per check): kind, limit, cost, span. One string
-# rather than four arguments a check: the client encodes every argument on its own, and that,
-# not the script, was most of a call's cost.
+# ARGV: now (0 = Redis's clock), member, then the checks, in the order of KEYS (one key per
+# check), as big-endian doubles: ARGV[3] kind (1 g, 2 c, 3 b), limit and span per check (the
+# same in every call of a plan, packed once), ARGV[4] the cost per check. Packed numbers,
+# because Redis's Lua unpacks them in one C call; splitting words with string.gmatch, and
+# encoding many arguments on the client, each cost more than the checks.
 #   g (GCRA window):  limit = count per period, cost = requests or tokens, span = period ms
 #   c (in flight):    limit = max concurrent, cost unused, span = lease ms
 #   b (USD budget):   limit = micro-USD, cost = micro-USD reserved, span = window end (epoch ms)
 # It returns 1 when it reserved (else 0) and the time, then per check: status (0 fits, 1 over
 # the limit now, 2 larger than the limit itself), remaining after this request, ms until the
-# scope is back to full, ms to wait before a retry; all as one string of integers. A string,
-# not an array: Redis 6 sends a script's array reply in write() calls of its own (several per
-# batch of calls, each waking the reader), a string with the batch's other replies in one.
+# scope is back to full, ms to wait before a retry; packed as doubles too. A string, not an
+# array: Redis 6 sends a script's array reply in write() calls of its own (several per batch
+# of calls, each waking the reader), a string with the batch's other replies in one.
 #
 # GCRA keeps one number per scope, the theoretical arrival time (TAT): the instant at which the
 # scope would be back to full. A cost of n moves it n * period / limit later; a request fits
@@ -45,21 +47,19 @@ RESERVE_LUA: Final = (
     NOW_LUA
     + """
 local member = ARGV[2]
-local spec = {}
-for word in string.gmatch(ARGV[3], '%S+') do spec[#spec + 1] = word end
+local limits = {struct.unpack('>' .. string.rep('d', 3 * #KEYS), ARGV[3])}
+local costs = {struct.unpack('>' .. string.rep('d', #KEYS), ARGV[4])}
 -- Floating point slack: limit * (period / limit) may round just above the period.
 local eps = 0.001
 local out = {1, math.floor(now)}
 local writes = {}
 for i = 1, #KEYS do
-  local base = (i - 1) * 4
-  local kind = spec[base + 1]
-  local limit = tonumber(spec[base + 2])
-  local cost = tonumber(spec[base + 3])
-  local span = tonumber(spec[base + 4])
+  local base = (i - 1) * 3
+  local kind, limit, span = limits[base + 1], limits[base + 2], limits[base + 3]
+  local cost = costs[i]
   local key = KEYS[i]
   local status, remaining, reset, wait = 0, 0, 0, 0
-  if kind == 'g' then
+  if kind == 1 then
     local interval = span / limit
     local tat = tonumber(redis.call('GET', key)) or now
     if tat < now then tat = now end
@@ -74,7 +74,7 @@ for i = 1, #KEYS do
     remaining = math.floor((span - ahead) / interval + 1e-6)
     reset = math.ceil(ahead)
     writes[i] = new_tat
-  elseif kind == 'c' then
+  elseif kind == 2 then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
     local count = redis.call('ZCARD', key)
     if count >= limit then
@@ -102,18 +102,17 @@ for i = 1, #KEYS do
 end
 if out[1] == 1 then
   for i = 1, #KEYS do
-    local base = (i - 1) * 4
-    local kind = spec[base + 1]
-    local cost = tonumber(spec[base + 3])
-    local span = tonumber(spec[base + 4])
+    local base = (i - 1) * 3
+    local kind, span = limits[base + 1], limits[base + 3]
+    local cost = costs[i]
     local key = KEYS[i]
-    if kind == 'g' then
+    if kind == 1 then
       if writes[i] > now then
         -- %.17g round-trips a double exactly, so repeated writes do not drift.
         redis.call('SET', key, string.format('%.17g', writes[i]),
                    'PX', math.ceil(writes[i] - now) + 1)
       end
-    elseif kind == 'c' then
+    elseif kind == 2 then
       redis.call('ZADD', key, now + span, member)
       redis.call('PEXPIRE', key, math.ceil(span))
     elseif cost > 0 then
@@ -123,15 +122,14 @@ if out[1] == 1 then
     end
   end
 end
-for i = 1, #out do out[i] = string.format('%d', out[i]) end
-return table.concat(out, ' ')
+return struct.pack('>' .. string.rep('d', #out), unpack(out))
 """
 )
 
 # KEYS[1] is the "settled" marker, then one KEY per adjustment; ARGV: now, member, marker ttl,
-# and the adjustments as one string of kind, limit, delta, span (as in RESERVE_LUA; the delta
-# is signed). Returns 1
-# when applied, 0 when this reservation was settled before: settling twice changes nothing.
+# the checks' kinds, limits and spans and then their signed deltas, packed as in RESERVE_LUA.
+# Returns 1 when applied, 0 when this reservation was settled before: settling twice changes
+# nothing.
 SETTLE_LUA: Final = (
     NOW_LUA
     + """
@@ -139,16 +137,15 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) == false then
   return 0
 end
 local member = ARGV[2]
-local spec = {}
-for word in string.gmatch(ARGV[4], '%S+') do spec[#spec + 1] = word end
+local checks = #KEYS - 1
+local limits = {struct.unpack('>' .. string.rep('d', 3 * checks), ARGV[4])}
+local deltas = {struct.unpack('>' .. string.rep('d', checks), ARGV[5])}
 for i = 2, #KEYS do
-  local base = (i - 2) * 4
-  local kind = spec[base + 1]
-  local limit = tonumber(spec[base + 2])
-  local delta = tonumber(spec[base + 3])
-  local span = tonumber(spec[base + 4])
+  local base = (i - 2) * 3
+  local kind, limit, span = limits[base + 1], limits[base + 2], limits[base + 3]
+  local delta = deltas[i - 1]
   local key = KEYS[i]
-  if kind == 'g' and delta ~= 0 then
+  if kind == 1 and delta ~= 0 then
     local tat = tonumber(redis.call('GET', key)) or now
     if tat < now then tat = now end
     -- A refund gives back at most what is still owed: a full scope stays full.
@@ -158,9 +155,9 @@ for i = 2, #KEYS do
     else
       redis.call('DEL', key)
     end
-  elseif kind == 'c' then
+  elseif kind == 2 then
     redis.call('ZREM', key, member)
-  elseif kind == 'b' and delta ~= 0 then
+  elseif kind == 3 and delta ~= 0 then
     local spent = redis.call('INCRBY', key, delta)
     if spent <= 0 then
       redis.call('DEL', key)
@@ -191,7 +188,7 @@ class Keys:
 
 
 # One script call: its KEYS and its ARGV.
-Call = tuple[Keys, Sequence[str | int]]
+Call = tuple[Keys, Sequence[str | int | bytes]]
 
 
 class Script:
@@ -212,7 +209,7 @@ class Script:
             return await client.eval(self.text, len(keys), *keys, *args)
 
     async def call(
-        self, pipe: ScriptPipe, keys: Keys, args: Sequence[str | int], timeout: float
+        self, pipe: ScriptPipe, keys: Keys, args: Sequence[str | int | bytes], timeout: float
     ) -> Any:
         """One call on the limiter's own connection."""
         return (await self.call_many(pipe, [(keys, args)], timeout))[0]
@@ -236,13 +233,18 @@ class Script:
         return results
 
     @staticmethod
-    def _command(head: bytes, keys: Keys, args: Sequence[str | int]) -> bytes:
+    def _command(head: bytes, keys: Keys, args: Sequence[str | int | bytes]) -> bytes:
         size = 3 + keys.count + len(args)  # EVALSHA sha numkeys KEYS... ARGV...
         return b"*%d\r\n%b%b%b%b" % (size, head, bulk(keys.count), keys.encoded, bulk(*args))
 
 
 def _no_script(result: Any) -> bool:
     return isinstance(result, ResponseError) and str(result).startswith("NOSCRIPT")
+
+
+def unpack_numbers(reply: bytes) -> list[int]:
+    """A script's packed doubles as integers, truncated as Redis makes a Lua number one."""
+    return [int(n) for n in struct.unpack(f">{len(reply) // 8}d", reply)]
 
 
 RESERVE: Final = Script(RESERVE_LUA)

@@ -26,17 +26,22 @@ from redis.exceptions import ConnectionError, ResponseError
 DEAD_AFTER_SECONDS: Final = 2.0
 
 
-def command(*parts: str | int) -> bytes:
+def command(*parts: str | int | bytes) -> bytes:
     """One command in the Redis protocol: an array of bulk strings."""
     return b"*%d\r\n%b" % (len(parts), bulk(*parts))
 
 
-def bulk(*parts: str | int) -> bytes:
+def bulk(*parts: str | int | bytes) -> bytes:
     """Parts as the protocol's bulk strings, one after another: a command without its header,
     or a piece of one to encode once and reuse."""
     out = []
     for part in parts:
-        data = part.encode() if isinstance(part, str) else b"%d" % part
+        if isinstance(part, str):
+            data = part.encode()
+        elif isinstance(part, bytes):
+            data = part
+        else:
+            data = b"%d" % part
         out.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(out)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import struct
 from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import quote as _quote
@@ -60,34 +61,52 @@ class Check:
         return micro_usd if self.unit == "usd" else 1
 
 
-# The word a check's amount takes in the scripts' specs (lua.py), as str.format fields:
-# reserve {0} = tokens, {1} = micro-USD; settle {0} = requests, {1} = tokens, {2} = micro-USD.
-_RESERVE_AMOUNT: Final = {"requests": "1", "tokens": "{0}", "concurrent": "1", "usd": "{1}"}
-_SETTLE_DELTA: Final = {"requests": "{0}", "tokens": "{1}", "concurrent": "0", "usd": "{2}"}
+# The scripts' specs (lua.py) as big-endian doubles, which Redis's Lua unpacks with one
+# struct.unpack: parsing words with string.gmatch was a fifth of the reserve script's time.
+# A check's kind as the scripts number it.
+_KIND_CODE: Final = {"g": 1, "c": 2, "b": 3}
+# Which of a call's amounts a check takes: reserve() passes (1, tokens, micro-USD), settle()
+# (0, requests, tokens, micro-USD).
+_RESERVE_AMOUNT: Final = {"requests": 0, "tokens": 1, "concurrent": 0, "usd": 2}
+_SETTLE_DELTA: Final = {"requests": 1, "tokens": 2, "concurrent": 0, "usd": 3}
 
 
 @dataclass(frozen=True, slots=True)
 class SlotPlan:
     """The checks of one script call: all on keys of one hash slot. Built once and cached,
-    with what every call needs of it: its keys, and its specs with the amounts left blank."""
+    with what every call needs of it: its keys, and its checks' kinds, limits and spans
+    packed; only the amounts are packed per call."""
 
     slot: str
     checks: tuple[Check, ...]
     keys: Keys
     inflight_keys: tuple[str, ...]
-    reserve_spec: str
-    settle_spec: str
+    limits: bytes  # per check: kind code, limit, span
+    reserve_amounts: tuple[int, ...]  # per check, its index into reserve()'s amounts
+    settle_amounts: tuple[int, ...]  # per check, its index into settle()'s deltas
+    amounts: struct.Struct  # one double per check
 
     @classmethod
     def of(cls, slot: str, checks: tuple[Check, ...]) -> SlotPlan:
+        limits = [n for c in checks for n in (_KIND_CODE[c.kind], c.limit, c.span)]
         return cls(
             slot,
             checks,
             Keys.of([c.key for c in checks]),
             tuple(c.key for c in checks if c.kind == "c"),
-            " ".join(f"{c.kind} {c.limit} {_RESERVE_AMOUNT[c.unit]} {c.span}" for c in checks),
-            " ".join(f"{c.kind} {c.limit} {_SETTLE_DELTA[c.unit]} {c.span}" for c in checks),
+            struct.pack(f">{len(limits)}d", *limits),
+            tuple(_RESERVE_AMOUNT[c.unit] for c in checks),
+            tuple(_SETTLE_DELTA[c.unit] for c in checks),
+            struct.Struct(f">{len(checks)}d"),
         )
+
+    def reserve_spec(self, tokens: int, micro_usd: int) -> bytes:
+        values = (1, tokens, micro_usd)
+        return self.amounts.pack(*[values[i] for i in self.reserve_amounts])
+
+    def settle_spec(self, requests: int, tokens: int, micro_usd: int) -> bytes:
+        values = (0, requests, tokens, micro_usd)
+        return self.amounts.pack(*[values[i] for i in self.settle_amounts])
 
 
 @dataclass(frozen=True, slots=True)

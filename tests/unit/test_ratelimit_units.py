@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import struct
 from functools import partial
 from typing import Any
 
@@ -215,7 +216,7 @@ def test_plans_are_made_once_per_request_shape_and_day() -> None:
     assert other_key[0].checks[0].key.endswith(":k2:requests_per_minute")
 
 
-def test_a_plans_specs_are_the_scripts_words_with_the_amounts_left_blank() -> None:
+def test_a_plans_specs_are_packed_once_with_only_the_amounts_packed_per_call() -> None:
     planner = Planner(full_settings())
     noon = dt.datetime(2024, 2, 29, 12, tzinfo=dt.UTC).timestamp()
     [plan] = planner.plan(RequestContext("acme", "k1", "other"), noon)
@@ -229,16 +230,12 @@ def test_a_plans_specs_are_the_scripts_words_with_the_amounts_left_blank() -> No
         "monthly_usd",
     ]
     march = round(dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp() * 1000)
-    reserve = (
-        f"g 600 1 60000 g 200000 120 60000 c 20 1 300000 g 20000 1 60000"
-        f" b 20000000 7 {march} b 300000000 7 {march} b 50000000000 7 {march}"
-    )
-    assert plan.reserve_spec.format(120, 7) == reserve
-    settle = (
-        f"g 600 -1 60000 g 200000 -120 60000 c 20 0 300000 g 20000 -1 60000"
-        f" b 20000000 -7 {march} b 300000000 -7 {march} b 50000000000 -7 {march}"
-    )
-    assert plan.settle_spec.format(-1, -120, -7) == settle
+    # Kinds as the scripts number them: 1 GCRA window, 2 in flight, 3 budget.
+    limits = [1, 600, 60000, 1, 200000, 60000, 2, 20, 300000, 1, 20000, 60000]
+    limits += [3, 20000000, march, 3, 300000000, march, 3, 50000000000, march]
+    assert struct.unpack(">21d", plan.limits) == tuple(limits)
+    assert struct.unpack(">7d", plan.reserve_spec(120, 7)) == (1, 120, 1, 1, 7, 7, 7)
+    assert struct.unpack(">7d", plan.settle_spec(-1, -120, -7)) == (-1, -120, 0, -1, -7, -7, -7)
     assert plan.inflight_keys == (plan.checks[2].key,)
 
 
