@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from proxy.formats.texts import TEXT_READERS
+from proxy.ids import random_hex
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -107,4 +107,4 @@ def request_id_for(request: web.Request) -> str:
     given = request.headers.get("x-request-id", "")
     if 0 < len(given) <= _MAX_REQUEST_ID and given.isprintable() and given.isascii():
         return given
-    return secrets.token_hex(16)
+    return random_hex(16)

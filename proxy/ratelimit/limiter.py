@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -14,6 +13,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from proxy.formats.segments import Usage
+from proxy.ids import random_hex
 from proxy.ratelimit.admission import (
     ADMITTED_UNLIMITED,
     Admission,
@@ -124,7 +124,7 @@ class RateLimiter:
             # Redis failed a moment ago: do not make every request wait out the timeout.
             return self._degraded()
         reservation = Reservation(
-            secrets.token_hex(8),
+            random_hex(8),
             plans,
             ctx.prompt_tokens,
             ctx.max_output_tokens,
