@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
@@ -32,52 +33,58 @@ class Settlements:
     """A queue the request's `finally` puts into, drained by one task in the app's lifetime.
 
     Reading usage from a whole answer (a JSON parse) happens here, not while the caller waits.
+    A deque and an event rather than an asyncio.Queue: a Queue's put and get are each several
+    Python calls, and this runs for every request.
     """
 
     def __init__(self, limiter: RateLimiter, maxsize: int = 100_000) -> None:
         self.limiter = limiter
-        self.queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
+        # Waiting here until sent; drain() settles what is left at shutdown.
+        self._queue: deque[_Pending] = deque()
         self._urgent = False
+        self._idle = False  # run() waits for a first settlement
         self._wake = asyncio.Event()
-        # Taken from the queue by run() and not sent yet: drain() settles it at shutdown.
-        self._held: list[_Pending] = []
 
     def submit(self, exchange: Exchange) -> None:
         admission = exchange.request.get(ADMISSION)
         if admission is None or admission.reservation is None:
             return
-        try:
-            self.queue.put_nowait(_Pending(admission, exchange))
-        except asyncio.QueueFull:
+        queue = self._queue
+        if len(queue) >= self.maxsize:
             # Unsettled reservations expire on their own (leases, windows) once nobody renews them.
             self.limiter.forget(admission)
             log.warning("settlement queue full; a reservation is left to expire")
             return
-        if admission.near_limit or self.queue.qsize() >= BATCH_SIZE:
+        queue.append(_Pending(admission, exchange))
+        if admission.near_limit or len(queue) >= BATCH_SIZE:
             self._urgent = True
+            self._wake.set()
+        elif self._idle:
             self._wake.set()
 
     async def run(self) -> None:
+        queue = self._queue
         while True:
-            self._held = [await self.queue.get()]
+            while not queue:
+                self._idle = True
+                self._wake.clear()
+                await self._wake.wait()
+            self._idle = False
             if not self._urgent:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(LINGER_SECONDS):
                         await self._wake.wait()
-            batch, self._held = self._held, []
-            while len(batch) < BATCH_SIZE and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+            batch = [queue.popleft() for _ in range(min(BATCH_SIZE, len(queue)))]
             # An urgent one may still be queued past a full batch: then the next goes at once.
-            self._urgent = self._urgent and not self.queue.empty()
+            self._urgent = self._urgent and bool(queue)
             await self._settle(batch)
 
     async def drain(self) -> None:
-        held, self._held = self._held, []
-        if held:
-            await self._settle(held)
-        while not self.queue.empty():
-            batch = [self.queue.get_nowait() for _ in range(min(BATCH_SIZE, self.queue.qsize()))]
+        queue = self._queue
+        while queue:
+            batch = [queue.popleft() for _ in range(min(BATCH_SIZE, len(queue)))]
             await self._settle(batch)
 
     async def _settle(self, batch: list[_Pending]) -> None:
