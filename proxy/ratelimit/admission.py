@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -103,3 +104,30 @@ def settle_deltas(
         "tokens": used_in + used_out - reserved_tokens,
         "usd": cost_micro_usd(price, used_in, used_out) - reservation.cost_micro_usd,
     }
+
+
+def tightest(
+    plans: Sequence[SlotPlan], replies: list[list[int]]
+) -> tuple[LimitState | None, LimitState | None, bool]:
+    """Per unit, requests and tokens, the scope with the least left (the longest reset on a
+    tie): what the client hits next; and whether any check, of any unit, has a tenth of its
+    limit or less left. One pass over the replies; this runs on every request."""
+    best: dict[str, tuple[int, int, int]] = {}  # unit: (remaining, -reset ms, limit)
+    near_limit = False
+    for plan, reply in zip(plans, replies, strict=True):
+        at = 3  # the first check's remaining; then reset, wait, and the next check's status
+        for check in plan.checks:
+            unit = check.unit
+            if reply[at] * 10 <= check.limit:
+                near_limit = True
+            if unit == "requests" or unit == "tokens":
+                remaining, reset = reply[at], reply[at + 1]
+                found = best.get(unit)
+                if found is None or (remaining, -reset) < found[:2]:
+                    best[unit] = (remaining, -reset, check.limit)
+            at += 4
+    states = [
+        None if found is None else LimitState(found[2], found[0], -found[1] / 1000)
+        for found in (best.get("requests"), best.get("tokens"))
+    ]
+    return states[0], states[1], near_limit

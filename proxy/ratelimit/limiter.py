@@ -19,9 +19,9 @@ from proxy.ratelimit.admission import (
     Admission,
     Denial,
     DenialType,
-    LimitState,
     Reservation,
     settle_deltas,
+    tightest,
 )
 from proxy.ratelimit.leases import RENEW_LUA, Leases
 from proxy.ratelimit.lua import (
@@ -171,7 +171,7 @@ class RateLimiter:
         self, reservation: Reservation, replies: list[list[int]], wall: float
     ) -> Admission:
         plans = reservation.plans
-        requests, tokens, near_limit = _tightest(plans, replies)
+        requests, tokens, near_limit = tightest(plans, replies)
         # A slot's reply starts with 1 when every check fitted and it reserved.
         if all(reply[0] == 1 for reply in replies):
             self._event("admitted")
@@ -325,30 +325,3 @@ def _partial(reservation: Reservation, written: list[SlotPlan]) -> Reservation |
         reservation.cost_micro_usd,
         reservation.model,
     )
-
-
-def _tightest(
-    plans: Sequence[SlotPlan], replies: list[list[int]]
-) -> tuple[LimitState | None, LimitState | None, bool]:
-    """Per unit, requests and tokens, the scope with the least left (the longest reset on a
-    tie): what the client hits next; and whether any check, of any unit, has a tenth of its
-    limit or less left. One pass over the replies; this runs on every request."""
-    best: dict[str, tuple[int, int, int]] = {}  # unit: (remaining, -reset ms, limit)
-    near_limit = False
-    for plan, reply in zip(plans, replies, strict=True):
-        at = 3  # the first check's remaining; then reset, wait, and the next check's status
-        for check in plan.checks:
-            unit = check.unit
-            if reply[at] * 10 <= check.limit:
-                near_limit = True
-            if unit == "requests" or unit == "tokens":
-                remaining, reset = reply[at], reply[at + 1]
-                found = best.get(unit)
-                if found is None or (remaining, -reset) < found[:2]:
-                    best[unit] = (remaining, -reset, check.limit)
-            at += 4
-    states = [
-        None if found is None else LimitState(found[2], found[0], -found[1] / 1000)
-        for found in (best.get("requests"), best.get("tokens"))
-    ]
-    return states[0], states[1], near_limit
