@@ -43,7 +43,8 @@ class Settlements:
         # Waiting here until sent; drain() settles what is left at shutdown.
         self._queue: deque[_Pending] = deque()
         self._urgent = False
-        self._idle = False  # run() waits for a first settlement
+        # Set for the queue's first settlement (run() waits for one, or is sending the last
+        # batch: it clears the event before it waits again), and for an urgent one.
         self._wake = asyncio.Event()
 
     def submit(self, exchange: Exchange) -> None:
@@ -60,17 +61,15 @@ class Settlements:
         if admission.near_limit or len(queue) >= BATCH_SIZE:
             self._urgent = True
             self._wake.set()
-        elif self._idle:
+        elif len(queue) == 1:
             self._wake.set()
 
     async def run(self) -> None:
         queue = self._queue
         while True:
             while not queue:
-                self._idle = True
                 self._wake.clear()
                 await self._wake.wait()
-            self._idle = False
             if not self._urgent:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
