@@ -25,7 +25,10 @@ def parse_time(query: Mapping[str, str], name: str) -> dt.datetime | None:
     relative = _RELATIVE.match(text)
     if relative:
         seconds = int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
-        return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+        try:
+            return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+        except OverflowError:  # 999999d is before year 1
+            raise AdminInputError(f"'{name}' reaches back before year 1", name) from None
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -44,7 +47,10 @@ def parse_time_range(
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     since, until = parse_time(query, "since"), parse_time(query, "until")
     if since is None and default_since is not None:
-        since = (until or dt.datetime.now(dt.UTC)) - default_since
+        try:
+            since = (until or dt.datetime.now(dt.UTC)) - default_since
+        except OverflowError:
+            raise AdminInputError("'until' is too early for the default window", "until") from None
     if since is not None and until is not None and until <= since:
         raise AdminInputError("'until' must be later than 'since'", "until")
     return since, until
