@@ -301,7 +301,7 @@ async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     try:
         async with (
             background(settlements.run(), "ratelimit-settle"),
-            background(limiter.leases.run(), "ratelimit-leases"),
+            background(limiter.run(), "ratelimit-upkeep"),
         ):
             yield
     finally:

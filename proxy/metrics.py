@@ -175,7 +175,8 @@ class Metrics:
             "warden_ratelimit_events_total",
             "Rate limiter outcomes: admitted, denied, failed_open, failed_closed, redis_error, "
             "pool_exhausted, settled, settle_failed, settle_batch (a round trip), lease_renewed, "
-            "lease_renew_failed.",
+            "lease_renew_failed, share_admitted (admitted without a round trip), share_granted, "
+            "share_returned, share_failed, share_return_failed.",
             ("event",),
             registry=r,
         )

@@ -32,7 +32,8 @@ class _Pending:
 class Settlements:
     """A queue the request's `finally` puts into, drained by one task in the app's lifetime.
 
-    Reading usage from a whole answer (a JSON parse) happens here, not while the caller waits.
+    The queue lets settlements share Redis round trips; one admitted from this replica's
+    shares needs none and is settled in them at once (the usage was read in the `finally`).
     A deque and an event rather than an asyncio.Queue: a Queue's put and get are each several
     Python calls, and this runs for every request.
     """
@@ -51,6 +52,11 @@ class Settlements:
         admission = exchange.request.get(ADMISSION)
         if admission is None or admission.reservation is None:
             return
+        if admission.reservation.shares:
+            # Admitted from this replica's shares: settled in them at once, no round trip.
+            usage = usage_of(exchange, exchange.usage, self.limiter.settings.chars_per_token)
+            if self.limiter.settle_here(admission, usage):
+                return
         queue = self._queue
         if len(queue) >= self.maxsize:
             # Unsettled reservations expire on their own (leases, windows) once nobody renews them.

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from proxy.formats.segments import Usage
 from proxy.ratelimit.plan import SlotPlan
 from proxy.ratelimit.settings import Price, cost_micro_usd
 from proxy.ratelimit.wording import format_duration
+
+if TYPE_CHECKING:
+    from proxy.ratelimit.shares import Share
 
 DenialType = Literal["rate_limit_exceeded", "budget_exceeded", "rate_limit_unavailable"]
 
@@ -49,10 +52,18 @@ class Reservation:
     max_output_tokens: int
     cost_micro_usd: int
     model: str | None
+    # Admitted from this replica's shares (shares.py), one per plan, and the in-flight slot it
+    # took in each; none when Redis admitted it, and its in-flight member is its id.
+    shares: tuple[Share, ...] = ()
+    members: tuple[str, ...] = ()
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.max_output_tokens
+
+    def member(self, plan_index: int) -> str:
+        """Its member in the in-flight keys of plans[plan_index]."""
+        return self.members[plan_index] if self.members else self.id
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from proxy.ratelimit.admission import Reservation
 from proxy.ratelimit.lua import NOW_LUA, Call, Keys, Script
 from proxy.ratelimit.pipe import ScriptPipe
+from proxy.ratelimit.plan import SlotPlan
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,23 @@ class Leases:
         return len(self._held)
 
     def hold(self, reservation: Reservation) -> None:
-        now = time.monotonic()
-        for plan in reservation.plans:
+        for i, plan in enumerate(reservation.plans):
             if plan.inflight_keys:
-                self._held[(reservation.id, plan.slot)] = _Held(plan.slot, plan.inflight_keys, now)
+                self.hold_members(plan, (reservation.member(i),))
 
     def release(self, reservation: Reservation) -> None:
-        for plan in reservation.plans:
-            self._held.pop((reservation.id, plan.slot), None)
+        for i, plan in enumerate(reservation.plans):
+            self._held.pop((reservation.member(i), plan.slot), None)
+
+    def hold_members(self, plan: SlotPlan, members: Iterable[str]) -> None:
+        """Renew these members of `plan`'s in-flight keys until released (a share's slots)."""
+        now = time.monotonic()
+        for member in members:
+            self._held[(member, plan.slot)] = _Held(plan.slot, plan.inflight_keys, now)
+
+    def release_members(self, plan: SlotPlan, members: Iterable[str]) -> None:
+        for member in members:
+            self._held.pop((member, plan.slot), None)
 
     async def run(self) -> None:
         """Renew, every third of a lease, what has been held since the last round."""

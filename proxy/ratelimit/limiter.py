@@ -38,6 +38,7 @@ from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, Sl
 from proxy.ratelimit.settings import (
     RateLimitSettings,
 )
+from proxy.ratelimit.shares import Share, Shares, local_states
 from proxy.ratelimit.wording import denial_message
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,10 @@ class RateLimiter:
     `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
     with skewed clocks still agree. `on_event` receives "admitted", "denied", "failed_open",
     "failed_closed", "redis_error", "settled", "settle_failed", "settle_batch",
-    "lease_renewed", "lease_renew_failed", each with how many times it happened (wire it to
-    a counter). Run `leases.run()` beside it, so that in-flight slots outlive their lease
-    while their requests do, and `aclose()` after it.
+    "lease_renewed", "lease_renew_failed", "share_admitted", "share_granted", "share_returned",
+    "share_failed", "share_return_failed", each with how many times it happened (wire it to a
+    counter). Run `run()` beside it, which renews in-flight leases while their requests run
+    and fetches and returns this replica's shares (shares.py), and `aclose()` after it.
 
     Its scripts run on a connection of its own (see pipe.py), opened like `client`'s.
     """
@@ -86,6 +88,18 @@ class RateLimiter:
             clock=clock,
             on_event=self._event,
         )
+        self.shares: Shares | None = None
+        if settings.local_share > 0:
+            self.shares = Shares(
+                self.pipe, settings, self.leases, clock=clock, on_event=self._event
+            )
+
+    async def run(self) -> None:
+        """The limiter's upkeep for as long as it serves: leases renewed, shares kept."""
+        if self.shares is None:
+            await self.leases.run()
+        else:
+            await asyncio.gather(self.leases.run(), self.shares.run())
 
     def _event(self, name: str, count: int = 1) -> None:
         self.events[name] += count
@@ -110,6 +124,9 @@ class RateLimiter:
         return True
 
     async def aclose(self) -> None:
+        """Give back what the shares did not use, then close the connection."""
+        if self.shares is not None:
+            await self.shares.give_back()
         await self.pipe.aclose()
 
     async def reserve(self, ctx: RequestContext) -> Admission:
@@ -120,16 +137,18 @@ class RateLimiter:
         plans = self.planner.plan(ctx, wall)
         if not plans:
             return ADMITTED_UNLIMITED
+        reservation_id = random_hex(8)
+        cost = self.planner.reserved_cost(ctx)
+        if self.shares is not None:
+            tokens = ctx.prompt_tokens + ctx.max_output_tokens
+            taken = self.shares.take(reservation_id, plans, tokens, cost)
+            if taken is not None:
+                return self._admitted_locally(reservation_id, ctx, cost, *taken)
         if time.monotonic() < self._retry_at:
             # Redis failed a moment ago: do not make every request wait out the timeout.
             return self._degraded()
         reservation = Reservation(
-            random_hex(8),
-            plans,
-            ctx.prompt_tokens,
-            ctx.max_output_tokens,
-            self.planner.reserved_cost(ctx),
-            ctx.model,
+            reservation_id, plans, ctx.prompt_tokens, ctx.max_output_tokens, cost, ctx.model
         )
         now_ms = round(wall * 1000) if self.clock is not None else 0
         results = await self._reserve_slots(reservation, now_ms)
@@ -143,6 +162,30 @@ class RateLimiter:
             return await self._failed(failures[0], reservation, written)
         self._recovered()
         return await self._admission(reservation, replies, wall)
+
+    def _admitted_locally(
+        self,
+        reservation_id: str,
+        ctx: RequestContext,
+        cost: int,
+        shares: tuple[Share, ...],
+        members: tuple[str, ...],
+    ) -> Admission:
+        plans = tuple(share.plan for share in shares)
+        reservation = Reservation(
+            reservation_id,
+            plans,
+            ctx.prompt_tokens,
+            ctx.max_output_tokens,
+            cost,
+            ctx.model,
+            shares,
+            members,
+        )
+        self._event("admitted")
+        self._event("share_admitted")
+        requests, tokens = local_states(shares)
+        return Admission(True, reservation, requests, tokens)
 
     async def _reserve_slots(
         self, reservation: Reservation, now_ms: int
@@ -257,40 +300,74 @@ class RateLimiter:
         """
         return await self.settle_many([(admission, usage)]) == 1
 
+    def settle_here(self, admission: Admission, usage: Usage | None) -> bool:
+        """settle() a request admitted from shares that all still live, in them, without
+        Redis; False (nothing done) when it needs settle()."""
+        reservation = admission.reservation
+        if reservation is None or not reservation.shares or self.shares is None:
+            return False
+        if any(share.retired for share in reservation.shares):
+            return False
+        deltas = settle_deltas(reservation, usage, self.planner.price(reservation.model))
+        here, _ = self.shares.settle(reservation, deltas)
+        if here:
+            self._event("settled")
+        return True
+
     async def settle_many(self, settlements: Sequence[tuple[Admission, Usage | None]]) -> int:
         """settle() for several requests in one Redis round trip; how many it applied."""
         calls: list[Call] = []
         owners: list[str] = []
+        applied: set[str] = set()
         for admission, usage in settlements:
             reservation = admission.reservation
             if reservation is None:
                 continue
-            self.leases.release(reservation)
-            for call in self._settle_calls(reservation, reservation.plans, usage):
+            deltas = settle_deltas(reservation, usage, self.planner.price(reservation.model))
+            if reservation.shares and self.shares is not None:
+                # Its shares take it back; those that have ended leave their plans to Redis.
+                here, indexes = self.shares.settle(reservation, deltas)
+                if here:
+                    applied.add(reservation.id)
+            else:
+                self.leases.release(reservation)
+                indexes = list(range(len(reservation.plans)))
+            for call in self._settle_calls(reservation, indexes, deltas):
                 calls.append(call)
                 owners.append(reservation.id)
+        if applied:
+            self._event("settled", len(applied))
         results = await self._run_settles(calls, len(set(owners)))
-        return len({owner for owner, r in zip(owners, results, strict=True) if r == 1})
+        applied.update(owner for owner, r in zip(owners, results, strict=True) if r == 1)
+        return len(applied)
 
     def forget(self, admission: Admission) -> None:
         """Stop renewing a reservation that will not be settled; its leases then expire."""
-        if admission.reservation is not None:
-            self.leases.release(admission.reservation)
+        reservation = admission.reservation
+        if reservation is None:
+            return
+        if reservation.shares and self.shares is not None:
+            self.shares.forget(reservation.id, reservation.shares)
+        else:
+            self.leases.release(reservation)
 
     async def _release(self, reservation: Reservation, plans: Sequence[SlotPlan]) -> None:
-        await self._run_settles(self._settle_calls(reservation, plans, None), 1)
+        deltas = settle_deltas(reservation, None, None)
+        indexes = [reservation.plans.index(plan) for plan in plans]
+        await self._run_settles(self._settle_calls(reservation, indexes, deltas), 1)
 
     def _settle_calls(
-        self, reservation: Reservation, plans: Sequence[SlotPlan], usage: Usage | None
+        self, reservation: Reservation, indexes: Sequence[int], deltas: dict[str, int]
     ) -> list[Call]:
-        deltas = settle_deltas(reservation, usage, self.planner.price(reservation.model))
         now_ms = round(self.clock() * 1000) if self.clock is not None else 0
         calls: list[Call] = []
-        for plan in plans:
+        for i in indexes:
+            plan = reservation.plans[i]
             keys = Keys.of([SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)])
             keys += plan.keys
             amounts = plan.settle_spec(deltas["requests"], deltas["tokens"], deltas["usd"])
-            calls.append((keys, (now_ms, reservation.id, SETTLED_MARKER_MS, plan.limits, amounts)))
+            member = reservation.member(i)
+            calls.append((keys, (now_ms, member, SETTLED_MARKER_MS, plan.limits, amounts)))
         return calls
 
     async def _run_settles(self, calls: list[Call], reservations: int) -> list[Any]:

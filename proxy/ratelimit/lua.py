@@ -30,7 +30,8 @@ end
 # because Redis's Lua unpacks them in one C call; splitting words with string.gmatch, and
 # encoding many arguments on the client, each cost more than the checks.
 #   g (GCRA window):  limit = count per period, cost = requests or tokens, span = period ms
-#   c (in flight):    limit = max concurrent, cost unused, span = lease ms
+#   c (in flight):    limit = max concurrent, cost = slots, span = lease ms; one slot is the
+#                     member itself, n slots (a replica's share, shares.py) member.1 to member.n
 #   b (USD budget):   limit = micro-USD, cost = micro-USD reserved, span = window end (epoch ms)
 # It returns 1 when it reserved (else 0) and the time, then per check: status (0 fits, 1 over
 # the limit now, 2 larger than the limit itself), remaining after this request, ms until the
@@ -77,11 +78,11 @@ for i = 1, #KEYS do
   elseif kind == 2 then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
     local count = redis.call('ZCARD', key)
-    if count >= limit then
+    if count + cost > limit then
       -- Nobody knows when another request ends; a second is a fair hint to come back.
       status, wait, remaining = 1, 1000, 0
     else
-      remaining = limit - count - 1
+      remaining = limit - count - cost
     end
     reset = 0
   else
@@ -113,7 +114,16 @@ if out[1] == 1 then
                    'PX', math.ceil(writes[i] - now) + 1)
       end
     elseif kind == 2 then
-      redis.call('ZADD', key, now + span, member)
+      if cost == 1 then
+        redis.call('ZADD', key, now + span, member)
+      else
+        local pairs = {}
+        for j = 1, cost do
+          pairs[2 * j - 1] = now + span
+          pairs[2 * j] = member .. '.' .. j
+        end
+        redis.call('ZADD', key, unpack(pairs))
+      end
       redis.call('PEXPIRE', key, math.ceil(span))
     elseif cost > 0 then
       redis.call('INCRBY', key, cost)
@@ -127,7 +137,8 @@ return struct.pack('>' .. string.rep('d', #out), unpack(out))
 )
 
 # KEYS[1] is the "settled" marker, then one KEY per adjustment; ARGV: now, member, marker ttl,
-# the checks' kinds, limits and spans and then their signed deltas, packed as in RESERVE_LUA.
+# the checks' kinds, limits and spans and then their signed deltas, packed as in RESERVE_LUA,
+# then any more in-flight members to free with the first (a share's unused slots).
 # Returns 1 when applied, 0 when this reservation was settled before: settling twice changes
 # nothing.
 SETTLE_LUA: Final = (
@@ -156,7 +167,7 @@ for i = 2, #KEYS do
       redis.call('DEL', key)
     end
   elseif kind == 2 then
-    redis.call('ZREM', key, member)
+    redis.call('ZREM', key, member, unpack(ARGV, 6))
   elseif kind == 3 and delta ~= 0 then
     local spent = redis.call('INCRBY', key, delta)
     if spent <= 0 then

@@ -65,9 +65,9 @@ class Check:
 # struct.unpack: parsing words with string.gmatch was a fifth of the reserve script's time.
 # A check's kind as the scripts number it.
 _KIND_CODE: Final = {"g": 1, "c": 2, "b": 3}
-# Which of a call's amounts a check takes: reserve() passes (1, tokens, micro-USD), settle()
-# (0, requests, tokens, micro-USD).
-_RESERVE_AMOUNT: Final = {"requests": 0, "tokens": 1, "concurrent": 0, "usd": 2}
+# Which of a call's amounts a check takes: reserve() passes (requests, tokens, micro-USD,
+# in-flight slots), settle() (0, requests, tokens, micro-USD).
+_RESERVE_AMOUNT: Final = {"requests": 0, "tokens": 1, "usd": 2, "concurrent": 3}
 _SETTLE_DELTA: Final = {"requests": 1, "tokens": 2, "concurrent": 0, "usd": 3}
 
 
@@ -100,8 +100,8 @@ class SlotPlan:
             struct.Struct(f">{len(checks)}d"),
         )
 
-    def reserve_spec(self, tokens: int, micro_usd: int) -> bytes:
-        values = (1, tokens, micro_usd)
+    def reserve_spec(self, tokens: int, micro_usd: int, requests: int = 1, slots: int = 1) -> bytes:
+        values = (requests, tokens, micro_usd, slots)
         return self.amounts.pack(*[values[i] for i in self.reserve_amounts])
 
     def settle_spec(self, requests: int, tokens: int, micro_usd: int) -> bytes:

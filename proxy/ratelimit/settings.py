@@ -103,6 +103,11 @@ class RateLimitSettings:
     # An in-flight slot never settled (the process died) frees itself after this many seconds;
     # live requests renew theirs every third of it, so a long stream never loses its slot.
     concurrency_lease_seconds: float = 60.0
+    # Each replica may reserve up to this fraction of every limit ahead of its requests and
+    # admit them from it without a Redis round trip (shares.py); 0 asks Redis every time.
+    local_share: float = 0.05
+    # ...for at most this many seconds, after which what it did not use goes back.
+    local_share_seconds: float = 1.0
     defaults: ScopeLimits = ScopeLimits()
     tenants: dict[str, ScopeLimits] = field(default_factory=dict)
     # Across all tenants, for upstream protection: a second Redis call on its own hash slot,
@@ -219,6 +224,10 @@ def settings_problems(settings: RateLimitSettings) -> list[tuple[str, str]]:
         problems.append(("rate_limit.chars_per_token", "must be greater than 0"))
     if settings.concurrency_lease_seconds <= 0:
         problems.append(("rate_limit.concurrency_lease_seconds", "must be greater than 0"))
+    if not 0 <= settings.local_share <= 0.5:
+        problems.append(("rate_limit.local_share", "must be from 0 (off) to 0.5"))
+    if settings.local_share_seconds <= 0:
+        problems.append(("rate_limit.local_share_seconds", "must be greater than 0"))
     scopes = {"rate_limit.defaults": settings.defaults}
     scopes.update({f"rate_limit.tenants.{t}": s for t, s in settings.tenants.items()})
     for where, scope in scopes.items():

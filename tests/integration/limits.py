@@ -1,4 +1,5 @@
-"""Helpers for rate-limit tests through a running Warden: keys with limits, the usage API."""
+"""Helpers for rate-limit tests: a clock moved by hand, limits and contexts for a RateLimiter;
+through a running Warden, keys with limits and the usage API."""
 
 from __future__ import annotations
 
@@ -7,10 +8,44 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from proxy.ratelimit import (
+    RateLimiter,
+    RateLimitSettings,
+    RequestContext,
+    ScopeLimits,
+    WindowLimits,
+)
 from tests.conftest import RunningWarden
 
 CHAT: dict[str, Any] = {"model": "echo-1", "messages": [{"role": "user", "content": "hi"}]}
 Usage = dict[tuple[str, str], dict[str, Any]]
+
+
+MakeLimiter = Callable[..., RateLimiter]
+T0 = 1_700_000_000.0  # a fixed wall time for tests that move the clock themselves
+
+
+class Clock:
+    """A wall clock the test moves by hand; the limiter then sends its time to the scripts."""
+
+    def __init__(self, start: float = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def key_limits(**limits: Any) -> RateLimitSettings:
+    return RateLimitSettings(defaults=ScopeLimits(key=WindowLimits(**limits)))
+
+
+def ctx(
+    prompt: int = 0, output: int = 0, *, tenant: str = "acme", key: str = "k1", **more: Any
+) -> RequestContext:
+    return RequestContext(tenant, key, prompt_tokens=prompt, max_output_tokens=output, **more)
 
 
 async def key_with_limits(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -28,66 +26,7 @@ from proxy.ratelimit import (
     ScopeLimits,
     WindowLimits,
 )
-from proxy.ratelimit.lua import create_client
-from tests.conftest import Services
-
-T0 = 1_700_000_000.0  # a fixed wall time for tests that move the clock themselves
-
-
-class Clock:
-    """A wall clock the test moves by hand; the limiter then sends its time to the scripts."""
-
-    def __init__(self, start: float = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-MakeLimiter = Callable[..., RateLimiter]
-
-
-@pytest.fixture
-async def make_limiter(services: Services, redis_client: redis.Redis) -> AsyncIterator[MakeLimiter]:
-    """A RateLimiter per call, each with its own Redis client, as separate replicas would be."""
-    clients: list[redis.Redis] = []
-    limiters: list[RateLimiter] = []
-
-    def make(
-        settings: RateLimitSettings,
-        clock: Clock | None = None,
-        url: str | None = None,
-        keep_timeout: bool = False,
-    ) -> RateLimiter:
-        if not keep_timeout:
-            # Hundreds of calls at once on a cold pool spend >100 ms opening connections;
-            # these tests are about counting, and a timeout would fail them open.
-            settings = dataclasses.replace(settings, timeout=5.0)
-        client = create_client(url or services.redis_url, settings.timeout)
-        clients.append(client)
-        limiters.append(RateLimiter(client, settings, clock=clock))
-        return limiters[-1]
-
-    try:
-        yield make
-    finally:
-        for limiter in limiters:
-            await limiter.aclose()
-        for client in clients:
-            await client.aclose()
-
-
-def key_limits(**limits: Any) -> RateLimitSettings:
-    return RateLimitSettings(defaults=ScopeLimits(key=WindowLimits(**limits)))
-
-
-def ctx(
-    prompt: int = 0, output: int = 0, *, tenant: str = "acme", key: str = "k1", **more: Any
-) -> RequestContext:
-    return RequestContext(tenant, key, prompt_tokens=prompt, max_output_tokens=output, **more)
+from tests.integration.limits import Clock, MakeLimiter, ctx, key_limits
 
 
 async def admitted_count(limiter: RateLimiter, context: RequestContext, n: int) -> int:

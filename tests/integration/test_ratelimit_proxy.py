@@ -10,7 +10,8 @@ import openai
 import pytest
 
 from tests.conftest import RunningWarden
-from tests.integration.limits import CHAT, key_with_limits
+from tests.integration.limits import CHAT, auth, key_usage, key_with_limits, used
+from tests.integration.test_metrics import parse, scrape, value
 
 
 async def test_limited_key_gets_429_with_headers(warden: RunningWarden):
@@ -63,3 +64,33 @@ async def test_bad_key_limits_name_the_field(warden: RunningWarden):
         assert r.status == 400
         error = (await r.json())["error"]
     assert error["param"] == "rate_limit.requests_per_minute"
+
+
+async def test_a_busy_key_is_admitted_from_a_share_and_redis_gets_back_the_rest(
+    start_warden: Callable[..., Any],
+):
+    """The shipped default: after the first requests, a share answers without a round trip.
+    Stopping Warden gives back what the share did not use, so a second Warden on the same
+    Redis sees exactly the requests that were made."""
+    first = await start_warden()
+    key_id, key = await key_with_limits(first, {"requests_per_day": 100_000, "max_concurrent": 50})
+    remaining = []
+    for _ in range(30):
+        async with first.http.post(
+            f"{first.proxy_url}/v1/chat/completions", json=CHAT, headers=auth(key)
+        ) as r:
+            assert r.status == 200
+            remaining.append(int(r.headers["x-ratelimit-remaining-requests"]))
+    # One request less each time (a day's allowance comes back at ~1 a second meanwhile).
+    steps = [a - b for a, b in zip(remaining, remaining[1:], strict=False)]
+    assert all(0 <= step <= 1 for step in steps), remaining
+    samples = parse(await scrape(first))
+    events = "warden_ratelimit_events_total"
+    assert value(samples, events, event="share_granted") >= 1
+    assert value(samples, events, event="share_admitted") >= 20
+    await first.server.stop()
+
+    second = await start_warden()
+    usage = await key_usage(second, key_id)
+    assert 28 <= used(usage, "requests_per_day") <= 30
+    assert used(usage, "max_concurrent") == 0

@@ -1,0 +1,455 @@
+"""Shares: quota a replica reserves in Redis ahead of its requests and then hands out itself.
+
+Asking Redis on every request puts a round trip on every request's path, and far from a limit
+the answer is always yes. So, for each plan (a key's set of limits) that is busy, a replica
+reserves a share of every limit at once, through the same reserve script a request uses: a few
+requests' worth of requests, tokens, USD and in-flight slots, at most `local_share` of each
+limit. It admits requests from the share without a round trip while the share lasts, at most
+`local_share_seconds`; then what it did not hand out goes back to Redis in one settle.
+
+Redis counted the whole share when it granted it, so replicas together still never admit past
+a limit. The price: near a limit, a replica may refuse while another holds unused quota, at
+most `local_share` of each limit per replica and for at most `local_share_seconds`. A plan with
+a tenth or less of some limit left gets no share, so there every request asks Redis, exactly as
+without shares. A request the share cannot cover also asks Redis; meanwhile a bigger share is
+fetched, sized to the demand the last one saw.
+
+A request's settlement lands in its share while the share lives: unused tokens and USD come
+back to it, overuse is taken from it (and reaches Redis when the share ends). A request that
+outlives its share settles in Redis like any other; its in-flight slot, one of the share's
+members, is renewed until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from redis.exceptions import RedisError
+
+from proxy.ids import random_hex
+from proxy.ratelimit.admission import LimitState, Reservation, tightest
+from proxy.ratelimit.leases import Leases
+from proxy.ratelimit.lua import RESERVE, SETTLE, Call, Keys, unpack_numbers
+from proxy.ratelimit.pipe import ScriptPipe
+from proxy.ratelimit.plan import PLAN_CACHE_SIZE, SETTLED_KEY, SlotPlan
+from proxy.ratelimit.settings import RateLimitSettings
+
+log = logging.getLogger(__name__)
+
+# A first share covers this many requests; later ones what the last share saw in its life.
+FIRST_REQUESTS: Final = 8
+MAX_REQUESTS: Final = 4096
+# Headroom over the demand seen: a share that runs out asks Redis until the next one comes.
+DEMAND_FACTOR: Final = 2.0
+FIRST_SLOTS: Final = 2
+MAX_SLOTS: Final = 64
+# A share worth fewer requests than this is not worth a round trip of its own.
+MIN_REQUESTS: Final = 2
+# A fresh share is fetched once the live one is this far through its life or its quota.
+RENEW_AT_AGE: Final = 0.75
+# Units a share does not limit (its plan has no check of them): never the reason it runs out.
+UNLIMITED: Final = 1 << 62
+SETTLED_MARKER_MS: Final = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Caps:
+    """The most of each unit a share of one plan may hold (`local_share` of its tightest
+    limit), None where the plan has no limit of that unit."""
+
+    requests: int | None
+    tokens: int | None
+    usd: int | None
+    slots: int | None
+
+    @classmethod
+    def of(cls, plan: SlotPlan, fraction: float) -> _Caps:
+        caps: dict[str, int] = {}
+        for check in plan.checks:
+            cap = math.floor(check.limit * fraction)
+            caps[check.unit] = min(cap, caps.get(check.unit, cap))
+        return cls(
+            caps.get("requests"), caps.get("tokens"), caps.get("usd"), caps.get("concurrent")
+        )
+
+
+@dataclass(slots=True, eq=False)
+class Share:
+    """Quota of one plan granted to this replica; `requests`, `tokens`, `usd` are what is left
+    to hand out (below 0 once settlements charged more than requests reserved)."""
+
+    id: str
+    plan: SlotPlan
+    born: float  # time.monotonic()
+    requests: int
+    tokens: int
+    usd: int
+    granted: tuple[int, int, int]  # requests, tokens, usd
+    slots: int  # in-flight slots granted; 0 when the plan limits none
+    free: list[str]  # members of the in-flight keys not in use
+    # Per unit, requests and tokens: the tightest limit's state once the share was taken.
+    states: tuple[LimitState | None, LimitState | None]
+    out: dict[str, str] = field(default_factory=dict)  # reservation id -> its member
+    admitted: int = 0
+    peak: int = 0  # most requests in flight from it at once
+    short_of_slots: bool = False
+    retired: bool = False
+
+    def fits(self, tokens: int, usd: int) -> bool:
+        return (
+            self.requests >= 1
+            and self.tokens >= tokens
+            and self.usd >= usd
+            and (self.slots == 0 or bool(self.free))
+        )
+
+    def take(self, reservation_id: str, tokens: int, usd: int) -> str:
+        """Hand out one request's reservation; its member in the in-flight keys."""
+        self.requests -= 1
+        self.tokens -= tokens
+        self.usd -= usd
+        member = self.free.pop() if self.slots else reservation_id
+        self.out[reservation_id] = member
+        self.admitted += 1
+        self.peak = max(self.peak, len(self.out))
+        return member
+
+    def put_back(self, reservation_id: str, deltas: dict[str, int]) -> bool:
+        """Settle a request in the share: False when it is not one of its requests in flight."""
+        member = self.out.pop(reservation_id, None)
+        if member is None:
+            return False
+        self.requests -= deltas["requests"]
+        self.tokens -= deltas["tokens"]
+        self.usd -= deltas["usd"]
+        if self.slots:
+            self.free.append(member)
+        return True
+
+    def low(self, age: float, lifetime: float) -> bool:
+        """Time to fetch the next share: late in its life, or half its quota handed out."""
+        req, tok, usd = self.granted
+        return (
+            age >= lifetime * RENEW_AT_AGE
+            or self.requests * 2 < req
+            or self.tokens * 2 < tok
+            or self.usd * 2 < usd
+            or (self.slots > 0 and not self.free)
+        )
+
+    def count_back(self, old: Share) -> None:
+        """Count what the share this one replaces did not use as unused: Redis still counted
+        it when it granted this one, and gets it back at the next give_back()."""
+        requests, tokens = self.states
+        if requests is not None:
+            requests = dataclasses.replace(requests, remaining=requests.remaining + old.requests)
+        if tokens is not None:
+            tokens = dataclasses.replace(tokens, remaining=tokens.remaining + max(0, old.tokens))
+        self.states = (requests, tokens)
+
+    def state(self, unit: int) -> LimitState | None:
+        """What a request admitted now sees of a unit's tightest limit: the share's unused
+        quota is not spent yet."""
+        base = self.states[unit]
+        if base is None:
+            return None
+        left = self.requests if unit == 0 else self.tokens
+        remaining = min(base.limit, base.remaining + max(0, left))
+        used = base.limit - base.remaining
+        # GCRA: the time to full is in proportion to what is used.
+        reset = base.reset_seconds * (base.limit - remaining) / used if used > 0 else 0.0
+        return LimitState(base.limit, remaining, reset)
+
+
+@dataclass(frozen=True, slots=True)
+class _Want:
+    plan: SlotPlan
+    requests: int
+    tokens_each: int
+    usd_each: int
+    slots: int
+
+
+class Shares:
+    """This replica's live share per plan; `run()` fetches and returns them off the path."""
+
+    def __init__(
+        self,
+        pipe: ScriptPipe,
+        settings: RateLimitSettings,
+        leases: Leases,
+        *,
+        clock: Callable[[], float] | None = None,
+        on_event: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.pipe = pipe
+        self.fraction = settings.local_share
+        self.lifetime = settings.local_share_seconds
+        self.timeout = settings.timeout * 10
+        self.retry_interval = settings.retry_interval
+        self.leases = leases
+        self.clock = clock
+        self.on_event = on_event
+        self._live: dict[bytes, Share] = {}  # by the plan's encoded keys
+        self._caps: dict[bytes, _Caps] = {}
+        self._wanted: dict[bytes, _Want] = {}
+        self._fetching: set[bytes] = set()
+        self._cool: dict[bytes, float] = {}  # no share for the plan before this monotonic time
+        self._ended: list[Share] = []  # retired, their unused quota not yet given back
+        self._wake = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def take(
+        self, reservation_id: str, plans: Sequence[SlotPlan], tokens: int, usd: int
+    ) -> tuple[tuple[Share, ...], tuple[str, ...]] | None:
+        """Admit a request from live shares of all its plans, or None: ask Redis."""
+        now = time.monotonic()
+        found: list[Share] = []
+        for plan in plans:
+            share = self._live.get(plan.keys.encoded)
+            if share is None or now - share.born >= self.lifetime:
+                self._want(plan, share, tokens, usd, now)
+                return None
+            if not share.fits(tokens, usd):
+                share.short_of_slots = share.slots > 0 and not share.free
+                self._want(plan, share, tokens, usd, now)
+                return None
+            found.append(share)
+        members = tuple(share.take(reservation_id, tokens, usd) for share in found)
+        for share in found:
+            if share.low(now - share.born, self.lifetime):
+                self._want(share.plan, share, tokens, usd, now)
+        return tuple(found), members
+
+    def settle(self, reservation: Reservation, deltas: dict[str, int]) -> tuple[bool, list[int]]:
+        """Settle a request in the live shares it came from: whether any took it, and the
+        indexes of its plans whose share has ended since, to settle in Redis."""
+        here = False
+        elsewhere: list[int] = []
+        for i, share in enumerate(reservation.shares):
+            if not share.retired:
+                here = share.put_back(reservation.id, deltas) or here
+                continue
+            member = share.out.pop(reservation.id, None)
+            if member is not None:
+                if share.slots:
+                    self.leases.release_members(share.plan, (member,))
+                elsewhere.append(i)
+        return here, elsewhere
+
+    def forget(self, reservation_id: str, shares: Sequence[Share]) -> None:
+        """A request that will not be settled: its slot is left to expire, not renewed."""
+        for share in shares:
+            member = share.out.pop(reservation_id, None)
+            if member is not None and share.slots:
+                self.leases.release_members(share.plan, (member,))
+
+    def _want(self, plan: SlotPlan, last: Share | None, tokens: int, usd: int, now: float) -> None:
+        key = plan.keys.encoded
+        if key in self._wanted or key in self._fetching or self._cool.get(key, 0.0) > now:
+            return
+        requests, slots = FIRST_REQUESTS, FIRST_SLOTS
+        if last is not None:
+            age = max(now - last.born, 0.001)
+            seen = last.admitted * min(self.lifetime / age, 1000.0)
+            requests = min(MAX_REQUESTS, max(FIRST_REQUESTS, math.ceil(seen * DEMAND_FACTOR)))
+            grown = last.slots * 2 if last.short_of_slots else last.peak * 2
+            slots = min(MAX_SLOTS, max(FIRST_SLOTS, grown))
+        self._wanted[key] = _Want(plan, requests, tokens, usd, slots)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Fetch the shares requests asked for, and give back those at the end of their life."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.lifetime / 4):
+                    await self._wake.wait()
+            self._wake.clear()
+            await self.fetch()
+            now = time.monotonic()
+            await self.give_back(now - self.lifetime)
+            if len(self._cool) > PLAN_CACHE_SIZE or len(self._caps) > PLAN_CACHE_SIZE:
+                # Bounded like the plans they belong to: keys and models are many.
+                self._cool = {key: until for key, until in self._cool.items() if until > now}
+                self._caps.clear()
+
+    async def fetch(self) -> int:
+        """Ask Redis for every share wanted, in one round trip; how many it granted."""
+        wanted, self._wanted = self._wanted, {}
+        now = time.monotonic()
+        calls: list[Call] = []
+        asked: list[tuple[_Want, str, tuple[int, int, int, int]]] = []
+        for key, want in wanted.items():
+            sized = self._size(want)
+            if sized is None:
+                self._cool[key] = now + self.lifetime
+                continue
+            share_id = random_hex(8)
+            amounts = want.plan.reserve_spec(sized[1], sized[2], sized[0], sized[3])
+            args = (self._now_ms(), share_id, want.plan.limits, amounts)
+            calls.append((want.plan.keys, args))
+            asked.append((want, share_id, sized))
+        if not calls:
+            return 0
+        self._fetching.update(want.plan.keys.encoded for want, _, _ in asked)
+        try:
+            replies = await RESERVE.call_many(self.pipe, calls, self.timeout)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.debug("rate limits: fetching shares failed (%s: %s)", type(exc).__name__, exc)
+            self._event("share_failed", len(calls))
+            for want, _, _ in asked:
+                self._cool[want.plan.keys.encoded] = now + self.retry_interval
+            return 0
+        finally:
+            self._fetching.clear()
+        granted = 0
+        for (want, share_id, sized), reply in zip(asked, replies, strict=True):
+            numbers = unpack_numbers(reply)
+            if self._grant(want.plan, share_id, sized, numbers, now):
+                granted += 1
+        if granted:
+            self._event("share_granted", granted)
+        return granted
+
+    def _size(self, want: _Want) -> tuple[int, int, int, int] | None:
+        """Requests, tokens, micro-USD and slots to ask for, within the caps; None when a
+        share worth MIN_REQUESTS requests would not fit in them."""
+        plan = want.plan
+        caps = self._caps.get(plan.keys.encoded)
+        if caps is None:
+            caps = self._caps[plan.keys.encoded] = _Caps.of(plan, self.fraction)
+        requests = want.requests
+        if caps.requests is not None:
+            requests = min(requests, caps.requests)
+        if caps.tokens is not None and want.tokens_each > 0:
+            requests = min(requests, caps.tokens // want.tokens_each)
+        if caps.usd is not None and want.usd_each > 0:
+            requests = min(requests, caps.usd // want.usd_each)
+        slots = 0
+        if caps.slots is not None:
+            slots = min(want.slots, caps.slots, requests)
+            if slots < 1:
+                return None
+        if requests < MIN_REQUESTS:
+            return None
+        return requests, requests * want.tokens_each, requests * want.usd_each, slots
+
+    def _grant(
+        self,
+        plan: SlotPlan,
+        share_id: str,
+        sized: tuple[int, int, int, int],
+        reply: list[int],
+        now: float,
+    ) -> bool:
+        key = plan.keys.encoded
+        if reply[0] != 1:
+            # Some limit has less left than a share: its requests ask Redis for a while.
+            self._cool[key] = now + self.lifetime
+            return False
+        requests, tokens, usd, slots = sized
+        members = _members(share_id, slots)
+        caps = self._caps[key]
+        requests_state, tokens_state, near_limit = tightest((plan,), [reply])
+        share = Share(
+            share_id,
+            plan,
+            now,
+            requests if caps.requests is not None else UNLIMITED,
+            tokens if caps.tokens is not None else UNLIMITED,
+            usd if caps.usd is not None else UNLIMITED,
+            (requests, tokens, usd),
+            slots,
+            members,
+            (requests_state, tokens_state),
+        )
+        if slots:
+            self.leases.hold_members(plan, members)
+        old = self._live.get(key)
+        if old is not None:
+            self._retire(old)
+            share.count_back(old)
+        if near_limit:
+            # It fitted, but others may need what it holds: hand it back at the next round.
+            self._cool[key] = now + self.lifetime
+            self._retire(share)
+            return True
+        self._live[key] = share
+        return True
+
+    def _retire(self, share: Share) -> None:
+        share.retired = True
+        if self._live.get(share.plan.keys.encoded) is share:
+            del self._live[share.plan.keys.encoded]
+        self._ended.append(share)
+
+    async def give_back(self, born_before: float = math.inf) -> int:
+        """End the shares born before `born_before` (monotonic; all by default) and return what
+        every ended share did not use, in one round trip; how many Redis took back. A return
+        that fails is tried again the next round (the marker makes a repeat a no-op)."""
+        for share in [s for s in self._live.values() if s.born < born_before]:
+            self._retire(share)
+        ended, self._ended = self._ended, []
+        if not ended:
+            return 0
+        now_ms = self._now_ms()
+        calls: list[Call] = [self._return_call(share, now_ms) for share in ended]
+        try:
+            results = await SETTLE.call_many(self.pipe, calls, self.timeout)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.debug("rate limits: returning shares failed (%s: %s)", type(exc).__name__, exc)
+            self._event("share_return_failed", len(ended))
+            self._ended.extend(ended)
+            return 0
+        for share in ended:
+            if share.slots:
+                self.leases.release_members(share.plan, share.free)
+            share.free = []
+        self._event("share_returned", len(ended))
+        return sum(int(r) for r in results)
+
+    @staticmethod
+    def _return_call(share: Share, now_ms: int) -> Call:
+        plan = share.plan
+        keys = Keys.of([SETTLED_KEY.format(slot=plan.slot, reservation=share.id)]) + plan.keys
+        # Unused quota back (a negative delta), overuse charged; the free slots released.
+        deltas = plan.settle_spec(-share.requests, -share.tokens, -share.usd)
+        args: list[str | int | bytes] = [now_ms, "-", SETTLED_MARKER_MS, plan.limits, deltas]
+        args.extend(share.free)
+        return keys, args
+
+    def _now_ms(self) -> int:
+        # 0: the scripts read Redis's clock, which every replica shares.
+        return round(self.clock() * 1000) if self.clock is not None else 0
+
+    def _event(self, name: str, count: int = 1) -> None:
+        if self.on_event is not None:
+            self.on_event(name, count)
+
+
+def _members(share_id: str, slots: int) -> list[str]:
+    """The in-flight members the reserve script adds for `slots` slots (see lua.py)."""
+    if slots <= 1:
+        return [share_id] if slots == 1 else []
+    return [f"{share_id}.{j}" for j in range(1, slots + 1)]
+
+
+def local_states(shares: Sequence[Share]) -> tuple[LimitState | None, LimitState | None]:
+    """Requests and tokens, the tightest state among a request's shares (its headers)."""
+    if len(shares) == 1:
+        return shares[0].state(0), shares[0].state(1)
+    out: list[LimitState | None] = []
+    for unit in (0, 1):
+        states = [s for s in (share.state(unit) for share in shares) if s is not None]
+        out.append(min(states, key=lambda s: (s.remaining, -s.reset_seconds), default=None))
+    return out[0], out[1]
