@@ -30,7 +30,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from redis.exceptions import RedisError
 
@@ -178,6 +178,10 @@ class _Want:
     slots: int
 
 
+# A share asked for: what was wanted, the share's id, its requests, tokens, USD and slots.
+_Asked = tuple[_Want, str, tuple[int, int, int, int]]
+
+
 class Shares:
     """This replica's live share per plan; `run()` fetches and returns them off the path."""
 
@@ -204,6 +208,7 @@ class Shares:
         self._fetching: set[bytes] = set()
         self._cool: dict[bytes, float] = {}  # no share for the plan before this monotonic time
         self._ended: list[Share] = []  # retired, their unused quota not yet given back
+        self._orphans: list[tuple[asyncio.Future[list[Any]], list[_Asked], float]] = []
         self._wake = asyncio.Event()
 
     def __len__(self) -> int:
@@ -288,7 +293,7 @@ class Shares:
         wanted, self._wanted = self._wanted, {}
         now = time.monotonic()
         calls: list[Call] = []
-        asked: list[tuple[_Want, str, tuple[int, int, int, int]]] = []
+        asked: list[_Asked] = []
         for key, want in wanted.items():
             sized = self._size(want)
             if sized is None:
@@ -302,8 +307,14 @@ class Shares:
         if not calls:
             return 0
         self._fetching.update(want.plan.keys.encoded for want, _, _ in asked)
+        pending = asyncio.ensure_future(RESERVE.call_many(self.pipe, calls, self.timeout))
         try:
-            replies = await RESERVE.call_many(self.pipe, calls, self.timeout)
+            replies = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            # Stopped mid-fetch: Redis grants these all the same, and give_back() must find
+            # them, or their quota (a day's budget too) stays taken.
+            self._orphans.append((pending, asked, now))
+            raise
         except (RedisError, OSError, TimeoutError) as exc:
             log.debug("rate limits: fetching shares failed (%s: %s)", type(exc).__name__, exc)
             self._event("share_failed", len(calls))
@@ -312,6 +323,9 @@ class Shares:
             return 0
         finally:
             self._fetching.clear()
+        return self._grant_all(asked, replies, now)
+
+    def _grant_all(self, asked: list[_Asked], replies: list[Any], now: float) -> int:
         granted = 0
         for (want, share_id, sized), reply in zip(asked, replies, strict=True):
             numbers = unpack_numbers(reply)
@@ -397,6 +411,10 @@ class Shares:
         """End the shares born before `born_before` (monotonic; all by default) and return what
         every ended share did not use, in one round trip; how many Redis took back. A return
         that fails is tried again the next round (the marker makes a repeat a no-op)."""
+        orphans, self._orphans = self._orphans, []
+        for pending, asked, born in orphans:
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                self._grant_all(asked, await pending, born)
         for share in [s for s in self._live.values() if s.born < born_before]:
             self._retire(share)
         ended, self._ended = self._ended, []

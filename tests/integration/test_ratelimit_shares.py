@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as redis
 
+from proxy.devstack import EmbeddedRedis
 from proxy.formats.segments import Usage
 from proxy.ratelimit import (
     Admission,
@@ -225,3 +227,57 @@ def test_share_settings_out_of_range_are_named(field: str, value: float) -> None
     changes: dict[str, Any] = {field: value}
     settings = dataclasses.replace(RateLimitSettings(), **changes)
     assert [path for path, _ in settings_problems(settings)] == [f"rate_limit.{field}"]
+
+
+async def test_a_share_serves_through_a_redis_outage_and_goes_back_once_redis_is_up(
+    tmp_path: Path, make_limiter: MakeLimiter
+) -> None:
+    server = EmbeddedRedis(tmp_path / "r", persist=True)
+    server.start()
+    try:
+        clock = Clock()
+        settings = RateLimitSettings(
+            defaults=ScopeLimits(key=WindowLimits(requests_per_day=1000)),
+            failure_mode="closed",
+            timeout=0.1,
+            retry_interval=0.2,
+        )
+        limiter = make_limiter(shared(settings), clock, url=server.url, keep_timeout=True)
+        assert limiter.shares is not None
+        assert (await limiter.reserve(ctx())).allowed
+        assert await limiter.shares.fetch() == 1
+        server.stop()
+        # Closed on failure, yet admitted: the share was granted before Redis went away.
+        during = [await limiter.reserve(ctx()) for _ in range(3)]
+        assert all(a.allowed and local(a) and not a.degraded for a in during)
+        # Giving back fails while Redis is away; it is kept and tried again.
+        assert await limiter.shares.give_back() == 0
+        assert limiter.events["share_return_failed"] == 1
+        denied = await limiter.reserve(ctx())  # the share has ended: Redis decides, and is away
+        assert not denied.allowed and denied.degraded
+        server.start()
+        assert await limiter.shares.give_back() == 1
+        await asyncio.sleep(0.25)  # past retry_interval
+        probe = make_limiter(unshared(settings), clock, url=server.url)
+        after = await probe.reserve(ctx())
+        assert after.requests is not None and after.requests.remaining == 1000 - 5
+    finally:
+        server.stop()
+
+
+async def test_a_share_fetched_as_warden_stops_still_goes_back(make_limiter: MakeLimiter) -> None:
+    """Stopping cancels run() wherever it is; a fetch already sent is granted all the same."""
+    clock = Clock()
+    settings = key_limits(requests_per_day=1000)
+    limiter = make_limiter(shared(settings), clock)
+    assert limiter.shares is not None
+    assert (await limiter.reserve(ctx())).allowed  # asks for a share
+    fetching = asyncio.create_task(limiter.shares.fetch())
+    await asyncio.sleep(0)  # the reserve call is on its way to Redis
+    fetching.cancel()
+    await asyncio.gather(fetching, return_exceptions=True)
+    assert fetching.cancelled()
+    assert await limiter.shares.give_back() == 1
+    probe = make_limiter(unshared(settings), clock)
+    after = await probe.reserve(ctx())
+    assert after.requests is not None and after.requests.remaining == 1000 - 2
