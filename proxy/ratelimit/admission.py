@@ -12,7 +12,7 @@ from proxy.ratelimit.settings import Price, cost_micro_usd
 from proxy.ratelimit.wording import format_duration
 
 if TYPE_CHECKING:
-    from proxy.ratelimit.shares import Share
+    from proxy.ratelimit.share import Share
 
 DenialType = Literal["rate_limit_exceeded", "budget_exceeded", "rate_limit_unavailable"]
 

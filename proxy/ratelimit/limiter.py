@@ -38,7 +38,8 @@ from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, Sl
 from proxy.ratelimit.settings import (
     RateLimitSettings,
 )
-from proxy.ratelimit.shares import Share, Shares, local_states
+from proxy.ratelimit.share import Share, local_states
+from proxy.ratelimit.shares import Shares
 from proxy.ratelimit.wording import denial_message
 
 log = logging.getLogger(__name__)

@@ -235,6 +235,9 @@ def test_a_plans_specs_are_packed_once_with_only_the_amounts_packed_per_call() -
     limits += [3, 20000000, march, 3, 300000000, march, 3, 50000000000, march]
     assert struct.unpack(">21d", plan.limits) == tuple(limits)
     assert struct.unpack(">7d", plan.reserve_spec(120, 7)) == (1, 120, 1, 1, 7, 7, 7)
+    # A share of 10 requests, their tokens and USD, and 3 in-flight slots.
+    share = struct.unpack(">7d", plan.reserve_spec(1200, 70, requests=10, slots=3))
+    assert share == (10, 1200, 3, 10, 70, 70, 70)
     assert struct.unpack(">7d", plan.settle_spec(-1, -120, -7)) == (-1, -120, 0, -1, -7, -7, -7)
     assert plan.inflight_keys == (plan.checks[2].key,)
 
