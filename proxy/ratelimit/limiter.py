@@ -34,7 +34,14 @@ from proxy.ratelimit.lua import (
     unpack_numbers,
 )
 from proxy.ratelimit.pipe import ScriptPipe, command
-from proxy.ratelimit.plan import SETTLED_KEY, Check, Planner, RequestContext, SlotPlan
+from proxy.ratelimit.plan import (
+    SETTLED_KEY,
+    SETTLED_MARKER_MS,
+    Check,
+    Planner,
+    RequestContext,
+    SlotPlan,
+)
 from proxy.ratelimit.settings import (
     RateLimitSettings,
 )
@@ -44,8 +51,6 @@ from proxy.ratelimit.wording import denial_message
 
 log = logging.getLogger(__name__)
 
-# A settled marker outlives any retry of settle() by far; it is a few bytes per request.
-SETTLED_MARKER_MS: Final = 86_400_000
 # Settling is off the request path, so it may wait longer than reserve() does.
 SETTLE_TIMEOUT_FACTOR: Final = 10
 _FITS, _OVER, _NEVER = 0, 1, 2
@@ -91,8 +96,9 @@ class RateLimiter:
         )
         self.shares: Shares | None = None
         if settings.local_share > 0:
+            timeout = settings.timeout * SETTLE_TIMEOUT_FACTOR  # off the path, as settling is
             self.shares = Shares(
-                self.pipe, settings, self.leases, clock=clock, on_event=self._event
+                self.pipe, settings, self.leases, timeout, clock=clock, on_event=self._event
             )
 
     async def run(self) -> None:

@@ -30,6 +30,8 @@ WINDOW_KEY: Final = KEY_PREFIX + ":{{{slot}}}:w:{scope}:{id}:{name}"  # GCRA: th
 INFLIGHT_KEY: Final = KEY_PREFIX + ":{{{slot}}}:c:{scope}:{id}"  # zset: reservation -> lease end
 SPEND_KEY: Final = KEY_PREFIX + ":{{{slot}}}:usd:{scope}:{id}:{window}"  # micro-USD spent
 SETTLED_KEY: Final = KEY_PREFIX + ":{{{slot}}}:done:{reservation}"  # settle() already ran
+# A settled marker outlives any retry of settle() by far; it is a few bytes per request.
+SETTLED_MARKER_MS: Final = 86_400_000
 
 # The scope id of scopes that are the whole slot (the tenant itself, a global model limit).
 WHOLE: Final = "-"

@@ -38,7 +38,7 @@ from proxy.ratelimit.admission import Reservation, tightest
 from proxy.ratelimit.leases import Leases
 from proxy.ratelimit.lua import RESERVE, SETTLE, Call, Keys, unpack_numbers
 from proxy.ratelimit.pipe import ScriptPipe
-from proxy.ratelimit.plan import PLAN_CACHE_SIZE, SETTLED_KEY, SlotPlan
+from proxy.ratelimit.plan import PLAN_CACHE_SIZE, SETTLED_KEY, SETTLED_MARKER_MS, SlotPlan
 from proxy.ratelimit.settings import RateLimitSettings
 from proxy.ratelimit.share import Share
 
@@ -55,7 +55,6 @@ MAX_SLOTS: Final = 64
 MIN_REQUESTS: Final = 2
 # Units a share does not limit (its plan has no check of them): never the reason it runs out.
 UNLIMITED: Final = 1 << 62
-SETTLED_MARKER_MS: Final = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +99,7 @@ class Shares:
         pipe: ScriptPipe,
         settings: RateLimitSettings,
         leases: Leases,
+        timeout: float,
         *,
         clock: Callable[[], float] | None = None,
         on_event: Callable[[str, int], None] | None = None,
@@ -107,7 +107,7 @@ class Shares:
         self.pipe = pipe
         self.fraction = settings.local_share
         self.lifetime = settings.local_share_seconds
-        self.timeout = settings.timeout * 10
+        self.timeout = timeout
         self.retry_interval = settings.retry_interval
         self.leases = leases
         self.clock = clock
