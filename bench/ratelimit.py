@@ -2,11 +2,13 @@
 
 Usage: python -m bench.ratelimit [--concurrency 1] [--duration 5] [--rounds 3] [--no-audit]
 
-Two Warden processes on the same Postgres, Redis and simulated upstream, identical but for
-`rate_limit`: one with limits off, one with a realistic set that never refuses (key requests,
-tokens and in-flight, tenant requests, model tokens, key and tenant budgets: one Lua call on
-the request path). Every round measures both, in turn, with the same workloads, so the
-difference of their latencies is what the rate-limit stage and its settlement add.
+Three Warden processes on the same Postgres, Redis and simulated upstream, identical but for
+`rate_limit`: one with limits off, and two with a realistic set that never refuses (key
+requests, tokens and in-flight, tenant requests, model tokens, key and tenant budgets): "no
+shares" asks Redis on every request (one Lua call on the request path), "limits" is the
+default, where a busy key is admitted from this replica's share (shares.py). Every round
+measures all three, in turn, with the same workloads, so the differences of their latencies
+are what the rate-limit stage and its settlement add.
 
 Round trips are counted by Redis (INFO commandstats: EVALSHA and EVAL calls) while each Warden
 is under load, and split into reserve (on the request path) and settle (after the response)
@@ -41,9 +43,14 @@ from proxy.ratelimit import RateLimiter, RateLimitSettings, RequestContext
 from proxy.ratelimit.lua import create_client
 from proxy.typed_yaml import read_typed
 
-TARGETS = ("no limits", "limits")
+TARGETS = ("no limits", "no shares", "limits")
 # The rate_limit section of the limited Warden, as config.yaml would have it.
 LIMITS: dict[str, Any] = load.SHIPPED_RATE_LIMIT
+RATE_LIMITS: dict[str, dict[str, Any]] = {
+    "no limits": {"enabled": False},
+    "no shares": {**LIMITS, "local_share": 0},
+    "limits": LIMITS,
+}
 _SCRIPT_CALLS = ("evalsha", "eval")
 
 
@@ -141,15 +148,17 @@ def print_latency(phases: dict[str, dict[str, load.Phase]]) -> None:
             if workload.stream:
                 line += f"{load._ms(row.ttfb_p50_ms):>10}{load._ms(row.ttfb_p99_ms):>10}"
             print(line)
-        off, on = s["no limits"], s["limits"]
-        added = f"  added by rate limiting: p50 {on.p50_ms - off.p50_ms:+.3f} ms,"
-        added += f" p99 {on.p99_ms - off.p99_ms:+.3f} ms"
-        cpu_on, cpu_off = on.server_cpu_us_per_request, off.server_cpu_us_per_request
-        if cpu_on is not None and cpu_off is not None:
-            added += f", Warden CPU {cpu_on - cpu_off:+.0f} us per request"
-        if workload.stream and on.ttfb_p50_ms is not None and off.ttfb_p50_ms is not None:
-            added += f", ttfb p50 {on.ttfb_p50_ms - off.ttfb_p50_ms:+.3f} ms"
-        print(added)
+        off = s["no limits"]
+        for target in TARGETS[1:]:
+            on = s[target]
+            added = f"  added by {target!r}: p50 {on.p50_ms - off.p50_ms:+.3f} ms,"
+            added += f" p99 {on.p99_ms - off.p99_ms:+.3f} ms"
+            cpu_on, cpu_off = on.server_cpu_us_per_request, off.server_cpu_us_per_request
+            if cpu_on is not None and cpu_off is not None:
+                added += f", Warden CPU {cpu_on - cpu_off:+.0f} us per request"
+            if workload.stream and on.ttfb_p50_ms is not None and off.ttfb_p50_ms is not None:
+                added += f", ttfb p50 {on.ttfb_p50_ms - off.ttfb_p50_ms:+.3f} ms"
+            print(added)
         for target in TARGETS:
             if s[target].first_error:
                 print(f"  {target}: {s[target].errors} errors, first: {s[target].first_error}")
@@ -164,16 +173,18 @@ def print_round_trips(tallies: dict[str, Tally]) -> None:
             print(f"  {target:<10} no requests counted")
             continue
         scripts = sum(tally.redis[c] for c in _SCRIPT_CALLS)
+        admitted, shared = tally.warden["admitted"], tally.warden["share_admitted"]
         # INFO is this benchmark's own call; everything else ran inside the scripts.
         inside = sum(n for c, n in tally.redis.items() if c not in (*_SCRIPT_CALLS, "info"))
         print(
             f"  {target:<10} {scripts / requests:.2f} script calls (EVALSHA/EVAL) per request:"
-            f" reserve {tally.warden['admitted'] / requests:.2f} on the request path,"
+            f" reserve {(admitted - shared) / requests:.2f} on the request path"
+            f" ({shared / requests:.2f} admitted from a share without one),"
             f" settle {tally.warden['settled'] / requests:.2f} after the response"
             f" in {tally.warden['settle_batch'] / requests:.2f} round trips;"
             f" {inside / requests:.1f} commands run inside them; {requests} requests"
         )
-        usual = ("requests", "admitted", "settled", "settle_batch")
+        usual = ("requests", "admitted", "share_admitted", "settled", "settle_batch")
         other = {k: v for k, v in tally.warden.items() if k not in usual}
         if other:
             print(f"             limiter events: {dict(other)}")
@@ -254,7 +265,7 @@ def _run_targets(
         )
         admin_port = free_port()
         config["listen"]["admin"]["port"] = admin_port
-        config["rate_limit"] = LIMITS if target == "limits" else {"enabled": False}
+        config["rate_limit"] = RATE_LIMITS[target]
         if not api_key:
             settings = settings_from_mapping(config, load.WARDEN_ENV)
             api_key = asyncio.run(load.prepare_database(stack.pg, settings))
