@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import re2
@@ -29,12 +30,13 @@ EMAIL, PHONE, CARD, SSN, IBAN, IP = (
 # only an IBAN starts with a letter. Colon runs are matched whole, so "a:a:a:…" is one
 # candidate rather than one per eight groups.
 _CANDIDATES: Final = re2.compile(
-    r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
+    r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
     r"|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,}"
     r"|[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?"
     r"|\+?\(?[0-9][0-9(). \-]{5,}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,5})?"
 )
 _IPV6_MAX_COLONS: Final = 7
+_IPV4_TAIL: Final = re.compile(r"(?:\.[0-9]{1,3}){3}")
 # Every candidate shape above holds an ASCII digit, "@" or ":" (checked against the pattern in
 # tests/unit/test_scanner_prefilters.py): this table maps those bytes to 1, all others to 0.
 # In UTF-8, ASCII bytes only ever stand for ASCII characters.
@@ -49,7 +51,10 @@ MAX_MATCH_LEN: Final = 64
 
 
 def _scan_email(text: str, start: int, end: int, out: list[Finding]) -> None:
-    candidate = text[start:end].rstrip(".-")
+    # An apostrophe belongs to the address inside a name (o'brien@…), not as a quote mark.
+    quoted = text[start:end].lstrip("'")
+    start = end - len(quoted)
+    candidate = quoted.rstrip(".-")
     end = start + len(candidate)
     local, _, domain = candidate.partition("@")
     # A domain that ends in a digit has no TLD: it is a dotted quad or nothing.
@@ -125,6 +130,13 @@ def _scan_ipv6(text: str, start: int, end: int, candidate: str, out: list[Findin
         for _ in range(_IPV6_MAX_COLONS + 1):
             cut = candidate.index(":", cut + 1)
         candidate, end = candidate[:cut], start + cut
+    if end < len(text) and text[end] == ".":
+        # "::ffff:192.0.2.1": an IPv4 address written as the last 32 bits; the candidate
+        # stopped at its first dot. Anything else dotted after the groups is no address.
+        tail = _IPV4_TAIL.match(text, end)
+        if tail is None:
+            return
+        candidate, end = candidate + tail.group(), tail.end()
     if ipv6_ok(candidate) and _bounded_hex(text, start, end):
         out.append(Finding(IP, start, end, 0.7))
 

@@ -29,6 +29,7 @@ from proxy.scanners.pii_phone import (
 CARD, SSN, IP = "pii.credit_card", "pii.us_ssn", "pii.ip_address"
 
 _SSN_RE: Final = re.compile(r"(\d{3})-(\d{2})-(\d{4})")
+_SSN_WRITTEN_RE: Final = re.compile(r"(\d{3})([-. ])(\d{2})\2(\d{4})")
 _CARD_RE: Final = re.compile(r"\d{4}(?:([ \-])\d{2,6})(?:\1\d{2,6}){0,3}|\d{12,19}")
 _CARD_SEPARATORS: Final = re.compile(r"[ \-]")
 _NUMBER_BOUNDARY: Final = frozenset("_-.$€£,/#")
@@ -37,6 +38,7 @@ _SSN_CONTEXT: Final = ("ssn", "social security", "soc. sec", "soc sec")
 _SEPARATORS: Final = b"()+.-/xet"
 _MAX_TOKENS_PER_CANDIDATE: Final = 8
 _MAX_DIGITS: Final = 19  # the longest card number
+_SSN_GROUPS: Final = [3, 2, 4]  # digits per token of "123 45 6789"
 
 
 def bounded(text: str, start: int, end: int) -> bool:
@@ -45,6 +47,10 @@ def bounded(text: str, start: int, end: int) -> bool:
         before = text[start - 1]
         if before.isalnum() or before in _NUMBER_BOUNDARY:
             return False
+    return _free_after(text, end)
+
+
+def _free_after(text: str, end: int) -> bool:
     if end < len(text):
         after = text[end]
         if after.isalnum() or after == "_":
@@ -65,15 +71,22 @@ def _classify_single(
     """One whitespace-free token: an IPv4 address, an SSN, a card or a phone number.
 
     `phone_word`: whether a phone word precedes the token, None if not yet looked up."""
-    if digit_count < 4 or not bounded(text, start, end):
+    if digit_count < 4:
         return None  # the shortest value we validate, an IPv4 address, has 4 digits
     candidate = text[start:end]
+    if not bounded(text, start, end):
+        # "SSN#123-45-6789": a "#" usually makes an id of the number, but not after "SSN".
+        if start > 0 and text[start - 1] == "#" and len(candidate) == 11 and _free_after(text, end):
+            return _written_ssn(text, start, end, candidate, 0.9)
+        return None
     if candidate.count(".") == 3 and ipv4_ok(candidate):
         return Finding(IP, start, end, 0.7)
     if len(candidate) == 11:
         ssn = _SSN_RE.fullmatch(candidate)
         if ssn is not None:
             return Finding(SSN, start, end, 0.9) if ssn_parts_ok(*ssn.groups()) else None
+        if digit_count == 9:
+            return _written_ssn(text, start, end, candidate, 0.8)
     if 12 <= digit_count <= _MAX_DIGITS:
         card = _card(text, start, end, candidate)
         if card is not None:
@@ -87,6 +100,15 @@ def _classify_single(
     if not 7 <= digit_count <= 15:
         return None
     return classify_phone(text, start, end, candidate, digit_count, phone_word, budget)
+
+
+def _written_ssn(text: str, start: int, end: int, candidate: str, score: float) -> Finding | None:
+    """ "123-45-6789", "123.45.6789" or "123 45 6789" where the text says it is an SSN: the
+    dashed form counts anywhere it is bounded, the others (and "#123-45-6789") only here."""
+    found = _SSN_WRITTEN_RE.fullmatch(candidate)
+    if found is None or not context_before(text, start, _SSN_CONTEXT):
+        return None
+    return Finding(SSN, start, end, score) if ssn_parts_ok(*found.group(1, 3, 4)) else None
 
 
 def _card(text: str, start: int, end: int, candidate: str) -> Finding | None:
@@ -251,6 +273,12 @@ def _longest_at(
     open_phone = first[0] == "+" or tokens.has_x or (phone_word and first[0] in "0(")
     for k in range(usable - 1, max(bisect_left(totals, 7), 1) - 1, -1):
         total = totals[k]
+        if k == 2 and window[:3] == _SSN_GROUPS:
+            start = tokens.starts[index]
+            end = tokens.starts[index + 2] + len(tokens.pieces[index + 2])
+            ssn = _written_ssn(text, start, end, text[start:end], 0.8)
+            if ssn is not None and bounded(text, start, end):
+                return ssn, index + 3
         card = total in card_lengths and card_group_lengths_ok(tuple(window[: k + 1]))
         phone = total <= 15 and (
             open_phone or (total in (10, 11) and (phone_word or _nanp_groups_ok(totals[: k + 1])))

@@ -23,12 +23,18 @@ POSITIVES = [
     ("mc 5555555555554444.", "pii.credit_card", "5555555555554444"),
     ("SSN 123-45-6789", "pii.us_ssn", "123-45-6789"),
     ("social security number 123456789", "pii.us_ssn", "123456789"),
+    ("SSN 219 09 9999 on file", "pii.us_ssn", "219 09 9999"),
+    ("social security no. 219.09.9999", "pii.us_ssn", "219.09.9999"),
+    ("SSN#219-09-9999", "pii.us_ssn", "219-09-9999"),
+    ("write to o'brien@example.ie", "pii.email", "o'brien@example.ie"),
+    ("contact 'bob@example.com' today", "pii.email", "bob@example.com"),
     ("IBAN DE89 3704 0044 0532 0130 00.", "pii.iban", "DE89 3704 0044 0532 0130 00"),
     ("iban GB29NWBK60161331926819 thanks", "pii.iban", "GB29NWBK60161331926819"),
     ("from 203.0.113.9:443", "pii.ip_address", "203.0.113.9"),
     ("ssh ubuntu@10.1.2.3 'ls'", "pii.ip_address", "10.1.2.3"),
     ("peer 2001:db8::8a2e:370:7334 up", "pii.ip_address", "2001:db8::8a2e:370:7334"),
     ("src=fe80::1ff:fe23:4567:890a", "pii.ip_address", "fe80::1ff:fe23:4567:890a"),
+    ("mapped ::ffff:192.0.2.1 seen", "pii.ip_address", "::ffff:192.0.2.1"),
 ]
 
 NEGATIVES = [
@@ -39,6 +45,10 @@ NEGATIVES = [
     "Dummy 1234 5678 9012 3456",
     "Example only: SSN 000-12-3456, 666-12-3456, 900-12-3456, 123-00-4567, 123-45-0000.",
     "Order 123456789 shipped.",
+    # Spaced or dotted nine digits, or one after "#", are an SSN only where the text says so.
+    "Parts 219 09 9999 and 219.09.9999 in stock, ticket #219-09-9999.",
+    "SSN 219 09 99990 and SSN#219-09-99991 are too long.",
+    "time 12:30:45.123 and ::ffff:1.2 and fe80::1.2.3",
     "Transfer to DE89 3704 0044 0532 0130 01 failed (bad check digits).",
     "Windows build 10.0.22631.3930 and OID 1.3.6.1.4.1.32473.1",
     "Release 1.2.3.4-rc1 and v1.2.3.4",
