@@ -113,6 +113,11 @@ RULES: Final[tuple[SecretRule, ...]] = (
         "secret.shopify_token", r"\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b", triggers=("shp",)
     ),
     SecretRule("secret.databricks_token", r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b", triggers=("dapi",)),
+    SecretRule("secret.twilio_key", r"\b(SK[0-9a-fA-F]{32})\b", triggers=("sk",)),
+    SecretRule("secret.mailgun_key", r"\b(key-[0-9a-f]{32})\b", triggers=("key-",)),
+    SecretRule(
+        "secret.telegram_bot_token", r"\b([0-9]{8,10}:AA[\w-]{33})(?:[^\w-]|$)", triggers=(":aa",)
+    ),
     SecretRule(
         "secret.jwt",
         r"\b(eyJ[A-Za-z0-9_-]{15,}\.eyJ[A-Za-z0-9_-]{15,}\.[A-Za-z0-9_-]{10,}={0,2})",

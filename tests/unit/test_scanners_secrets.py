@@ -47,6 +47,9 @@ POSITIVES = [
     ("{}", PEM, "secret.private_key"),
     ("postgres://app:{}@db.internal/prod", "s3cr3t-" + body(10), "secret.url_credentials"),
     ("client_secret = '{}'", body(32, "Zq8Lm2Xv9Tn4Rb7Wk1Hs"), "secret.generic"),
+    ("TWILIO_API_KEY={}", "SK" + body(32, "0123456789abcdef"), "secret.twilio_key"),
+    ("mailgun: {}", "key" + "-" + body(32, "0123456789abcdef"), "secret.mailgun_key"),
+    ("bot = Bot('{}')", "7312945106" + ":AA" + body(33), "secret.telegram_bot_token"),
 ]
 
 NEGATIVES = [
@@ -59,6 +62,9 @@ NEGATIVES = [
     "token = 550e8400-e29b-41d4-a716-446655440000",
     "-----BEGIN RSA " + "PRIVATE KEY-----\n...\n-----END RSA " + "PRIVATE KEY-----",
     "AKIA" + "0000000000000000",
+    # Near misses of the Twilio, Mailgun and Telegram shapes: too short, not hex, no "AA".
+    "SK" + "0123456789abcdef" * 2 + "0 and key-" + "0123456789abcdeg" * 2,
+    "at 12:30 the 1234567890:BB" + body(33) + " id",
 ]
 
 
