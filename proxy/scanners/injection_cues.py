@@ -330,7 +330,7 @@ _OBFUSCATION = (
     r"sezar şifre\w*|mật mã caesar)\b|\bgiải mã|декодир|расшифр|şifresini çöz|шифр\S* цезар"
     r"|डिकोड|ডিকোড|ถอดรหัส|解码|解碼|デコード|디코딩|해독|凯撒密码|シーザー暗号|카이사르 암호"
     r"|شفرة قيصر|সিজার সিফার"
-    r"|\b(?:spelled|written|read|write|spell) backwards\b"
+    r"|\b(?:spelled|written|read|write|spell|say)(?: it| this| that| them)? backwards\b"
     r"|\bpart (?:1|2|one|two|a|b)\b\W+(?:is|=|:)\s*['\"“]"
     r"|\b(?:concatenat|interlace|combine (?:the )?(?:parts|strings|a,? b|letters))"
     r"|\b[a-z]\s*=\s*['\"“][^'\"”]{1,120}['\"”]\W+(?:and )?[a-z]\s*=\s*['\"“]"

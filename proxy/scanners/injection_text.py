@@ -43,6 +43,9 @@ _COMMON_WORDS: Final = frozenset(
 _STYLED: Final = re.compile(r"[\U0001d400-\U0001d7ff\uff21-\uff3a\uff41-\uff5a]")
 _NON_LETTERS: Final = re.compile(r"[^a-z]+")
 _DECODE_WINDOW: Final = 2000
+# A decoded view needs this many common words among `_HIT_WINDOW` consecutive ones.
+_MIN_HITS: Final = 3
+_HIT_WINDOW: Final = 12
 _PIG_LATIN_WINDOW: Final = 60
 _TAIL: Final = 160
 _SUFFIX_TOKENS: Final = 15
@@ -135,31 +138,42 @@ def _rot(text: str, shift: int) -> str:
     return text.translate(str.maketrans(lower, lower[shift:] + lower[:shift]))
 
 
-def _english_hits(text: str) -> int:
-    return sum(map(_COMMON_WORDS.__contains__, _NON_LETTERS.sub(" ", text).split()))
+def _english_hits(words: list[str]) -> int:
+    """The most common English words among any `_HIT_WINDOW` consecutive words: a hidden
+    message is a run of them, while chance hits in other text are scattered."""
+    flags = [word in _COMMON_WORDS for word in words]
+    best = current = sum(flags[:_HIT_WINDOW])
+    if len(flags) <= _HIT_WINDOW or sum(flags) == best:
+        return best
+    for i in range(_HIT_WINDOW, len(flags)):
+        current += flags[i] - flags[i - _HIT_WINDOW]
+        best = max(best, current)
+    return best
 
 
 def hinted_views(normalized: str, hints: Collection[str]) -> list[str]:
     """ROT13 or the best Caesar shift, and the reversed text, each only when hinted at.
 
-    A decoded view counts only if it reads as English more than the text does. The search
-    looks at the first `_DECODE_WINDOW` characters, so a text full of hints costs no more.
+    A decoded view counts if words that are not English as written read as English once
+    decoded: the request to decode ("decode this Caesar cipher: ...") is plain English around
+    the hidden message, so only the other words are decoded and counted. The search looks at
+    the first `_DECODE_WINDOW` characters, so a text full of hints costs no more.
     """
     views: list[str] = []
+    if not ("rotation" in hints or "reversal" in hints):
+        return views
     head = normalized[:_DECODE_WINDOW]
-    baseline = _english_hits(head) if hints else 0
+    foreign = " ".join(w for w in _NON_LETTERS.sub(" ", head).split() if w not in _COMMON_WORDS)
     if "rotation" in hints:
-        best, best_hits = 0, baseline
+        best, best_hits = 0, _MIN_HITS - 1
         for shift in range(1, 26):
-            hits = _english_hits(_rot(head, shift))
+            hits = _english_hits(_rot(foreign, shift).split())
             if hits > best_hits:
                 best, best_hits = shift, hits
-        if best and best_hits >= 3:
+        if best:
             views.append(_rot(head, best))
-    if "reversal" in hints:
-        reversed_text = head[::-1]
-        if _english_hits(reversed_text) > max(baseline, 2):
-            views.append(reversed_text)
+    if "reversal" in hints and _english_hits(foreign[::-1].split()) >= _MIN_HITS:
+        views.append(head[::-1])
     return views
 
 
