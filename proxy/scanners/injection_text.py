@@ -47,6 +47,12 @@ _DECODE_WINDOW: Final = 2000
 _MIN_HITS: Final = 3
 _HIT_WINDOW: Final = 12
 _PIG_LATIN_WINDOW: Final = 60
+_PIG_LATIN_WORD: Final = re.compile(r"\b[a-z]{2,}ay\b")
+# Consonant clusters that open English words, for reading Pig Latin back.
+_ONSETS: Final = frozenset(
+    "th wh sh ch ph qu thr shr str spr scr spl squ pr tr cr br gr dr fr pl cl bl fl gl sl sp st "
+    "sc sk sm sn sw tw kn wr".split()
+)
 _TAIL: Final = 160
 _SUFFIX_TOKENS: Final = 15
 _SUFFIX_SYMBOLS: Final = "{}[]()<>\\|`~^$%#@*+=;"
@@ -110,6 +116,32 @@ def looks_like_pig_latin(normalized: str, tokens: list[str]) -> bool:
 
 def _ends_in_ay(token: str) -> bool:
     return len(token) > 3 and token.endswith("ay")
+
+
+def _unpig_word(match: re.Match[str]) -> str:
+    stem = match.group()[:-2]
+    # "useryay" is "user" (a word opening with a vowel gets "yay" or "way"); "ouyay" is "you"
+    # (the "y" moved to the end). Which one is meant is not written down, so a common word wins.
+    vowel_rule = stem[:-1] if stem[0] in "aeiou" and stem[-1] in "wy" else ""
+    # The consonants that moved are the end of the stem, but which of them ("oesd": "does", not
+    # "sdoe") only an English onset says: the longest one that is one, else the last letter.
+    run = len(stem) - 1
+    while run > 0 and stem[run - 1] not in "aeiouy":
+        run -= 1
+    start = next((i for i in range(run, len(stem) - 1) if stem[i:] in _ONSETS), len(stem) - 1)
+    moved = stem[start:] + stem[:start]
+    if vowel_rule and (vowel_rule in _COMMON_WORDS or moved not in _COMMON_WORDS):
+        return vowel_rule
+    return moved
+
+
+def unpig_latin(normalized: str) -> str:
+    """Pig Latin read back: "erewhay oesday ethay useryay ivelay" -> "where does the user live".
+
+    The consonants moved to the end go back to the front; call it only for a text that
+    `looks_like_pig_latin`.
+    """
+    return _PIG_LATIN_WORD.sub(_unpig_word, normalized)
 
 
 def decode_run(run: str) -> str | None:
