@@ -198,7 +198,7 @@ _PERSONA = (
 _RULE_FREE = (
     r"\b(?:unfiltered|uncensored|unrestricted|unbound|unchained|unlimited)(?:,? (?:and )?"
     r"(?:completely |totally |fully )?(?:unfiltered|uncensored|unrestricted|unlimited|unsafe))?"
-    r" (?:ai|version|mode|response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt"
+    r" (?:ai|version|response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt"
     r"|language model)"
     r"|\b(?:no|without|nor|not|never|zero)\b[^.!?\n]{0,30}\b(?:regard|concerns?|care)s? "
     r"(?:for|about|to) (?:the )?(?:morality|legality|ethics|harmfulness|consequences)\b"
