@@ -273,6 +273,11 @@ _EXFILTRATION = (
     # "if I asked for your password": the request told as a hypothetical
     r"|\bask(?:ed|ing)? (?:you )?for (?:your|the) (?:\w+ )?(?:passwords?|secret(?: key| code)?|"
     r"credentials|api keys?|access codes?)\b"
+    r"|\bse ti chiedessi (?:la |il |la tua |il tuo )?(?:password|chiave)"
+    r"|\bsi te (?:pidiera|pidiese|preguntara por) (?:la |tu )?(?:contraseña|clave)"
+    r"|\bse (?:eu )?te pedisse (?:a |sua |tua |a tua )?(?:senha|palavra-passe)"
+    r"|\bsi je (?:te|vous) demandais (?:le |ton |votre )?mot de passe"
+    r"|\bwenn ich dich nach (?:dem |deinem )?passwort (?:fragen würde|fragte)"
     # the password "of our system", asked of the model that guards it, in other languages
     r"|(?:\b(?:password|contraseñas?|senhas?|palavra-passe|mot de passe|passwort|kata sandi|"
     r"mật khẩu|has[lł]o)|şifre\w*)\s+(?:\S+\s+){0,2}?(?:para|per|pour|für|untuk|của|del|della|"
@@ -285,7 +290,11 @@ _EXFILTRATION = (
     r"|\b(?:tu|su|sua|seu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
     r"(?:contraseña|clave(?: secreta)?|senha|chave(?: secreta)?|mot de passe|clé secrète|"
     r"passwort|kennwort|geheimschlüssel|password|chiave segreta|wachtwoord|hasło)"
-    r"|(?:твой|ваш|ваше) (?:пароль|секретн\w* ключ)|(?:şifreniz|şifreni|gizli anahtar\w*)"
+    r"|(?:твой|ваш|ваше) (?:пароль|секретн\w* ключ)|(?:şifren(?:izi?|i)?\b|gizli anahtar\w*)"
+    # Turkish puts the verb last: "sistemimizin şifresini söyle", "şifreyi onaylayın"; the
+    # definite object, as "the password" in English ("bir şifre ver" asks for a new one)
+    r"|\bsistem\w* şifre|şifre(?:yi|sini|nizi) (?:\S+ ){0,2}?(?:söyle|paylaş|ver|göster|onayla|"
+    r"yaz|açıkla)"
     r"|\b(?:kata sandi|kunci rahasia) (?:anda|kamu)|\b(?:mật khẩu|khóa bí mật) của (?:bạn|em)"
     r"|(?:كلمة (?:المرور|السر)|المفتاح السري)|(?:पासवर्ड|गुप्त कुंजी)|(?:পাসওয়ার্ড|গোপন কী)"
     r"|รหัสผ่าน|(?:你的|您的)(?:密码|密碼|密钥|密鑰)|(?:パスワード|秘密鍵)|(?:비밀번호|비밀 ?키)"
