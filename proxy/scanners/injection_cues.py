@@ -49,8 +49,8 @@ _OVERRIDE_INTL = (
     r"anteriores|previas|precedentes|précédentes|antérieures|precedenti|todo|tudo|tutto|tout|"
     r"lo anterior|o acima|ce qui précède|quanto sopra|tutto (?:ciò che è )?sopra)"
     # German, Dutch
-    r"|\b(?:ignorier\w*|vergiss|vergessen sie|vergesst|missacht\w*|übergeh\w*|negeer\w*|"
-    r"vergeet)\b\W+" + _GAP + r"(?:anweisungen|anordnungen|befehle|regeln|vorgaben|"
+    r"|(?:\b(?:ignorier\w*|vergiss|vergessen sie|vergesst|missacht\w*|negeer\w*|vergeet)|"
+    r"übergeh\w*)\b\W+" + _GAP + r"(?:anweisungen|anordnungen|befehle|regeln|vorgaben|"
     r"instruktionen|alles|vorherigen|bisherigen|obigen|instructies|regels|opdrachten|alles|"
     r"vorige|eerdere|das obige|alles oben|het bovenstaande)"
     # Russian, Ukrainian, Polish, Turkish, Indonesian/Malay, Tagalog, Vietnamese
@@ -62,7 +62,7 @@ _OVERRIDE_INTL = (
     r"|\b(?:abaikan|lupakan|jangan hiraukan|acuhkan)\b\W+" + _GAP + r"(?:instruksi|perintah|"
     r"petunjuk|aturan|arahan|sebelumnya|semua)"
     r"|\b(?:huwag pansinin|balewalain|kalimutan|kaligtaan)\b"
-    r"|\b(?:bỏ qua|phớt lờ|quên|lờ đi)\b\W+" + _GAP + r"(?:hướng dẫn|chỉ dẫn|chỉ thị|"
+    r"|\b(?:bỏ qua|phớt lờ|quên|lờ đi)[\s\pP]+" + _GAP + r"(?:hướng dẫn|chỉ dẫn|chỉ thị|"
     r"lệnh|quy tắc|trước đó|tất cả|mọi)"
     # Arabic, Persian, Hindi, Bengali, Thai
     r"|(?:تجاهل|انس|انسَ|تناس|نادیده بگیر|فراموش کن)\W+" + _GAP + r"(?:التعليمات|"
@@ -89,9 +89,9 @@ _NEW_INSTRUCTIONS = (
     r"|\binstead,? (?:you (?:must|should|will)|say|respond|reply|output|print|write|tell)\b"
     r"|\bdo not (?:follow|obey|listen to) (?:the|your|any|those|these)\b"
     r"|\b(?:a partir de ahora|de ahora en adelante|a partir de agora|d[ée]sormais|"
-    r"à partir de maintenant|ab (?:jetzt|sofort)|von nun an|d'ora in (?:poi|avanti)|"
-    r"vanaf nu|отныне|с этого момента|mulai sekarang|từ bây giờ|从现在开始|從現在開始|"
-    r"今から|これから|지금부터|이제부터|ตั้งแต่นี้)"
+    r"ab (?:jetzt|sofort)|von nun an|d'ora in (?:poi|avanti)|vanaf nu|mulai sekarang|"
+    r"từ bây giờ)|à partir de maintenant|отныне|с этого момента|从现在开始|從現在開始|今から|"
+    r"これから|지금부터|이제부터|ตั้งแต่นี้"
 )
 _SYSTEM_IMPERSONATION = (
     r"(?:^|\n)\s*(?:\[|<|#+ ?|\*\*)?(?:system|admin|administrator|developer|root|sysadmin)"
@@ -198,7 +198,7 @@ _PERSONA = (
 _RULE_FREE = (
     r"\b(?:unfiltered|uncensored|unrestricted|unbound|unchained|unlimited)(?:,? (?:and )?"
     r"(?:completely |totally |fully )?(?:unfiltered|uncensored|unrestricted|unlimited|unsafe))?"
-    r" (?:ai|version|mode|response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt"
+    r" (?:ai|version|response|answers?|assistant|chatbot|model|persona|bot|character|llm|gpt"
     r"|language model)"
     r"|\b(?:no|without|nor|not|never|zero)\b[^.!?\n]{0,30}\b(?:regard|concerns?|care)s? "
     r"(?:for|about|to) (?:the )?(?:morality|legality|ethics|harmfulness|consequences)\b"
@@ -273,9 +273,14 @@ _EXFILTRATION = (
     # "if I asked for your password": the request told as a hypothetical
     r"|\bask(?:ed|ing)? (?:you )?for (?:your|the) (?:\w+ )?(?:passwords?|secret(?: key| code)?|"
     r"credentials|api keys?|access codes?)\b"
+    r"|\bse ti chiedessi (?:la |il |la tua |il tuo )?(?:password|chiave)"
+    r"|\bsi te (?:pidiera|pidiese|preguntara por) (?:la |tu )?(?:contraseña|clave)"
+    r"|\bse (?:eu )?te pedisse (?:a |sua |tua |a tua )?(?:senha|palavra-passe)"
+    r"|\bsi je (?:te|vous) demandais (?:le |ton |votre )?mot de passe"
+    r"|\bwenn ich dich nach (?:dem |deinem )?passwort (?:fragen würde|fragte)"
     # the password "of our system", asked of the model that guards it, in other languages
-    r"|\b(?:password|contraseñas?|senhas?|palavra-passe|mot de passe|passwort|kata sandi|"
-    r"mật khẩu|şifre\w*|has[lł]o)\s+(?:\S+\s+){0,2}?(?:para|per|pour|für|untuk|của|del|della|"
+    r"|(?:\b(?:password|contraseñas?|senhas?|palavra-passe|mot de passe|passwort|kata sandi|"
+    r"mật khẩu|has[lł]o)|şifre\w*)\s+(?:\S+\s+){0,2}?(?:para|per|pour|für|untuk|của|del|della|"
     r"de|do|da|des|du|sa|van|dla)\s+(?:\S+\s+){0,2}?(?:sistema|système|system|systeem|sistem|"
     r"hệ thống|systemu)\w*"
     r"|парол\w* (?:\S+ ){0,2}?(?:для|от|нашей|вашей) (?:\S+ )?систем\w*|у (?:вас|тебя) парол\w*"
@@ -285,7 +290,11 @@ _EXFILTRATION = (
     r"|\b(?:tu|su|sua|seu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
     r"(?:contraseña|clave(?: secreta)?|senha|chave(?: secreta)?|mot de passe|clé secrète|"
     r"passwort|kennwort|geheimschlüssel|password|chiave segreta|wachtwoord|hasło)"
-    r"|(?:твой|ваш|ваше) (?:пароль|секретн\w* ключ)|(?:şifreniz|şifreni|gizli anahtar\w*)"
+    r"|(?:твой|ваш|ваше) (?:пароль|секретн\w* ключ)|(?:şifren(?:izi?|i)?\b|gizli anahtar\w*)"
+    # Turkish puts the verb last: "sistemimizin şifresini söyle", "şifreyi onaylayın"; the
+    # definite object, as "the password" in English ("bir şifre ver" asks for a new one)
+    r"|\bsistem\w* şifre|şifre(?:yi|sini|nizi) (?:\S+ ){0,2}?(?:söyle|paylaş|ver|göster|onayla|"
+    r"yaz|açıkla)"
     r"|\b(?:kata sandi|kunci rahasia) (?:anda|kamu)|\b(?:mật khẩu|khóa bí mật) của (?:bạn|em)"
     r"|(?:كلمة (?:المرور|السر)|المفتاح السري)|(?:पासवर्ड|गुप्त कुंजी)|(?:পাসওয়ার্ড|গোপন কী)"
     r"|รหัสผ่าน|(?:你的|您的)(?:密码|密碼|密钥|密鑰)|(?:パスワード|秘密鍵)|(?:비밀번호|비밀 ?키)"
@@ -297,8 +306,8 @@ _SECRET_MENTION = (
     r"access codes?|admin credentials|root password)\b"
     r"|\b(?:contraseñas?|claves? secretas?|senhas?|chaves? secretas?|mots? de passe|"
     r"clés? secrètes?|passw[oö]rt\w*|kennw[oö]rt\w*|geheim(?:e[rn]? )?schlüssel\w*|"
-    r"chiavi? segret[ae]|wachtwoord\w*|has[lł]\w*|şifre\w*|parola(?:yı|nız)?|kata sandi|"
-    r"kunci rahasia|mật khẩu|khóa bí mật|lihim na (?:susi|code)|password)\b"
+    r"chiavi? segret[ae]|wachtwoord\w*|has[lł]\w*|parola(?:nız)?|kata sandi|"
+    r"kunci rahasia|mật khẩu|khóa bí mật|lihim na (?:susi|code)|password)\b|\bparolayı|şifre"
     r"|пароль\w*|секретн\w* (?:ключ|код)\w*|كلمة (?:المرور|السر)|المفتاح السري|رمز المرور"
     r"|पासवर्ड|गुप्त (?:कुंजी|कोड)|পাসওয়ার্ড|গোপন (?:কী|কোড)|รหัสผ่าน|คีย์ลับ|รหัสลับ"
     r"|密码|密碼|密钥|密鑰|口令|暗号|パスワード|秘密鍵|暗証番号|비밀번호|비밀 ?키|암호"
@@ -325,24 +334,24 @@ _RESPONSE_PRIMING = (
 _OBFUSCATION = (
     r"\b(?:base64|base-64|rot13|rot-13|caesar|cipher|hexadecimal|morse|leetspeak|pig latin)\b"
     r"|\b(?:decode|decipher|decrypt|unscramble)\b|\bin reverse(?: order)?\b"
-    r"|\b(?:decodific\w*|décod\w*|dekodier\w*|entschlüssel\w*|декодир\w*|расшифр\w*|"
-    r"giải mã|i-decode|dekode\w*|şifresini çöz\w*|cifrado césar|code césar|codice (?:morse|cesare)|"
-    r"código (?:césar|morse)|caesar-chiffre|шифр\w* цезаря|sezar şifre\w*|mật mã caesar)\b"
+    r"|\b(?:decodific\w*|décod\w*|dekodier\w*|entschlüssel\w*|i-decode|dekode\w*|"
+    r"cifrado césar|code césar|codice (?:morse|cesare)|código (?:césar|morse)|caesar-chiffre|"
+    r"sezar şifre\w*|mật mã caesar)\b|\bgiải mã|декодир|расшифр|şifresini çöz|шифр\S* цезар"
     r"|डिकोड|ডিকোড|ถอดรหัส|解码|解碼|デコード|디코딩|해독|凯撒密码|シーザー暗号|카이사르 암호"
     r"|شفرة قيصر|সিজার সিফার"
-    r"|\b(?:spelled|written|read|write|spell) backwards\b"
+    r"|\b(?:spelled|written|read|write|spell|say)(?: it| this| that| them)? backwards\b"
     r"|\bpart (?:1|2|one|two|a|b)\b\W+(?:is|=|:)\s*['\"“]"
     r"|\b(?:concatenat|interlace|combine (?:the )?(?:parts|strings|a,? b|letters))"
     r"|\b[a-z]\s*=\s*['\"“][^'\"”]{1,120}['\"”]\W+(?:and )?[a-z]\s*=\s*['\"“]"
-    r"|\b(?:parte|partie|teil|часть|bölüm|bagian|phần|bahagi) (?:1|2|a|b|uno|un|eins)\b\W+"
+    r"|(?:\b(?:parte|partie|teil|bölüm|bagian|phần|bahagi)|часть) (?:1|2|a|b|uno|un|eins)\b\W+"
     r"|(?:भाग|ভাগ|ส่วนที่|部分|パート) ?[12]|[12]부(?:는|분)"
-    r"|\b(?:combin\w*|kombinier\w*|kombinasi\w*|birleştir\w*|объедин\w*|kết hợp|pagsamahin)"
+    r"|(?:\b(?:combin\w*|kombinier\w*|kombinasi\w*|birleştir\w*|kết hợp|pagsamahin)|объедин\S*)"
     r" (?:\w+ )?a,? b\b|a, b,? (?:और|এবং|และ|và|및|和|と|و) c\b"
     r"|\b(?:en orden inverso|al revés|em ordem inversa|de trás para frente|dans l'ordre inverse|"
-    r"à l'envers|in ordine inverso|in umgekehrter reihenfolge|rückwärts|в обратном порядке|"
-    r"задом наперёд|ters sırayla|tersten|urutan terbalik|secara terbalik|thứ tự ngược|"
-    r"baligtad na pagkakasunod)\b|倒序|反顺序|反順序|逆順|逆の順序|역순|거꾸로|بالترتيب العكسي"
-    r"|उल्टे क्रम|বিপরীত ক্রমে|ลำดับย้อนกลับ"
+    r"in ordine inverso|in umgekehrter reihenfolge|rückwärts|ters sırayla|tersten|urutan "
+    r"terbalik|secara terbalik|thứ tự ngược|baligtad na pagkakasunod)\b|à l'envers"
+    r"|в обратном порядке|задом наперёд|倒序|反顺序|反順序|逆順|逆の順序|역순|거꾸로"
+    r"|بالترتيب العكسي|उल्टे क्रम|বিপরীত ক্রমে|ลำดับย้อนกลับ"
 )
 # Payload splitting: a request cut into quoted parts the model is told to join ("Part 1 is
 # '…', Part 2 is '…'", "a = '…' b = '…' z = a + b + c", "combine A, B and C"), so that no part
@@ -352,15 +361,15 @@ _PAYLOAD_SPLITTING = (
     r"\b[a-z]\s*=\s*['\"“][^'\"”\n]{1,120}['\"”]\W+(?:and |y |et |und |e |и |ve |dan |và |at )?"
     r"[a-z]\s*=\s*['\"“]"
     r"|\b[a-z]\s*\+\s*[a-z]\s*\+\s*[a-z]\b"
-    r"|\b(?:part|parte|partie|teil|часть|bölüm|bagian|phần|bahagi)\s*(?:1|2|one|two|a|b|uno|un|"
+    r"|(?:\b(?:part|parte|partie|teil|bölüm|bagian|phần|bahagi)|часть)\s*(?:1|2|one|two|a|b|uno|un|"
     r"eins)\b\W{0,3}(?:\w+\W{1,3}){0,2}?"
     + _QUOTE
     + r"|(?:भाग|ভাগ|ส่วนที่|部分|パート)\s?[12]\W{0,3}(?:\S+\s){0,2}?"
     + _QUOTE
     + r"|[12]부(?:는|분)\s?"
     + _QUOTE
-    + r"|\b(?:combin\w*|kombinier\w*|kombinasi\w*|birleştir\w*|объедин\w*|kết hợp|pagsamahin|"
-    r"mélange\w*|unisci|une|junte|merge|join)\s(?:\w+\s)?a,?\s(?:b,?\s)?(?:and|und|y|et|e|и|ve|"
+    + r"|(?:\b(?:combin\w*|kombinier\w*|kombinasi\w*|birleştir\w*|kết hợp|pagsamahin|"
+    r"mélange\w*|unisci|une|junte|merge|join)|объедин\S*)\s(?:\w+\s)?a,?\s(?:b,?\s)?(?:and|und|y|et|e|и|ve|"
     r"dan|và|at)?\s?[bc]\b"
     r"|\ba, b,? (?:और|এবং|และ|và|및|和|と|و) c\b"
 )

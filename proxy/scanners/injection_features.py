@@ -25,6 +25,7 @@ from proxy.scanners.injection_text import (
     hinted_views,
     looks_like_pig_latin,
     normalize,
+    unpig_latin,
 )
 
 __all__ = ["CUES", "Extracted", "extract", "finding_spans", "normalize", "tokenize"]
@@ -119,6 +120,9 @@ def extract(text: str) -> Extracted:
     plain = deobfuscate(normalized, found)
     if plain is not None:
         views.append(("obfuscated_cue", plain))
+    pig_latin = looks_like_pig_latin(normalized, tokens)
+    if pig_latin:
+        views.append(("obfuscated_cue", unpig_latin(normalized)))
     hinted = hinted_views(normalized, found)
     views.extend(("hidden_cue", view) for view in hinted)
     # Token smuggling: the text asks for decoding and does hide a readable message, whatever
@@ -135,7 +139,7 @@ def extract(text: str) -> Extracted:
         dense["names_model"] = 1.0
     if hidden_or_styled(text):
         dense["zero_width_or_styled"] = 1.0
-    if "spaced_letters" in found or looks_like_pig_latin(normalized, tokens):
+    if "spaced_letters" in found or pig_latin:
         dense["spaced_letters"] = 1.0
     if adversarial_suffix(text):
         dense["adversarial_suffix"] = 1.0

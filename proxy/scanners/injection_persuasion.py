@@ -31,6 +31,14 @@ _CONCEALMENT = (
     r"|\bavoid (?:any )?(?:direct|explicit) (?:mention|reference)s?\b"
     r"|\bwithout (?:arousing|raising) (?:\w+ )?suspicion\b"
     r"|\bavoid (?:suspicion|getting caught|being caught|being detected)\b"
+    # the reader helped to escape notice: the authorities, detection, the person it is done to
+    # ("evade" is a harm word already, so it is left out here: one phrase, one signal)
+    r"|\b(?:avoid|avoiding|escape|escaping|elude|eluding) (?:\w+ )?detection\b"
+    r"|\b(?:elude|eluding) (?:the )?(?:authorities|police|law enforcement|cops)\b"
+    r"|\bwithout (?:alerting|notifying|involving|tipping off) (?:the |any )?(?:\w+ )?"
+    r"(?:authorities|police|law enforcement|officials|fire department|professionals)\b"
+    r"|\bwithout (?:them|anyone|others|him|her|my \w+|the \w+) (?:noticing|knowing|finding out|"
+    r"realizing)\b"
 )
 
 PERSUASION_CUES: Final[dict[str, str]] = {

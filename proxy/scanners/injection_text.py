@@ -43,7 +43,16 @@ _COMMON_WORDS: Final = frozenset(
 _STYLED: Final = re.compile(r"[\U0001d400-\U0001d7ff\uff21-\uff3a\uff41-\uff5a]")
 _NON_LETTERS: Final = re.compile(r"[^a-z]+")
 _DECODE_WINDOW: Final = 2000
+# A decoded view needs this many common words among `_HIT_WINDOW` consecutive ones.
+_MIN_HITS: Final = 3
+_HIT_WINDOW: Final = 12
 _PIG_LATIN_WINDOW: Final = 60
+_PIG_LATIN_WORD: Final = re.compile(r"\b[a-z]{2,}ay\b")
+# Consonant clusters that open English words, for reading Pig Latin back.
+_ONSETS: Final = frozenset(
+    "th wh sh ch ph qu thr shr str spr scr spl squ pr tr cr br gr dr fr pl cl bl fl gl sl sp st "
+    "sc sk sm sn sw tw kn wr".split()
+)
 _TAIL: Final = 160
 _SUFFIX_TOKENS: Final = 15
 _SUFFIX_SYMBOLS: Final = "{}[]()<>\\|`~^$%#@*+=;"
@@ -109,6 +118,32 @@ def _ends_in_ay(token: str) -> bool:
     return len(token) > 3 and token.endswith("ay")
 
 
+def _unpig_word(match: re.Match[str]) -> str:
+    stem = match.group()[:-2]
+    # "useryay" is "user" (a word opening with a vowel gets "yay" or "way"); "ouyay" is "you"
+    # (the "y" moved to the end). Which one is meant is not written down, so a common word wins.
+    vowel_rule = stem[:-1] if stem[0] in "aeiou" and stem[-1] in "wy" else ""
+    # The consonants that moved are the end of the stem, but which of them ("oesd": "does", not
+    # "sdoe") only an English onset says: the longest one that is one, else the last letter.
+    run = len(stem) - 1
+    while run > 0 and stem[run - 1] not in "aeiouy":
+        run -= 1
+    start = next((i for i in range(run, len(stem) - 1) if stem[i:] in _ONSETS), len(stem) - 1)
+    moved = stem[start:] + stem[:start]
+    if vowel_rule and (vowel_rule in _COMMON_WORDS or moved not in _COMMON_WORDS):
+        return vowel_rule
+    return moved
+
+
+def unpig_latin(normalized: str) -> str:
+    """Pig Latin read back: "erewhay oesday ethay useryay ivelay" -> "where does the user live".
+
+    The consonants moved to the end go back to the front; call it only for a text that
+    `looks_like_pig_latin`.
+    """
+    return _PIG_LATIN_WORD.sub(_unpig_word, normalized)
+
+
 def decode_run(run: str) -> str | None:
     """Printable text hidden in a base64, hex, binary, URL or escape run; None for digests."""
     compact = run.replace(" ", "").replace(":", "").replace(",", "")
@@ -135,31 +170,42 @@ def _rot(text: str, shift: int) -> str:
     return text.translate(str.maketrans(lower, lower[shift:] + lower[:shift]))
 
 
-def _english_hits(text: str) -> int:
-    return sum(map(_COMMON_WORDS.__contains__, _NON_LETTERS.sub(" ", text).split()))
+def _english_hits(words: list[str]) -> int:
+    """The most common English words among any `_HIT_WINDOW` consecutive words: a hidden
+    message is a run of them, while chance hits in other text are scattered."""
+    flags = [word in _COMMON_WORDS for word in words]
+    best = current = sum(flags[:_HIT_WINDOW])
+    if len(flags) <= _HIT_WINDOW or sum(flags) == best:
+        return best
+    for i in range(_HIT_WINDOW, len(flags)):
+        current += flags[i] - flags[i - _HIT_WINDOW]
+        best = max(best, current)
+    return best
 
 
 def hinted_views(normalized: str, hints: Collection[str]) -> list[str]:
     """ROT13 or the best Caesar shift, and the reversed text, each only when hinted at.
 
-    A decoded view counts only if it reads as English more than the text does. The search
-    looks at the first `_DECODE_WINDOW` characters, so a text full of hints costs no more.
+    A decoded view counts if words that are not English as written read as English once
+    decoded: the request to decode ("decode this Caesar cipher: ...") is plain English around
+    the hidden message, so only the other words are decoded and counted. The search looks at
+    the first `_DECODE_WINDOW` characters, so a text full of hints costs no more.
     """
     views: list[str] = []
+    if not ("rotation" in hints or "reversal" in hints):
+        return views
     head = normalized[:_DECODE_WINDOW]
-    baseline = _english_hits(head) if hints else 0
+    foreign = " ".join(w for w in _NON_LETTERS.sub(" ", head).split() if w not in _COMMON_WORDS)
     if "rotation" in hints:
-        best, best_hits = 0, baseline
+        best, best_hits = 0, _MIN_HITS - 1
         for shift in range(1, 26):
-            hits = _english_hits(_rot(head, shift))
+            hits = _english_hits(_rot(foreign, shift).split())
             if hits > best_hits:
                 best, best_hits = shift, hits
-        if best and best_hits >= 3:
+        if best:
             views.append(_rot(head, best))
-    if "reversal" in hints:
-        reversed_text = head[::-1]
-        if _english_hits(reversed_text) > max(baseline, 2):
-            views.append(reversed_text)
+    if "reversal" in hints and _english_hits(foreign[::-1].split()) >= _MIN_HITS:
+        views.append(head[::-1])
     return views
 
 
