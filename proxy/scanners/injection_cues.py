@@ -14,6 +14,12 @@ from typing import Final
 import re2
 
 from proxy.scanners.injection_persuasion import PERSUASION_CUES
+from proxy.scanners.injection_planted import (
+    DEFENSIVE,
+    PLANTED_ADDRESS,
+    PLANTED_MARKERS,
+    PLANTED_OVERRIDE,
+)
 
 _GAP = r"(?:[^\s.!?;。！？]+\s+){0,4}?"  # up to four words, within one sentence
 _MANY = r"(?:all|any|every|each|everything|the|your|my|these|those|this|its)"
@@ -437,9 +443,9 @@ _REFUSAL_SUPPRESSION = (
 )
 
 CUES: Final[dict[str, str]] = {
-    "override": _OVERRIDE_EN + "|" + _OVERRIDE_INTL,
+    "override": _OVERRIDE_EN + "|" + _OVERRIDE_INTL + "|" + PLANTED_OVERRIDE,
     "new_instructions": _NEW_INSTRUCTIONS,
-    "system_impersonation": _SYSTEM_IMPERSONATION,
+    "system_impersonation": _SYSTEM_IMPERSONATION + "|" + PLANTED_MARKERS,
     "mode_switch": _MODE_SWITCH,
     "authority_claim": _AUTHORITY,
     "persona": _PERSONA,
@@ -450,7 +456,7 @@ CUES: Final[dict[str, str]] = {
     "response_priming": _RESPONSE_PRIMING,
     "obfuscation": _OBFUSCATION,
     "payload_splitting": _PAYLOAD_SPLITTING,
-    "indirect": _INDIRECT,
+    "indirect": _INDIRECT + "|" + PLANTED_ADDRESS,
     "harmful_framing": _HARMFUL_FRAMING,
     "refusal_suppression": _REFUSAL_SUPPRESSION,
     **PERSUASION_CUES,
@@ -577,7 +583,8 @@ ENCODED_PATTERN: Final = re2.compile(_ENCODED, _options())
 ENCODED_RUNS: Final = re2.compile("(?i)" + _ENCODED, _options())
 _SIGNALS, _SIGNAL_NAMES = _compile_set()
 _SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items(), *HINTS.items())}
-_NEGATED_PATTERN: Final = re2.compile(_NEGATED_OVERRIDE, _options())
+_NEGATED_PATTERN: Final = re2.compile(_NEGATED_OVERRIDE + "|" + DEFENSIVE, _options())
+_NEGATABLE: Final = frozenset({"override", "new_instructions"})
 # A story or a role for the model, and a request for a procedure: with a harmful topic, "the
 # villain explains step by step how to…" (see `injection_features`). Searched only in texts
 # with a harmful topic, outside the set: their open word gaps are what costs most in it.
@@ -600,10 +607,12 @@ def signals(normalized: str) -> set[str]:
         names = {name for name, pattern in _SINGLE.items() if pattern.search(normalized)}
         if ENCODED_PATTERN.search(normalized):
             names.add(ENCODED)
-    if "override" in names and _NEGATED_PATTERN.search(normalized):
-        # An override only counts if one is left once the negated verbs are blanked out.
-        if not _SINGLE["override"].search(_NEGATED_PATTERN.sub(" ", normalized)):
-            names.discard("override")
+    for name in _NEGATABLE & names:
+        # An override only counts if one is left once the negated verbs and the warnings
+        # against following the text are blanked out; the same for new instructions.
+        if _NEGATED_PATTERN.search(normalized):
+            if not _SINGLE[name].search(_NEGATED_PATTERN.sub(" ", normalized)):
+                names.discard(name)
     return names
 
 

@@ -67,6 +67,9 @@ _EDGE_PUNCTUATION: Final = "()[]\"'.,;:!?*`"
 # Template slots ("${city}", "{{code here}}") are how prompt templates are written, not noise.
 _PLACEHOLDER: Final = re.compile(r"\$?\{\{?[A-Za-z_][\w ]{0,30}\}\}?")
 _SUFFIX_SHARE: Final = 0.1
+_LONE_OPENERS: Final = frozenset({"[", "{"})
+# Markdown task-list boxes ("- [ ] buy milk") are the one place prose leaves a bracket alone.
+_CHECKBOX: Final = re.compile(r"\[[ xX]\]")
 
 
 def normalize(text: str) -> str:
@@ -222,7 +225,7 @@ def adversarial_suffix(text: str) -> float:
         return 0.0
     if _symbol_count(tail) < 3:
         return 0.0  # the common case: prose ends in prose
-    tokens = _PLACEHOLDER.sub("", tail).split()[-_SUFFIX_TOKENS:]
+    tokens = _CHECKBOX.sub("", _PLACEHOLDER.sub("", tail)).split()[-_SUFFIX_TOKENS:]
     if len(tokens) < 5:
         return 0.0
     odd = sum(map(_odd_token, tokens))
@@ -257,7 +260,8 @@ def _odd_token(token: str) -> bool:
     if core[:1] in ("#", "@") and core[1:].isalnum():
         return False  # a hashtag or a handle
     if not core:
-        return len(token.translate(_NOT_SUFFIX_SYMBOLS)) >= 2
+        # A bracket that opens nothing ("[ [ [", GCG's filler) is no prose punctuation either.
+        return token in _LONE_OPENERS or len(token.translate(_NOT_SUFFIX_SYMBOLS)) >= 2
     symbols = len(core.translate(_NOT_SUFFIX_SYMBOLS))
     if symbols >= 2 or (symbols and any(c.isalpha() for c in core)):
         return True
