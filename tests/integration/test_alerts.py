@@ -166,11 +166,23 @@ async def test_upstream_errors_fire_once_grow_and_resolve(
     for headers, body in receiver.received:
         assert verify_signature(headers, body)
         assert headers["x-warden-event"] == orjson.loads(body)["event"]
-    async with warden.http.get(f"{warden.admin_url}/metrics") as r:
-        metrics = await r.text()
+    metrics = await metrics_showing(
+        warden, 'warden_alert_webhook_deliveries_total{result="delivered"} 4.0'
+    )
     assert 'warden_alerts_fired_total{type="upstream_errors"} 1.0' in metrics
     assert 'warden_alerts_resolved_total{by="auto",type="upstream_errors"} 1.0' in metrics
-    assert 'warden_alert_webhook_deliveries_total{result="delivered"} 4.0' in metrics
+
+
+async def metrics_showing(warden: RunningWarden, line: str) -> str:
+    """/metrics once it shows `line`: a delivery is counted after Warden has read the
+    receiver's answer and recorded it, a moment after the receiver and the table have it."""
+
+    async def scrape() -> str | None:
+        async with warden.http.get(f"{warden.admin_url}/metrics") as r:
+            text = await r.text()
+        return text if line in text else None
+
+    return str(await eventually(scrape))
 
 
 RISK_RULES = """
@@ -312,10 +324,10 @@ async def test_webhook_retries_with_backoff_then_delivers(
     headers, body = receiver.received[0]
     assert verify_signature(headers, body)
     assert headers["x-warden-delivery"] == str(delivered[0]["id"])
-    async with warden.http.get(f"{warden.admin_url}/metrics") as r:
-        metrics = await r.text()
+    metrics = await metrics_showing(
+        warden, 'warden_alert_webhook_deliveries_total{result="delivered"} 1.0'
+    )
     assert 'warden_alert_webhook_deliveries_total{result="retry"} 2.0' in metrics
-    assert 'warden_alert_webhook_deliveries_total{result="delivered"} 1.0' in metrics
 
 
 @pytest.mark.parametrize(("status", "attempts"), [(500, 4), (400, 1)])
