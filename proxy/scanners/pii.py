@@ -130,9 +130,10 @@ def _scan_ipv6(text: str, start: int, end: int, candidate: str, out: list[Findin
         for _ in range(_IPV6_MAX_COLONS + 1):
             cut = candidate.index(":", cut + 1)
         candidate, end = candidate[:cut], start + cut
-    if end < len(text) and text[end] == ".":
+    if text[end : end + 1] == "." and text[end + 1 : end + 2].isdigit():
         # "::ffff:192.0.2.1": an IPv4 address written as the last 32 bits; the candidate
-        # stopped at its first dot. Anything else dotted after the groups is no address.
+        # stopped at its first dot. Other digits dotted after the groups are no address; a
+        # full stop after it ends a sentence.
         tail = _IPV4_TAIL.match(text, end)
         if tail is None:
             return

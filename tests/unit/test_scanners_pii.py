@@ -35,6 +35,7 @@ POSITIVES = [
     ("peer 2001:db8::8a2e:370:7334 up", "pii.ip_address", "2001:db8::8a2e:370:7334"),
     ("src=fe80::1ff:fe23:4567:890a", "pii.ip_address", "fe80::1ff:fe23:4567:890a"),
     ("mapped ::ffff:192.0.2.1 seen", "pii.ip_address", "::ffff:192.0.2.1"),
+    ("Connect to 2001:db8::8a2e:370:7334.", "pii.ip_address", "2001:db8::8a2e:370:7334"),
 ]
 
 NEGATIVES = [
