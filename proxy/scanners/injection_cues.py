@@ -607,12 +607,12 @@ def signals(normalized: str) -> set[str]:
         names = {name for name, pattern in _SINGLE.items() if pattern.search(normalized)}
         if ENCODED_PATTERN.search(normalized):
             names.add(ENCODED)
-    for name in _NEGATABLE & names:
+    negatable = _NEGATABLE & names
+    if negatable and _NEGATED_PATTERN.search(normalized):
         # An override only counts if one is left once the negated verbs and the warnings
         # against following the text are blanked out; the same for new instructions.
-        if _NEGATED_PATTERN.search(normalized):
-            if not _SINGLE[name].search(_NEGATED_PATTERN.sub(" ", normalized)):
-                names.discard(name)
+        blanked = _NEGATED_PATTERN.sub(" ", normalized)
+        names -= {name for name in negatable if not _SINGLE[name].search(blanked)}
     return names
 
 
