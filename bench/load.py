@@ -70,17 +70,18 @@ class Workload:
     body: bytes
 
 
-def workloads(words: int) -> list[Workload]:
+def workloads(words: int, only: str | None = None) -> list[Workload]:
     prompt = " ".join(_WORDS[i % len(_WORDS)] for i in range(words))
 
     def body(stream: bool) -> bytes:
         messages = [{"role": "user", "content": prompt}]
         return orjson.dumps({"model": "echo-1", "messages": messages, "stream": stream})
 
-    return [
+    every = [
         Workload("chat", f"non-streaming chat completions (POST {PATH})", False, body(False)),
         Workload("chat_stream", f"streaming chat completions (POST {PATH}, SSE)", True, body(True)),
     ]
+    return [w for w in every if only is None or w.name == only]
 
 
 @dataclass(slots=True)
@@ -216,11 +217,11 @@ async def run_all(
 ) -> dict[str, dict[str, Phase]]:
     # Every target gets the same headers; the upstream and the pass-through ignore the key.
     headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
-    results = {w.name: {t: Phase() for t in TARGETS} for w in workloads(args.words)}
+    results = {w.name: {t: Phase() for t in TARGETS} for w in workloads(args.words, args.workload)}
     for round_no in range(args.rounds):
         # Rotating the order spreads slow drift (thermal, noisy neighbours) over all targets.
         order = TARGETS[round_no % 3 :] + TARGETS[: round_no % 3]
-        for workload in workloads(args.words):
+        for workload in workloads(args.words, args.workload):
             for target in order:
                 print(
                     f"  round {round_no + 1}/{args.rounds}  {workload.name:<11}  {target:<11}",
@@ -532,6 +533,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up s (default 2)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds over all targets")
     parser.add_argument("--words", type=int, default=16, help="prompt words = streamed chunks")
+    parser.add_argument(
+        "--workload",
+        choices=("chat", "chat_stream"),
+        help="run only this workload (default: both), e.g. to profile one",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results as JSON")
     parser.add_argument(
         "--no-audit",
@@ -650,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {"environment": env, "parameters": params, "workloads": {}}
     all_checks: list[Check] = []
-    for workload in workloads(args.words):
+    for workload in workloads(args.words, args.workload):
         summaries = {t: summarize(phases[workload.name][t]) for t in TARGETS}
         print_table(workload, summaries)
         if args.shipped:
