@@ -10,6 +10,7 @@ match:
 - Phone numbers, card numbers, SSNs, IBANs: digit and capital groups separated by single
   spaces (`+1 415 555 0132`, `GB82 WEST 1234 …`). While the tail is such a run, it is held
   from the run's start; an extension (`x`, `ext`) keeps it open.
+  An IBAN written in lower case (`gb82 west 1234 …`) is held from its first group too.
 - Private key blocks: from an unterminated `-----BEGIN`.
 - Keyword-anchored secrets (`password = …`, `Bearer …`): the span reported is the value, one
   run, found with the keyword in the window's left context.
@@ -37,6 +38,14 @@ _GROUP: Final = string.digits + string.ascii_uppercase + "+()-./ "
 _GROUP_TOKEN: Final = _GROUP.replace(" ", "")
 # A phone extension being written after the number: "x", "e", "ex", "ext", "ext.", then digits.
 _EXTENSION: Final = re.compile(r"(?:x|e|ex|ext\.?)[0-9]*")
+# An IBAN in lower case, still being written at the end: country and check digits, groups of
+# four (fixed widths, so a tail that is no IBAN fails fast), a shorter last one. At most 34
+# characters and the spaces between its groups.
+_LOWER_IBAN_TAIL: Final = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4})*(?: ?[A-Za-z0-9]{1,3})? ?\Z"
+)
+_IBAN_SPAN: Final = 34 + 8
+_NOT_DIGIT_BYTES: Final = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
 _KEY_BEGIN: Final = "-----BEGIN"
 _KEY_END: Final = "-----END"
 
@@ -51,12 +60,23 @@ def _groups_start(text: str) -> int:
     start = len(text.rstrip(_RUN))  # run_start(text)
     token = text[start:]
     if token.lstrip(_GROUP_TOKEN) and not (token[0] in "ex" and _EXTENSION.fullmatch(token)):
-        return start  # not a group, nor an extension (which starts with "e" or "x")
+        # not a group, nor an extension (which starts with "e" or "x")
+        return _lower_iban_start(text, start)
     # Extend over the groups before it; a match never begins with the space between them.
     begin = len(text[:start].rstrip(_GROUP))
     while begin < len(text) and text[begin] == " ":
         begin += 1
-    return begin
+    return _lower_iban_start(text, begin)
+
+
+def _lower_iban_start(text: str, begin: int) -> int:
+    """`begin`, or earlier where a lower-case IBAN being written starts. Its check digits
+    are in the last `_IBAN_SPAN` characters: prose without digits there is done at once."""
+    offset = max(0, len(text) - _IBAN_SPAN)
+    if offset >= begin or not text[offset:].encode().translate(None, _NOT_DIGIT_BYTES):
+        return begin
+    found = _LOWER_IBAN_TAIL.search(text, offset)
+    return found.start() if found is not None and found.start() < begin else begin
 
 
 def _private_key_start(text: str) -> int:

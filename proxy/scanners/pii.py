@@ -10,7 +10,7 @@ import re2
 from proxy.scanners.base import Finding
 from proxy.scanners.pii_checks import IBAN_LENGTHS, iban_ok, ipv4_ok, ipv6_ok
 from proxy.scanners.pii_numbers import bounded, scan_number_cluster
-from proxy.scanners.pii_phone import PhoneBudget
+from proxy.scanners.pii_phone import PhoneBudget, context_before
 from proxy.scanners.re2_spans import match_spans
 
 EMAIL, PHONE, CARD, SSN, IBAN, IP = (
@@ -32,7 +32,7 @@ EMAIL, PHONE, CARD, SSN, IBAN, IP = (
 _CANDIDATES: Final = re2.compile(
     r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
     r"|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,}"
-    r"|[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?"
+    r"|[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,4})?"
     r"|\+?\(?[0-9][0-9(). \-]{5,}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,5})?"
 )
 _IPV6_MAX_COLONS: Final = 7
@@ -75,6 +75,13 @@ def _scan_email(text: str, start: int, end: int, out: list[Finding]) -> None:
     out.append(Finding(EMAIL, start, end, 0.95))
 
 
+# Words that say a lower-case IBAN is one ("wire it to gb82 west …"); upper case needs none.
+_IBAN_CONTEXT: Final = (
+    "iban", "account", "acct", "bank", "transfer", "wire", "pay", "sepa", "konto", "compte",
+    "cuenta", "conto", "rekening", "überweis", "virement",
+)  # fmt: skip
+
+
 def _scan_iban(text: str, start: int, end: int, out: list[Finding]) -> None:
     # The candidate may run into the next upper-case word; cut at the country's length.
     compact, positions = [], []
@@ -83,7 +90,7 @@ def _scan_iban(text: str, start: int, end: int, out: list[Finding]) -> None:
             compact.append(text[offset])
             positions.append(offset)
     country_code = "".join(compact[:2])
-    length = IBAN_LENGTHS.get(country_code)
+    length = IBAN_LENGTHS.get(country_code.upper())
     if length is None or len(compact) < length:
         return
     cut = positions[length - 1] + 1
@@ -91,7 +98,14 @@ def _scan_iban(text: str, start: int, end: int, out: list[Finding]) -> None:
         return
     if cut < len(text) and text[cut].isalnum():
         return
-    if iban_ok("".join(compact[:length])):
+    iban = "".join(compact[:length])
+    if not iban.isupper():
+        # Written in lower case, the shape is as common in identifiers and hex digests as
+        # in bank details: only the text saying it is an account number makes it one.
+        if not context_before(text, start, _IBAN_CONTEXT):
+            return
+        iban = iban.upper()
+    if iban_ok(iban):
         out.append(Finding(IBAN, start, cut, 0.95))
 
 

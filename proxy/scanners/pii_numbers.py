@@ -18,10 +18,12 @@ from proxy.scanners.pii_checks import (
     ssn_parts_ok,
 )
 from proxy.scanners.pii_phone import (
+    MAX_PHONE_DIGITS,
     PHONE_CONTEXT_WIDTH,
     PhoneBudget,
     classify_phone,
     context_before,
+    dials_abroad,
     latest_phone_word,
     phone_word_before,
 )
@@ -97,7 +99,8 @@ def _classify_single(
         ):
             return Finding(SSN, start, end, 0.8)
         return None
-    if not 7 <= digit_count <= 15:
+    # "0044…" spends two digits on the "00" that "+44…" writes as "+".
+    if not 7 <= digit_count <= MAX_PHONE_DIGITS + 2 * (candidate[:2] == "00"):
         return None
     return classify_phone(text, start, end, candidate, digit_count, phone_word, budget)
 
@@ -215,8 +218,9 @@ def _shape_starts_pattern() -> re.Pattern[bytes]:
 
 
 _SHAPE_STARTS: Final = _shape_starts_pattern()
-# Tokens that start with "+" or "(", or hold a ".": international numbers, "(415) …", IPv4.
-_MARKED_TOKENS: Final = re.compile(r"(?:^|(?<= ))(?:[+(][^ ]*|[^ .]*\.[^ ]*)")
+# Tokens that start with "+", "(" or "00", or hold a ".": international numbers, "(415) …",
+# IPv4.
+_MARKED_TOKENS: Final = re.compile(r"(?:^|(?<= ))(?:[+(][^ ]*|00[1-9][^ ]*|[^ .]*\.[^ ]*)")
 
 
 def _candidate_starts(
@@ -230,7 +234,7 @@ def _candidate_starts(
     found = set(range(near_start))
     found.update(match.start() for match in _SHAPE_STARTS.finditer(shape))
     run = text[start:end]
-    if "+" in run or "(" in run or "." in run:
+    if "+" in run or "(" in run or "." in run or " 00" in run or run[:2] == "00":
         found.update(
             bisect_right(tokens.starts, start + match.start()) - 1
             for match in _MARKED_TOKENS.finditer(run)
@@ -270,7 +274,9 @@ def _longest_at(
     # work: a card is 3-5 groups in a grouping people write with a brand's length. A spaced
     # phone is international ("+…"), has an extension, is NANP (10-11 digits; without a phone
     # word only in NANP grouping) or, next to a phone word, national: starting "0" or "(0".
-    open_phone = first[0] == "+" or tokens.has_x or (phone_word and first[0] in "0(")
+    abroad = dials_abroad(first)
+    open_phone = first[0] == "+" or abroad or tokens.has_x or (phone_word and first[0] in "0(")
+    most_phone_digits = MAX_PHONE_DIGITS + 2 * abroad
     for k in range(usable - 1, max(bisect_left(totals, 7), 1) - 1, -1):
         total = totals[k]
         if k == 2 and window[:3] == _SSN_GROUPS:
@@ -280,7 +286,7 @@ def _longest_at(
             if ssn is not None and bounded(text, start, end):
                 return ssn, index + 3
         card = total in card_lengths and card_group_lengths_ok(tuple(window[: k + 1]))
-        phone = total <= 15 and (
+        phone = total <= most_phone_digits and (
             open_phone or (total in (10, 11) and (phone_word or _nanp_groups_ok(totals[: k + 1])))
         )
         if card or phone:
@@ -328,6 +334,6 @@ def _classify_multi(
         number = "".join(pieces)
         if card_brand_ok(number) and luhn_ok(number):
             return Finding(CARD, start, end, 0.95)
-    if 7 <= total <= 15:
+    if 7 <= total <= MAX_PHONE_DIGITS + 2 * (candidate[:2] == "00"):
         return classify_phone(text, start, end, candidate, total, phone_word, budget)
     return None

@@ -24,6 +24,12 @@ _NANP_RE: Final = re.compile(
     r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}(?: ?(?:x|ext\.?) ?\d{1,5})?"
 )
 _INTERNATIONAL_RE: Final = re.compile(r"\+\d{1,3}(?:[ .\-]?(?:\(\d{1,5}\)|\d{1,5})){1,7}")
+# "0044 20 7946 0958": most of the world dials "00" where "+" is written. Only a first group of
+# exactly "00" and a country code, set apart, reads as one; "0044207946095" is an order number
+# as likely as a phone and keeps needing a phone word.
+_DIALLED_ABROAD: Final = re.compile(r"00([1-9]\d{0,2})[ .\-]")
+# Digits of an international number: at most 15 after the "+", or after "00".
+MAX_PHONE_DIGITS: Final = 15
 _NATIONAL_RE: Final = re.compile(r"(?:\(?0\d{1,5}\)?[ .\-/]?)(?:\d{2,8}[ .\-]?){1,4}")
 _REGIONS: Final = ("US", "GB", "DE", "FR", "NL")
 _NON_DIGITS: Final = re.compile(r"\D+")
@@ -162,6 +168,22 @@ def phone_valid(candidate: str, regions: tuple[str, ...]) -> bool:
     return budget.valid(candidate, regions)
 
 
+def dials_abroad(token: str) -> bool:
+    """Whether a number's first group is "00" and then a country code ("0044", "001")."""
+    return 3 <= len(token) <= 5 and token[:2] == "00" and int(token[2:] or 0) in _COUNTRY_CODES
+
+
+_COUNTRY_CODES: Final = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _as_international(candidate: str) -> str | None:
+    """ "0044 20 7946 0958" written as "+44 20 7946 0958", or None if it is no such number."""
+    found = _DIALLED_ABROAD.match(candidate)
+    if found is None or int(found.group(1)) not in _COUNTRY_CODES:
+        return None
+    return "+" + candidate[2:]
+
+
 def context_before(text: str, start: int, words: tuple[str, ...], width: int = 48) -> bool:
     window = text[max(0, start - width) : start].lower()
     return any(word in window for word in words)
@@ -195,6 +217,12 @@ def classify_phone(
         if _INTERNATIONAL_RE.fullmatch(candidate) and budget.valid(candidate, ("US",)):
             return Finding(PHONE, start, end, 0.85)
         return None
+    if candidate[:2] == "00":
+        international = _as_international(candidate)
+        if international is not None:
+            if _INTERNATIONAL_RE.fullmatch(international) and budget.valid(international, ("US",)):
+                return Finding(PHONE, start, end, 0.8)
+            return None
     # A NANP number has 10 digits, 11 with the leading 1, more only with an extension.
     if (digit_count <= 11 or "x" in candidate) and _NANP_RE.fullmatch(candidate):
         return Finding(PHONE, start, end, 0.85) if budget.valid(candidate, ("US",)) else None

@@ -163,6 +163,7 @@ CORPUS = [
     ("pii.credit_card", "card 4111-1111-1111-1111 and 4111 1111 1111 1111 ok"),
     ("pii.us_ssn", "SSN 123-45-6789, ssn 123456789 on file"),
     ("pii.iban", "IBAN GB82 WEST 1234 5698 7654 32 please, or DE89370400440532013000"),
+    ("pii.iban", "wire it to gb82 west 1234 5698 7654 32 today, account de89370400440532013000"),
     ("pii.ip_address", "hosts 203.0.113.9 and 2001:db8:85a3::8a2e:370:7334 up"),
     ("secret.aws_access_key", "key " + "AKIA" + "IOSFODNN7" + "QWERTYZ" + " here"),
     ("secret.github_token", "token " + "ghp" + "_" + body(36) + " ok"),
@@ -256,6 +257,8 @@ def test_a_chunk_ending_in_a_space_or_punctuation_is_released_whole() -> None:
         ("call me at 415 555", "call me at "),  # a number being written
         ("iban GB82 WEST", "iban "),  # capital and digit groups
         ("IBAN GB82 WEST", ""),  # a capital word may start one too
+        ("iban gb82 west 12", "iban "),  # in lower case too
+        ("room b12 is free", "room b12 is "),  # but not any word with digits
         ("mail jane.doe@exa", "mail "),  # one run
         ("number 0132 ext", "number "),  # an extension keeps the number open
         ("see -----BEGIN RSA PRIVATE KEY-----\nMIIE abc", "see "),
