@@ -25,6 +25,7 @@ from proxy.scanners.pii_phone import (
     context_before,
     dials_abroad,
     latest_phone_word,
+    most_phone_digits,
     phone_word_before,
 )
 
@@ -99,8 +100,7 @@ def _classify_single(
         ):
             return Finding(SSN, start, end, 0.8)
         return None
-    # "0044…" spends two digits on the "00" that "+44…" writes as "+".
-    if not 7 <= digit_count <= MAX_PHONE_DIGITS + 2 * (candidate[:2] == "00"):
+    if not 7 <= digit_count <= most_phone_digits(candidate):
         return None
     return classify_phone(text, start, end, candidate, digit_count, phone_word, budget)
 
@@ -276,7 +276,7 @@ def _longest_at(
     # word only in NANP grouping) or, next to a phone word, national: starting "0" or "(0".
     abroad = dials_abroad(first)
     open_phone = first[0] == "+" or abroad or tokens.has_x or (phone_word and first[0] in "0(")
-    most_phone_digits = MAX_PHONE_DIGITS + 2 * abroad
+    phone_digits = MAX_PHONE_DIGITS + 2 * abroad  # "0044": two digits for the "+"
     for k in range(usable - 1, max(bisect_left(totals, 7), 1) - 1, -1):
         total = totals[k]
         if k == 2 and window[:3] == _SSN_GROUPS:
@@ -286,7 +286,7 @@ def _longest_at(
             if ssn is not None and bounded(text, start, end):
                 return ssn, index + 3
         card = total in card_lengths and card_group_lengths_ok(tuple(window[: k + 1]))
-        phone = total <= most_phone_digits and (
+        phone = total <= phone_digits and (
             open_phone or (total in (10, 11) and (phone_word or _nanp_groups_ok(totals[: k + 1])))
         )
         if card or phone:
@@ -334,6 +334,6 @@ def _classify_multi(
         number = "".join(pieces)
         if card_brand_ok(number) and luhn_ok(number):
             return Finding(CARD, start, end, 0.95)
-    if 7 <= total <= MAX_PHONE_DIGITS + 2 * (candidate[:2] == "00"):
+    if 7 <= total <= most_phone_digits(candidate):
         return classify_phone(text, start, end, candidate, total, phone_word, budget)
     return None

@@ -27,7 +27,7 @@ _INTERNATIONAL_RE: Final = re.compile(r"\+\d{1,3}(?:[ .\-]?(?:\(\d{1,5}\)|\d{1,5
 # "0044 20 7946 0958": most of the world dials "00" where "+" is written. Only a first group of
 # exactly "00" and a country code, set apart, reads as one; "0044207946095" is an order number
 # as likely as a phone and keeps needing a phone word.
-_DIALLED_ABROAD: Final = re.compile(r"00([1-9]\d{0,2})[ .\-]")
+_DIALLED_ABROAD: Final = re.compile(r"(00\d{1,3})[ .\-]")
 # Digits of an international number: at most 15 after the "+", or after "00".
 MAX_PHONE_DIGITS: Final = 15
 _NATIONAL_RE: Final = re.compile(r"(?:\(?0\d{1,5}\)?[ .\-/]?)(?:\d{2,8}[ .\-]?){1,4}")
@@ -168,18 +168,26 @@ def phone_valid(candidate: str, regions: tuple[str, ...]) -> bool:
     return budget.valid(candidate, regions)
 
 
+_COUNTRY_CODES: Final = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
 def dials_abroad(token: str) -> bool:
     """Whether a number's first group is "00" and then a country code ("0044", "001")."""
-    return 3 <= len(token) <= 5 and token[:2] == "00" and int(token[2:] or 0) in _COUNTRY_CODES
+    code = token[2:]
+    if token[:2] != "00" or not 1 <= len(code) <= 3 or not code.isdigit() or code[0] == "0":
+        return False  # "00.1", "00(1)": no country code to read
+    return int(code) in _COUNTRY_CODES
 
 
-_COUNTRY_CODES: Final = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+def most_phone_digits(number: str) -> int:
+    """Digits a phone number may hold: "0044…" spends two on the "00" that "+44…" writes "+"."""
+    return MAX_PHONE_DIGITS + 2 * (number[:2] == "00")
 
 
 def _as_international(candidate: str) -> str | None:
     """ "0044 20 7946 0958" written as "+44 20 7946 0958", or None if it is no such number."""
     found = _DIALLED_ABROAD.match(candidate)
-    if found is None or int(found.group(1)) not in _COUNTRY_CODES:
+    if found is None or not dials_abroad(found.group(1)):
         return None
     return "+" + candidate[2:]
 

@@ -65,6 +65,8 @@ NEGATIVES = [
     # "00" and no country code, or a number no plan has: account and part numbers.
     "Account 0012 3456 7890 and part 0033 1234 5678.",
     "Order 0044207946095 shipped.",
+    # "00" and then no number at all: nothing to read as a country code (this raised once).
+    "Ratios 00.1 2345 6789 and 00(1) 555 2671 22 and 00-1 2345.",
     "Windows build 10.0.22631.3930 and OID 1.3.6.1.4.1.32473.1",
     "Release 1.2.3.4-rc1 and v1.2.3.4",
     "127.0.0.1 and 0.0.0.0 and 255.255.255.0",
