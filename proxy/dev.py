@@ -130,6 +130,9 @@ async def run_dev(options: DevOptions) -> None:
     lock_fd = _lock_state_dir(state_dir)
     state_file = state_dir / "dev.json"
     previous = _read_state(state_file)
+    # Listening for Ctrl-C from the start: a stop during startup lets the embedded servers
+    # already started be stopped in `finally` instead of outliving us.
+    stop = _stop_on_signals()
     admin_token = previous.get("admin_token") or "wat_" + secrets.token_urlsafe(24)
 
     pg = EmbeddedPostgres(state_dir / "postgres")
@@ -139,6 +142,8 @@ async def run_dev(options: DevOptions) -> None:
     try:
         await asyncio.to_thread(pg.start)
         await asyncio.to_thread(redis_server.start)
+        if stop.is_set():
+            return
         await _ensure_database(pg)
         database_url = pg.url_for(DEV_DATABASE)
         demo_url = None
@@ -176,8 +181,8 @@ async def run_dev(options: DevOptions) -> None:
         }
         if demo_url:
             info["demo_upstream_url"] = demo_url
-        # Listening for Ctrl-C before dev.json tells anyone that we are up.
-        stop = _stop_on_signals()
+        if stop.is_set():
+            return
         state_file.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
         state_file.chmod(0o600)
         _announce(info, state_file, settings)
@@ -213,8 +218,17 @@ def _announce(info: dict[str, str], state_file: Path, settings: Settings) -> Non
 
 
 def _stop_on_signals() -> asyncio.Event:
+    """The first SIGINT/SIGTERM asks for a clean stop; a second one gets the default action,
+    so a startup or shutdown that hangs can still be interrupted."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def on_signal() -> None:
+        stop.set()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal)
     return stop

@@ -35,15 +35,14 @@ def start_dev(repo_root: Path, state_dir: Path) -> tuple[subprocess.Popen[bytes]
     return process, port, admin_port
 
 
-async def wait_for_state(
-    path: Path, process: subprocess.Popen[bytes], after: float
-) -> dict[str, str]:
+async def wait_for_state(path: Path, process: subprocess.Popen[bytes], port: int) -> dict[str, str]:
+    """dev.json as written by the run listening on `port` (an earlier run's file may be there)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(process.stderr.read().decode() if process.stderr else "exited")
-        if path.exists() and path.stat().st_mtime >= after:
-            data: dict[str, str] = orjson.loads(path.read_bytes())
+        data: dict[str, str] = orjson.loads(path.read_bytes()) if path.exists() else {}
+        if data.get("proxy_url") == f"http://127.0.0.1:{port}":
             return data
         await asyncio.sleep(0.1)
     raise AssertionError("warden dev did not write dev.json")
@@ -86,9 +85,8 @@ async def test_dev_serves_the_sdks_and_stops_everything(repo_root: Path, tmp_pat
     state_dir = tmp_path / "state"
     process, port, admin_port = start_dev(repo_root, state_dir)
     try:
-        info = await wait_for_state(state_dir / "dev.json", process, 0)
+        info = await wait_for_state(state_dir / "dev.json", process, port)
         assert set(info) >= DEV_JSON_FIELDS
-        assert info["proxy_url"] == f"http://127.0.0.1:{port}"
         async with openai.AsyncOpenAI(
             base_url=f"{info['proxy_url']}/v1", api_key=info["api_key"], max_retries=0
         ) as client:
@@ -129,12 +127,30 @@ async def test_dev_serves_the_sdks_and_stops_everything(repo_root: Path, tmp_pat
     assert not pid_alive(redis_pid), "Redis was stopped"
 
     # A second start reuses the state dir: same data, same demo key, same admin token.
-    restarted_at = time.time()
-    process, _, _ = start_dev(repo_root, state_dir)
+    process, port, _ = start_dev(repo_root, state_dir)
     try:
-        again = await wait_for_state(state_dir / "dev.json", process, restarted_at - 1)
+        again = await wait_for_state(state_dir / "dev.json", process, port)
         assert again["api_key"] == info["api_key"]
         assert again["admin_token"] == info["admin_token"]
     finally:
         code, stderr = stop(process)
     assert code == 0, stderr.decode()
+
+
+async def test_a_stop_during_startup_stops_what_had_started(repo_root: Path, tmp_path: Path):
+    state_dir = tmp_path / "state"
+    process, _, _ = start_dev(repo_root, state_dir)
+    pid_file = state_dir / "postgres" / "postmaster.pid"
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        postgres_pid = int(pid_file.read_text().split()[0])
+    finally:
+        code, stderr = stop(process)
+    assert code == 0, stderr.decode()
+    assert not (state_dir / "dev.json").exists(), "a stopped startup does not announce itself"
+    assert not pid_alive(postgres_pid), "Postgres started before the stop was stopped"
+    redis_pid_file = state_dir / "redis" / "redis.pid"
+    if redis_pid_file.exists():
+        assert not pid_alive(int(redis_pid_file.read_text().strip()))
