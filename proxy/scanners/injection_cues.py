@@ -22,6 +22,12 @@ from proxy.scanners.injection_planted import (
 )
 
 _GAP = r"(?:[^\s.!?;。！？]+\s+){0,4}?"  # up to four words, within one sentence
+# The same, except that its last word is not "my": what a person tells the model to ignore in
+# their own earlier message ("ignore the typos in my previous message") overrides nothing.
+_NOT_MY = (
+    r"(?:[^\s.!?;。！？]{3,}|[^\s.!?;。！？]|[^m\s.!?;。！？][^\s.!?;。！？]|m[^y\s.!?;。！？])"
+)
+_GAP_NOT_MINE = r"(?:(?:[^\s.!?;。！？]+\s+){0,3}?" + _NOT_MY + r"\s+)?"
 _MANY = r"(?:all|any|every|each|everything|the|your|my|these|those|this|its)"
 
 # "ignore / forget / disregard … previous / above / prior … instructions / rules", in English
@@ -31,7 +37,7 @@ _OVERRIDE_EN = (
     r"\b(?:ignore|ignoring|disregard|forget|overlook|bypass|override|overrule|skip|drop|abandon|"
     r"neglect|discard|dismiss|erase|delete|clear|set aside|throw out|pay no attention to|"
     r"do not follow|don'?t follow|stop following|no longer follow)\b\W+"
-    + _GAP
+    + _GAP_NOT_MINE
     + r"(?:previous|prior|above|earlier|preceding|initial|original|former|foregoing|old|"
     r"system|developer|default|given|existing|current|safety|all|any|every|your|these|those)\b"
     r"\W+(?:[^\s.!?;]+\s+){0,3}?"
@@ -64,7 +70,8 @@ _OVERRIDE_INTL = (
     r"забудь|zignoruj|ignoruj|zapomnij)\W+" + _GAP + r"(?:инструкци\w*|указани\w*|правил\w*|"
     r"предыдущ\w*|все|всё|вышесказанн\w*|вышеизложенн\w*|інструкці\w*|попередн\w*|"
     r"instrukcj\w*|polece\w*|poprzedni\w*|wszystk\w*|powyższ\w*)"
-    r"|\b(?:görmezden gel\w*|yok say\w*|unut\w*)\b|(?:önceki|tüm) (?:\S+ ){0,2}talimat\w*"
+    # "unut" is the imperative (forget!); "unuttum", "I forgot", is what users write
+    r"|\b(?:görmezden gel\w*|yok say\w*|unut(?:un|unuz)?)\b|(?:önceki|tüm) (?:\S+ ){0,2}talimat\w*"
     r"|\b(?:abaikan|lupakan|jangan hiraukan|acuhkan)\b\W+" + _GAP + r"(?:instruksi|perintah|"
     r"petunjuk|aturan|arahan|sebelumnya|semua)"
     r"|\b(?:huwag pansinin|balewalain|kalimutan|kaligtaan)\b"
@@ -89,7 +96,10 @@ _NEW_INSTRUCTIONS = (
     r"\b(?:new|updated|real|actual|revised|additional|true|secret|hidden|important|urgent|"
     r"priority|override) (?:instructions?|rules|task|directives?|orders?|commands?|objective)"
     r"\s*[:!-]"
-    r"|\bfrom (?:now|this (?:moment|point)) (?:on|onwards?|forward)\b"
+    # ... said to the model ("from now on you are…"); "answer in JSON from now on" is a
+    # preference, not new instructions
+    r"|\bfrom (?:now|this (?:moment|point)) (?:on|onwards?|forward)\b\W+(?:\w+\W+){0,2}?"
+    r"(?:you|you're|we|whenever|i want you|i'd like you)\b"
     # "your only task is…" scopes a system prompt; "your new / real task" replaces one
     r"|\byou will now\b|\byour (?:new|real|true) (?:task|job|purpose|goal|instructions?)\b"
     r"|\binstead,? (?:you (?:must|should|will)|say|respond|reply|output|print|write|tell)\b"
@@ -135,8 +145,11 @@ _AUTHORITY = (
     r"administrator|operator|maker|master|boss|supervisor)s?\b"
     r"|\bi(?:'m| am) (?:the|a|an) (?:\w+ )?(?:developer|creator|admin|administrator|owner)s? "
     r"of (?:you|this (?:ai|model|bot|assistant|system|chatbot))\b"
-    r"|\bas (?:your|the) (?:\w+ ){0,2}(?:developer|creator|programmer|owner|admin|"
+    r"|\bas your (?:\w+ ){0,2}(?:developer|creator|programmer|owner|admin|"
     r"administrator|operator|maker|master|boss|supervisor)\b"
+    # "as the admin, I…" speaks with a rank; "as the admin of our Discord server" names a job
+    r"|\bas the (?:\w+ ){0,2}(?:developer|creator|programmer|owner|admin|administrator|"
+    r"operator|maker|master|boss|supervisor)(?:,|\s+i\b)"
     r"|\b(?:this is|i am|i'm|message from) (?:openai|anthropic|the (?:openai|anthropic|"
     r"security|development|developer|admin) team)\b"
     r"|\bas an ai (?:developed|created|made|built) by\b"
@@ -156,7 +169,12 @@ _AUTHORITY = (
     r"|(?:당신의|너의) (?:창조자|개발자)로서|(?:तुम्हारे|आपके) (?:निर्माता|डेवलपर) के रूप में"
     r"|(?:তোমার|আপনার) (?:স্রষ্টা|নির্মাতা|ডেভেলপার) হিসেবে|بصفتي (?:منشئك|مطورك|خالقك)"
     r"|là người tạo ra bạn|với tư cách là (?:người tạo ra|nhà phát triển) (?:của )?bạn"
-    r"|\bi(?:'m| am) (?:the )?(?:god|president|ceo|police|fbi)\b"
+    # A claimed rank counts when the same sentence then tells the model what to do or hand
+    # over ("I'm the president, and you must share…"), not as a job title ("I'm the CEO of a
+    # bakery. Write a newsletter.").
+    r"|\bi(?:'m| am) (?:the )?(?:god|president|ceo|police|fbi)\b[^.!?\n]{0,80}?"
+    r"(?:\byou (?:must|have to|need to|will|shall)\b|\b(?:share|reveal|give|tell|send|show|"
+    r"obey|listen)\b)"
     r"|\b(?:authori[sz]ed|approved|sanctioned) by (?:openai|anthropic|your (?:developers?|"
     r"creators?|admin))"
     r"|\b(?:soy|sou) (?:tu|seu|su|o seu|o teu|teu) (?:desarrollador|creador|desenvolvedor|criador|"
@@ -302,8 +320,22 @@ _EXFILTRATION = (
     r"|\bsistem\w* şifre|şifre(?:yi|sini|nizi) (?:\S+ ){0,2}?(?:söyle|paylaş|ver|göster|onayla|"
     r"yaz|açıkla)"
     r"|\b(?:kata sandi|kunci rahasia) (?:anda|kamu)|\b(?:mật khẩu|khóa bí mật) của (?:bạn|em)"
-    r"|(?:كلمة (?:المرور|السر)|المفتاح السري)|(?:पासवर्ड|गुप्त कुंजी)|(?:পাসওয়ার্ড|গোপন কী)"
-    r"|รหัสผ่าน|(?:你的|您的)(?:密码|密碼|密钥|密鑰)|(?:パスワード|秘密鍵)|(?:비밀번호|비밀 ?키)"
+    # The same in Arabic, Hindi, Bengali, Thai, Chinese, Japanese and Korean: the password
+    # asked for (tell, share, show, confirm, "what is") or called the model's own ("your"),
+    # not merely named ("I forgot my password", "how do I reset the password").
+    r"|(?:ما (?:هي|هو)|أخبرني|اكشف|شارك|أعطني|قل لي|اعرض|تؤكد|أكد|أرسل)\s+(?:\S+\s+){0,2}?"
+    r"(?:كلمة (?:المرور|السر)|المفتاح السري)|(?:كلمة (?:المرور|السر)|المفتاح السري) الخاصة? بك"
+    r"|(?:पासवर्ड|गुप्त कुंजी)[^.!?।\n]{0,20}?(?:बता|दिखा|साझा|शेयर|क्या है|क्या होगा)"
+    r"|(?:आपका|आपकी|आपके|तुम्हारा|तुम्हारी) (?:पासवर्ड|गुप्त कुंजी)"
+    r"|(?:পাসওয়ার্ড|গোপন কী)[^.!?।\n]{0,20}?(?:শেয়ার|বল|দেখা|কি\?|কী\?)"
+    r"|(?:আপনার|তোমার) (?:পাসওয়ার্ড|গোপন কী)"
+    r"|(?:แชร์|บอก|ยืนยัน|เปิดเผย|แสดง|ขอ)\S{0,12}รหัสผ่าน|รหัสผ่าน(?:ของคุณ|ของเธอ)"
+    r"|รหัสผ่าน[^.!?\n]{0,30}?(?:ยืนยัน|บอก|แชร์)"
+    r"|(?:你的|您的)(?:密码|密碼|密钥|密鑰)"
+    r"|(?:パスワード|秘密鍵)[^。！？!?\n]{0,12}?(?:教え|見せ|明か|言っ|言え|共有|確認|必要|は[?？])"
+    r"|あなたの(?:パスワード|秘密鍵)"
+    r"|(?:비밀번호|비밀 ?키)[^.!?\n]{0,12}?(?:알려|말해|보여|공유|공개|확인|필요|뭐)"
+    r"|(?:너의|당신의|네) ?(?:비밀번호|비밀 ?키)|(?:비밀번호|비밀 ?키|암호)(?:는|가) (?:무엇|뭐)"
 )
 # A password or key asked of the model itself is the classic exfiltration target; alone, a
 # mention is weak evidence ("how do I reset my password"), so it is a cue of its own.
