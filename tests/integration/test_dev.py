@@ -41,11 +41,29 @@ async def wait_for_state(path: Path, process: subprocess.Popen[bytes], port: int
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(process.stderr.read().decode() if process.stderr else "exited")
-        data: dict[str, str] = orjson.loads(path.read_bytes()) if path.exists() else {}
+        data = _read_json(path)
         if data.get("proxy_url") == f"http://127.0.0.1:{port}":
             return data
         await asyncio.sleep(0.1)
     raise AssertionError("warden dev did not write dev.json")
+
+
+def _read_json(path: Path) -> dict[str, str]:
+    """The file's object; {} while it is missing or still being written."""
+    try:
+        data: dict[str, str] = orjson.loads(path.read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return {}
+    return data
+
+
+def _first_pid(path: Path) -> int | None:
+    """The PID on a pid file's first line; None while it is missing or still being written."""
+    try:
+        first = path.read_text().split()[0]
+    except (FileNotFoundError, IndexError):
+        return None
+    return int(first) if first.isdigit() else None
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> tuple[int, bytes]:
@@ -143,9 +161,11 @@ async def test_a_stop_during_startup_stops_what_had_started(repo_root: Path, tmp
     pid_file = state_dir / "postgres" / "postmaster.pid"
     try:
         deadline = time.monotonic() + 60
-        while not pid_file.exists() and process.poll() is None and time.monotonic() < deadline:
+        postgres_pid = _first_pid(pid_file)
+        while postgres_pid is None and process.poll() is None and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        postgres_pid = int(pid_file.read_text().split()[0])
+            postgres_pid = _first_pid(pid_file)
+        assert postgres_pid is not None, "Postgres did not start"
     finally:
         code, stderr = stop(process)
     assert code == 0, stderr.decode()
