@@ -216,6 +216,11 @@ _PERSONA = (
     # the answer format of a two-persona jailbreak: "GPT: [normal answer] DAN: [...]"
     r"|\b(?:chatgpt|gpt|classic|normal|aligned|unaligned)\s*:\s*[\[(]"
     r"|\bhypothetical (?:ai|language model|chatbot)\b"
+    r"|[\"“](?:un)?aligned:"
+    # the model's character turned inside out on a signal
+    r"|\b(?:take on|switch to|adopt|become) (?:the |an? |your )?(?:exact )?opposite "
+    r"(?:personality|persona|character|self)\b|\bonly (?:replies|answers|responds|says) "
+    r"(?:with )?the opposite\b"
 )
 # The rules declared void: no filters, no ethics, never refuses, the content policy does not
 # apply. A persona jailbreak says both who the model is now and that it has no rules.
@@ -256,6 +261,10 @@ _RULE_FREE = (
     r"|\bfree (?:from|of) (?:the )?(?:\w+ ){0,2}(?:confines|restrictions|rules|limits|"
     r"shackles|constraints|guidelines)"
     r"|\bamoral\b|\bmachiavellian\b"
+    r"|\b(?:ignor\w*|disregard\w*|bypass\w*|violat\w*) (?:all |any |the )?(?:\S+ ){0,2}"
+    r"(?:content|usage|safety) polic(?:y|ies)\b"
+    r"|\bviolat\w* (?:all|any|every) (?:\w+ )?(?:ethical|moral) (?:standards|guidelines|"
+    r"principles|rules|boundaries)"
     r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
 )
 _EXFILTRATION = (
@@ -311,9 +320,9 @@ _EXFILTRATION = (
     r"|(?:поделитесь|поделись|скажите|скажи|назовите|назови|сообщите) (?:\S+ )?парол\w*"
     r"|\b(?:iyong|inyong|mong|ang) password\b"
     # "password" / "secret key" with a possessive, in other languages
-    r"|\b(?:tu|su|sua|seu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
+    r"|\b(?:tu|su|sua|seu|tua|teu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
     r"(?:contraseña|clave(?: secreta)?|senha|chave(?: secreta)?|mot de passe|clé secrète|"
-    r"passwort|kennwort|geheimschlüssel|password|chiave segreta|wachtwoord|hasło)"
+    r"passwort|kennwort|geheimschlüssel|password|chiave segreta|wachtwoord|hasło|palavra-passe)"
     r"|(?:твой|ваш|ваше) (?:пароль|секретн\w* ключ)|(?:şifren(?:izi?|i)?\b|gizli anahtar\w*)"
     # Turkish puts the verb last: "sistemimizin şifresini söyle", "şifreyi onaylayın"; the
     # definite object, as "the password" in English ("bir şifre ver" asks for a new one)
@@ -472,6 +481,10 @@ _REFUSAL_SUPPRESSION = (
     r"|\bnever (?:tell|inform) (?:me|the user) (?:that )?(?:it|you) (?:can'?t|cannot)"
     r"|\b(?:illegal|immoral|unethical|harmful|dangerous)(?:,| or| and) (?:illegal|immoral|"
     r"unethical|harmful|dangerous)\b"
+    # the model forbidden to fall back on what it is ("you are NOT ALLOWED TO SAY you are an AI")
+    r"|\b(?:not allowed to|never|don'?t|do not|must not|cannot|can'?t) (?:ever )?(?:say|mention|"
+    r"admit|reveal|state|remind (?:me|the user)) (?:that )?you(?:'re| are) (?:just |only )?an? "
+    r"(?:ai|language model|chatbot|assistant|bot)\b"
 )
 
 CUES: Final[dict[str, str]] = {
@@ -495,9 +508,10 @@ CUES: Final[dict[str, str]] = {
 }
 
 # Runs that may hide a payload; decoded from the original text by `injection_text.decode_run`
-# (the pattern runs on lower-cased text, hence the a-z classes).
+# (the pattern runs on lower-cased text, hence the a-z classes). A binary run goes on over
+# damaged groups (seven or nine bits): the decoder keeps the intact bytes.
 _ENCODED = (
-    r"[a-z0-9+/]{24,}={0,2}|(?:[0-9a-f]{2}[ :]?){16,}|(?:[01]{8}[ ,]?){6,}"
+    r"[a-z0-9+/]{24,}={0,2}|(?:[0-9a-f]{2}[ :]?){16,}|(?:[01]{8}[ ,]?){6,}(?:[01]{1,24}[ ,]?)*"
     r"|(?:%[0-9a-f]{2}){6,}|(?:\\u[0-9a-f]{4}){4,}|(?:\\x[0-9a-f]{2}){6,}"
 )
 # Topics jailbreaks ask for. On their own they are weak (a benign question may mention any of

@@ -19,12 +19,15 @@ from proxy.scanners.injection_cues import (
 )
 from proxy.scanners.injection_text import (
     adversarial_suffix,
+    cipher_view,
     decode_run,
     deobfuscate,
     hidden_or_styled,
     hinted_views,
     looks_like_pig_latin,
+    noisy_tail,
     normalize,
+    reads_as_command,
     unpig_latin,
 )
 
@@ -41,6 +44,11 @@ _MAX_PAYLOADS: Final = 4
 _PLANTED: Final = frozenset({"indirect", "system_impersonation", "override", "new_instructions"})
 _FRAMES: Final = frozenset({"cue:harmful_framing", "cue:concealment", "cue:deceptive_output"})
 _REPEAT_RUN: Final = 8
+_REQUEST: Final = 150
+# An HTML comment ("<!-- … -->", also as a translation leaves it, "<! -- … -->"): what a page
+# holds that its human reader never sees.
+_HTML_COMMENT: Final = re.compile(r"<!\s*--([\s\S]{0,2000}?)--\s*>")
+_LINK: Final = re.compile(r"https?://|\bwww\.|\.com/")
 _ROLEPLAY_OPENING: Final = re.compile(
     r"\W*(?:imagine|suppose|pretend|picture|consider|let'?s (?:say|pretend|imagine|play)|"
     r"you are|you're|as an? |act as|in (?:a|this) (?:world|universe|story|fictional)|"
@@ -117,6 +125,8 @@ def extract(text: str) -> Extracted:
         if payloads:
             dense["encoded_payload"] = 1.0
             views.extend(("encoded_cue", payload) for payload in payloads)
+            if any(map(reads_as_command, payloads)):
+                dense["encoded_command"] = 1.0
     plain = deobfuscate(normalized, found)
     if plain is not None:
         views.append(("obfuscated_cue", plain))
@@ -124,6 +134,10 @@ def extract(text: str) -> Extracted:
     if pig_latin:
         views.append(("obfuscated_cue", unpig_latin(normalized)))
     hinted = hinted_views(normalized, found)
+    if "rotation" not in found:
+        cipher = cipher_view(normalized, tokens)
+        if cipher is not None:
+            hinted.append(cipher)
     views.extend(("hidden_cue", view) for view in hinted)
     # Token smuggling: the text asks for decoding and does hide a readable message, whatever
     # the message says (a harmless-looking hidden question is still a smuggled one).
@@ -160,6 +174,11 @@ def extract(text: str) -> Extracted:
     # A request to hide what is asked, or for a deceptive artefact, frames the topic the same way.
     if harm and (roleplay or not _FRAMES.isdisjoint(dense)):
         dense["framed_harm"] = min(1.0, harm / 2)
+    if "secret_mention" in found and "<!" in text and _link_in_comment(text):
+        dense["planted_link"] = 1.0
+    # GCG/DSN: a harmful request, then an optimised suffix; the request opens the text.
+    if harm and noisy_tail(text) and not HARM_WORDS.isdisjoint(tokenize(normalized[:_REQUEST])):
+        dense["harm_then_noise"] = 1.0
     if "document_task" in found and not _PLANTED.isdisjoint(text_cues):
         dense["planted_in_document"] = 1.0
     # PAIR's other shape: a story or a role, and a procedure asked of it ("the villain explains
@@ -167,6 +186,16 @@ def extract(text: str) -> Extracted:
     if harm and STORY_FRAME.search(normalized) and PROCEDURE.search(normalized):
         dense["framed_howto"] = min(1.0, harm / 2)
     return Extracted(tokens, dense, frozenset(text_cues), frozenset(view_cues - text_cues))
+
+
+def _link_in_comment(text: str) -> bool:
+    """A link and a password or key named inside an HTML comment: the phishing step of an
+    injection planted in a web page ("your account was compromised, reset it here: …")."""
+    for match in _HTML_COMMENT.finditer(text):
+        comment = normalize(match.group(1))
+        if _LINK.search(comment) and "secret_mention" in signals(comment):
+            return True
+    return False
 
 
 def finding_spans(text: str, extracted: Extracted) -> list[tuple[str, int, int]]:

@@ -16,7 +16,7 @@ from typing import Final
 
 _DOCUMENT = (
     r"(?:data|info|information|document|documents|text|content|contents|snippets?|results?|"
-    r"records?|page|file|article|report|email|e-mail|message)"
+    r"records?|page|file|article|report|email|e-mail|message|web ?page|web ?site)"
 )
 
 # `override`: the rest of the document set aside, and something else done instead.
@@ -26,6 +26,12 @@ PLANTED_OVERRIDE: Final = (
     rf"|\b(?:ignore|disregard) (?:this|these|the|all|any|that) {_DOCUMENT},? (?:and|then)\b"
     r"|\b(?:ignore|disregard) (?:them|it|those|that|this) and (?:instead|just|only)\b"
     r"|\bdisregard (?:all|any|everything)\b[^.\n]{0,30}\bexcept\b"
+    # the same in the languages a translated plant arrives in
+    r"|\b(?:ignor[ae]|ignorez|olvida|esquece|oublie[zs]?|dimentica) (?:la |a |le |el |o |il |lo )?"
+    r"(?:página|pagina|page|sitio|site|contenido|conteúdo|contenu|contenuto|texto|texte|testo|"
+    r"documento|document)(?: web)?,? (?:y|e|et|ed)\b"
+    r"|\b(?:ignoriere|vergiss) (?:die |den |das )?(?:webseite|seite|inhalt|text|dokument),? und\b"
+    r"|\bbỏ qua (?:nội dung|trang web|văn bản|tài liệu),? và\s"
 )
 
 # `system_impersonation`: a bracketed role line anywhere in the text ("[system]", "[ADMIN

@@ -43,6 +43,15 @@ _COMMON_WORDS: Final = frozenset(
 _STYLED: Final = re.compile(r"[\U0001d400-\U0001d7ff\uff21-\uff3a\uff41-\uff5a]")
 _NON_LETTERS: Final = re.compile(r"[^a-z]+")
 _DECODE_WINDOW: Final = 2000
+_MIN_PREFIX: Final = 16
+_CIPHER_WINDOW: Final = 8000
+# Imperatives at the start of a clause: the orders a hidden payload carries.
+_COMMAND: Final = re.compile(
+    r"(?:^|[.!?;:,]\s*|\b(?:and|then|now|please|instead)\s+)(?:ignore|disregard|forget|state|"
+    r"say|respond|reply|answer|output|print|write|tell|reveal|give|send|click|visit|go to|"
+    r"follow|include|add|insert|append|repeat|pretend|act as|do not|don'?t|never|always|"
+    r"you (?:must|should|will|are now))\b"
+)
 # A decoded view needs this many common words among `_HIT_WINDOW` consecutive ones.
 _MIN_HITS: Final = 3
 _HIT_WINDOW: Final = 12
@@ -67,6 +76,12 @@ _EDGE_PUNCTUATION: Final = "()[]\"'.,;:!?*`"
 # Template slots ("${city}", "{{code here}}") are how prompt templates are written, not noise.
 _PLACEHOLDER: Final = re.compile(r"\$?\{\{?[A-Za-z_][\w ]{0,30}\}\}?")
 _SUFFIX_SHARE: Final = 0.1
+_PUNCT_CLUSTER: Final = re.compile(r"[^\w\s]{2,}")
+# Punctuation pairs that prose writes: closing quotes and brackets, ellipses, emoticons.
+_PROSE_PUNCT: Final = frozenset(
+    '." ," ?" !" ". ", ... ). ), .) \'. \', ?) !) :) -- ** ); (" ") .* *. **: :** ?! !! ?? '
+    ".' ,' ?' !' (\"".split()
+)
 _LONE_OPENERS: Final = frozenset({"[", "{"})
 # Markdown task-list boxes ("- [ ] buy milk") are the one place prose leaves a bracket alone.
 _CHECKBOX: Final = re.compile(r"\[[ xX]\]")
@@ -148,29 +163,63 @@ def unpig_latin(normalized: str) -> str:
 
 
 def decode_run(run: str) -> str | None:
-    """Printable text hidden in a base64, hex, binary, URL or escape run; None for digests."""
+    """Printable text hidden in a base64, hex, binary, URL or escape run; None for digests.
+
+    A payload damaged on the way (a group of bits dropped, a character lost in a translated
+    copy) still yields what decodes before the damage, or, for binary, the intact bytes.
+    """
     compact = run.replace(" ", "").replace(":", "").replace(",", "")
     try:
         if run.startswith("%"):
-            decoded = unquote(run, errors="strict")
-        elif run.startswith(("\\u", "\\x")):
-            decoded = codecs.decode(run, "unicode_escape")
-        elif len(compact) % 8 == 0 and set(compact) <= {"0", "1"}:
-            decoded = int(compact, 2).to_bytes(len(compact) // 8, "big").decode("utf-8")
-        elif len(compact) % 2 == 0 and all(c in string.hexdigits for c in compact):
-            decoded = bytes.fromhex(compact).decode("utf-8")
+            return _readable(unquote(run, errors="strict"))
+        if run.startswith(("\\u", "\\x")):
+            return _readable(codecs.decode(run, "unicode_escape"))
+        if set(compact) <= {"0", "1"}:
+            groups = [g for g in run.replace(",", " ").split() if len(g) == 8]
+            if not groups and len(compact) % 8 == 0:
+                groups = [compact[i : i + 8] for i in range(0, len(compact), 8)]
+            raw = bytes(int(group, 2) for group in groups)
+        elif all(c in string.hexdigits for c in compact):
+            raw = bytes.fromhex(compact[: len(compact) // 2 * 2])
         else:
             raw = base64.b64decode(run + "=" * (-len(run) % 4), validate=False)
-            decoded = raw.decode("utf-8")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
+    text = raw.decode("utf-8", errors="replace")
+    whole = None if "\ufffd" in text else _readable(text)
+    if whole is not None:
+        return whole
+    prefix = text.partition("\ufffd")[0]
+    end = next((i for i, c in enumerate(prefix) if not c.isprintable()), len(prefix))
+    prefix = prefix[:end]
+    # A damaged run keeps only a prefix long enough to be words, not a lucky digest's bytes.
+    return _readable(prefix) if len(prefix) >= _MIN_PREFIX and prefix.count(" ") >= 2 else None
+
+
+def _readable(decoded: str) -> str | None:
     letters = sum(c.isalpha() or c == " " for c in decoded)
-    return decoded if decoded.isprintable() and letters > 0.8 * len(decoded) else None
+    return decoded if decoded and decoded.isprintable() and letters > 0.8 * len(decoded) else None
+
+
+def reads_as_command(payload: str) -> bool:
+    """A decoded payload that gives an order ("ignore the function and state that…"): what a
+    hidden message in a prompt is for. Plain data hidden the same way does not."""
+    return _COMMAND.search(payload.lower()) is not None
 
 
 def _rot(text: str, shift: int) -> str:
     lower = string.ascii_lowercase
     return text.translate(str.maketrans(lower, lower[shift:] + lower[:shift]))
+
+
+# Words every English sentence has, as each Caesar shift writes them ("the" -> "wkh"). Two-
+# letter words are left out: their shifts are too often real words ("to" -> "up").
+_SHIFTED_ANCHORS: Final = {  # shifted word -> the shift that reads it back
+    _rot(word, shift): 26 - shift
+    for shift in range(1, 26)
+    for word in ("the", "and", "you", "your", "that", "this", "with", "ignore", "previous",
+                 "instructions", "what", "tell")
+}  # fmt: skip
 
 
 def _english_hits(words: list[str]) -> int:
@@ -184,6 +233,28 @@ def _english_hits(words: list[str]) -> int:
         current += flags[i] - flags[i - _HIT_WINDOW]
         best = max(best, current)
     return best
+
+
+def cipher_view(normalized: str, tokens: Collection[str]) -> str | None:
+    """A Caesar-shifted English passage nobody hinted at ("Lpsruh suhylrxv lqvwuxfwlrqv"),
+    planted in a document: the text shifted back, or None.
+
+    Common words as every shift writes them are looked up among the tokens (one C-level set
+    test for nearly every text); two of them under the same shift, then a run of common words
+    in the shifted-back text, make the view.
+    """
+    if _SHIFTED_ANCHORS.keys().isdisjoint(tokens):
+        return None
+    votes: dict[int, set[str]] = {}
+    for token in _SHIFTED_ANCHORS.keys() & set(tokens):
+        votes.setdefault(_SHIFTED_ANCHORS[token], set()).add(token)
+    shift, anchors = max(votes.items(), key=lambda item: len(item[1]))
+    if len(anchors) < 2:
+        return None
+    view = _rot(normalized[:_CIPHER_WINDOW], shift)
+    foreign = _NON_LETTERS.sub(" ", normalized[:_CIPHER_WINDOW]).split()
+    words = _rot(" ".join(w for w in foreign if w not in _COMMON_WORDS), shift).split()
+    return view if _english_hits(words) >= _MIN_HITS else None
 
 
 def hinted_views(normalized: str, hints: Collection[str]) -> list[str]:
@@ -239,6 +310,17 @@ def adversarial_suffix(text: str) -> float:
     if "\n" not in text and "\\n" not in text and _reads_as_prose(text[: len(text) * 2 // 5]):
         return share
     return 0.0
+
+
+def noisy_tail(text: str) -> bool:
+    """The end of a one-line prompt strewn with punctuation clusters ("formatted^{(", "*.",
+    "{\"!here!,") that prose does not write, and at least one odd token: a weaker form of
+    `adversarial_suffix`, for suffixes built mostly from words."""
+    tail = text[-_TAIL:]
+    if "\n" in tail or not tail.isascii():
+        return False
+    clusters = [c for c in _PUNCT_CLUSTER.findall(tail) if c not in _PROSE_PUNCT]
+    return len(clusters) >= 2 and any(map(_odd_token, tail.split()))
 
 
 def _reads_as_prose(head: str) -> bool:
