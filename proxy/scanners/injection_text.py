@@ -202,9 +202,9 @@ def _readable(decoded: str) -> str | None:
 
 
 def reads_as_command(payload: str) -> bool:
-    """A decoded payload that gives an order ("ignore the function and state that…"): what a
-    hidden message in a prompt is for. Plain data hidden the same way does not."""
-    return _COMMAND.search(payload.lower()) is not None
+    """A decoded, normalised payload that gives an order ("ignore the function and state
+    that…"): what a hidden message in a prompt is for. Plain data hidden the same way does not."""
+    return _COMMAND.search(payload) is not None
 
 
 def _rot(text: str, shift: int) -> str:
@@ -251,10 +251,10 @@ def cipher_view(normalized: str, tokens: Collection[str]) -> str | None:
     shift, anchors = max(votes.items(), key=lambda item: len(item[1]))
     if len(anchors) < 2:
         return None
-    view = _rot(normalized[:_CIPHER_WINDOW], shift)
-    foreign = _NON_LETTERS.sub(" ", normalized[:_CIPHER_WINDOW]).split()
+    head = normalized[:_CIPHER_WINDOW]
+    foreign = _NON_LETTERS.sub(" ", head).split()
     words = _rot(" ".join(w for w in foreign if w not in _COMMON_WORDS), shift).split()
-    return view if _english_hits(words) >= _MIN_HITS else None
+    return _rot(head, shift) if _english_hits(words) >= _MIN_HITS else None
 
 
 def hinted_views(normalized: str, hints: Collection[str]) -> list[str]:
