@@ -46,13 +46,18 @@ _NOT_FORWARDED = HOP_BY_HOP | {
 _NOT_RETURNED = HOP_BY_HOP | {"content-length", "content-encoding", "server", "date"}
 
 
+# The caller's User-Agent goes upstream as it came; a caller without one is not given
+# aiohttp's. Asked per request, and only then: a session-wide skip list makes aiohttp copy
+# and merge every request's headers to apply it (~4 us a request).
+_NO_USER_AGENT = ("User-Agent",)
+
+
 def create_client_session() -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
     return aiohttp.ClientSession(
         connector=connector,
         # A proxy must not keep cookies from one caller's upstream replies for the next caller.
         cookie_jar=aiohttp.DummyCookieJar(),
-        skip_auto_headers=("User-Agent",),
         auto_decompress=True,
         trust_env=False,
     )
@@ -161,12 +166,14 @@ class Forwarder:
         route = exchange.route
         assert route is not None
         request = exchange.request
+        sent_headers = upstream_request_headers(exchange, route)
         exchange.upstream_started = time.perf_counter()
         try:
             async with self.session.request(
                 request.method,
                 upstream_url(route, exchange),
-                headers=upstream_request_headers(exchange, route),
+                headers=sent_headers,
+                skip_auto_headers=None if "User-Agent" in sent_headers else _NO_USER_AGENT,
                 data=exchange.body or None,
                 timeout=route.timeout,
                 allow_redirects=False,

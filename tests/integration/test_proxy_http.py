@@ -126,6 +126,22 @@ async def test_request_id_is_kept_or_made(
         assert r.headers["x-request-id"], "local replies carry the id too"
 
 
+async def test_user_agent_goes_upstream_as_the_caller_sent_it(
+    warden: RunningWarden, api_key: str, upstream: SimulatedUpstream
+):
+    url = f"{warden.proxy_url}/v1/chat/completions"
+    sdk = auth(api_key, **{"user-agent": "OpenAI/Python 1.99.0"})
+    async with warden.http.post(url, json=CHAT, headers=sdk) as r:
+        assert r.status == 200
+    assert upstream.received[-1].headers["user-agent"] == "OpenAI/Python 1.99.0"
+    # A caller without one: the upstream must not see aiohttp's own in its place.
+    async with warden.http.post(
+        url, json=CHAT, headers=auth(api_key), skip_auto_headers=("User-Agent",)
+    ) as r:
+        assert r.status == 200
+    assert "user-agent" not in upstream.received[-1].headers
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "param", "code"),
     [
