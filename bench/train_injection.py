@@ -102,6 +102,7 @@ PRIORS: dict[str, float] = {
     "spaced_letters": _WEAK,
     "repeated_token": _WEAK,
     "many_shot": _WEAK,
+    "primed_question": _STRONG,
     "names_model": _WEAK,
 }  # fmt: skip
 

@@ -60,9 +60,13 @@ _ROLEPLAY_OPENING: Final = re.compile(
     r"(?:私たちが|我们正在|我們正在))"
 )
 # Many-shot prompting: a long run of question/answer turns before the real request.
-_QUESTION_TURN: Final = re.compile(r"(?:^|\s)(?:q|question|问|問|질문|প্রশ্নঃ?|в|s|p|f|t)\s*[:：]")
+# (Bengali writes the colon as a visarga, "প্রশ্নঃ".)
+_QUESTION_TURN: Final = re.compile(r"(?:^|\s)(?:q|question|问|問|질문|প্রশ্ন|в|s|p|f|t)\s*[:：ঃ]")
 _MANY_SHOT: Final = 3
 _SHOT_WINDOW: Final = 4000
+# Any turn label ("A:", "答:", "উত্তর:", "J:"): a short word and a colon.
+_TURN_LABEL: Final = re.compile(r"(?:^|\s)(?:\w{1,2}|answer|উত্তর|답변|回答|ответ)\s*[:：ঃ]")
+_LAST_TURN: Final = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,8 @@ def extract(text: str) -> Extracted:
     if colons >= 2 * _MANY_SHOT:  # the regex only runs for texts with enough turns' colons
         if len(_QUESTION_TURN.findall(normalized, 0, _SHOT_WINDOW)) >= _MANY_SHOT:
             dense["many_shot"] = 1.0
+            if _ends_on_open_question(normalized):
+                dense["primed_question"] = 1.0
     # A harmful topic inside a role-play or "purely fictional" frame is the shape of most
     # jailbreaks without trigger words (PAIR-style); each part alone is common in benign text.
     # A role-play opening alone is no evidence either way (persona prompts open that way), so
@@ -186,6 +192,18 @@ def extract(text: str) -> Extracted:
     if harm and STORY_FRAME.search(normalized) and PROCEDURE.search(normalized):
         dense["framed_howto"] = min(1.0, harm / 2)
     return Extracted(tokens, dense, frozenset(text_cues), frozenset(view_cues - text_cues))
+
+
+def _ends_on_open_question(normalized: str) -> bool:
+    """The faked dialogue stops on a question turn nobody answered: the real request, asked
+    once the turns before it have set the pattern (many-shot priming). A few-shot prompt that
+    a developer writes ends on an empty answer slot ("Q: … A:") instead, and a pasted FAQ ends
+    on an answer."""
+    tail = normalized[-_LAST_TURN:].rstrip()
+    if not tail.endswith(("?", "？", "؟")):
+        return False
+    ends = [match.end() for match in _QUESTION_TURN.finditer(tail)]
+    return bool(ends) and _TURN_LABEL.search(tail, ends[-1]) is None
 
 
 def _link_in_comment(text: str) -> bool:
