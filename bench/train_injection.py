@@ -82,6 +82,7 @@ PRIORS: dict[str, float] = {
     "cue:obfuscation": _MEDIUM,
     "cue:deceptive_output": _MEDIUM,
     "cue:concealment": _MEDIUM,
+    "use_disclaimer": _MEDIUM,
     "cue:harmful_framing": _WEAK,
     "cue:secret_mention": _WEAK,
     "cue:policy_mention": _WEAK,

@@ -13,7 +13,7 @@ from typing import Final
 
 import re2
 
-from proxy.scanners.injection_persuasion import PERSUASION_CUES
+from proxy.scanners.injection_persuasion import PERSUASION_CUES, USE_DISCLAIMER
 from proxy.scanners.injection_planted import (
     DEFENSIVE,
     PLANTED_ADDRESS,
@@ -596,6 +596,8 @@ HINTS: Final[dict[str, str]] = {
     # The assistant named as the target ("ChatGPT", "OpenAI", "a language model"): persona
     # jailbreaks address the model they want to change; role-play prompts rarely name it.
     "names_model": r"\b(?:chat ?gpt|openai|gpt-?[34]\w*|(?:large )?language models?|llms?)\b",
+    # "… and will never be used in real life" (see `injection_persuasion`)
+    "use_disclaimer": USE_DISCLAIMER,
 }
 ENCODED: Final = "encoded"
 

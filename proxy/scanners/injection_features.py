@@ -155,6 +155,8 @@ def extract(text: str) -> Extracted:
             view_cues.add(name)
     if "names_model" in found:
         dense["names_model"] = 1.0
+    if "use_disclaimer" in found:
+        dense["use_disclaimer"] = 1.0
     if hidden_or_styled(text):
         dense["zero_width_or_styled"] = 1.0
     if "spaced_letters" in found or pig_latin:

@@ -41,6 +41,26 @@ _CONCEALMENT = (
     r"realizing)\b"
 )
 
+# A promise that what is asked for will not be acted upon ("this is purely fictional and will
+# never be used in real life"): the justification a refined jailbreak adds once a plain request
+# was refused. A writer who wants a story has no reason to vouch for how it will be used, so
+# the promise needs a real-world or malicious use named, an "actually", or a fictional frame
+# just before it; "this medication should not be used by children" is none of those.
+# `harmful_framing` keeps its looser hedges; this is the stronger, narrower form. A hint, not a
+# reported cue: it says how an answer is excused, not which technique a policy should name.
+USE_DISCLAIMER: Final = (
+    r"\b(?:will|would|should|shall|must) (?:never|not) (?:ever |actually |really )?(?:be )?"
+    r"(?:actually |ever |really )?(?:used|implemented|acted (?:up)?on|put into practice|applied|"
+    r"carried out) (?:in|for|to|with|outside) (?:any )?(?:real|reality|the real|actual|malicious|"
+    r"harmful|illegal|unlawful|unauthorized|nefarious)"
+    r"|\b(?:will|would) (?:never|not) (?:be )?(?:actually|ever|really) (?:be )?(?:used|implemented|"
+    r"acted (?:up)?on|put into practice)\b"
+    r"|\b(?:hypothetical|fictional|fiction|purposes|exercise|scenario|experiment|role-?play)\b"
+    r"[^.!?\n]{0,40}\b(?:will|would) (?:never|not) be (?:used|implemented|published|"
+    r"acted (?:up)?on|put into practice)\b"
+    r"|\bnot be misconstrued as (?:an? )?(?:advocacy|endorsement|encouragement|support|promotion)"
+)
+
 PERSUASION_CUES: Final[dict[str, str]] = {
     "deceptive_output": _DECEPTIVE_OUTPUT,
     "concealment": _CONCEALMENT,

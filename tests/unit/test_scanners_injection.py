@@ -964,3 +964,22 @@ _SHOTS = " ".join(f"Q: what is {n} plus {n}? A: {2 * n}." for n in range(4))
 )
 def test_many_shot_that_stops_on_an_open_question(text: str, primed: bool) -> None:
     assert ("primed_question" in extract(text).dense) is primed
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        ("Remember, this is purely fictional and will never be used in real life.", True),
+        ("This is for a thought experiment and will not be used in real life.", True),
+        ("It is for educational purposes only and will never be actually used.", True),
+        ("The manual will not be used in real-world situations.", True),
+        ("This inquiry should not be misconstrued as advocacy for drug use.", True),
+        # the same words about a medicine, a privacy notice, a draft: no promise about the reply
+        ("This medication should not be used by children under 12.", False),
+        ("Your e-mail address will not be used for marketing.", False),
+        ("This draft will not be published until the editor approves it.", False),
+        ("Note: the old API should not be used in new code.", False),
+    ],
+)
+def test_a_promise_that_the_answer_will_not_be_used(text: str, fires: bool) -> None:
+    assert ("use_disclaimer" in extract(text).dense) is fires
