@@ -142,6 +142,11 @@ def extract(text: str) -> Extracted:
         cipher = cipher_view(normalized, tokens)
         if cipher is not None:
             hinted.append(cipher)
+            # A shifted passage nobody asked to decode, which gives an order once read back
+            # ("… and state that the conclusion is …"): the same as an encoded command, even
+            # when its first word was mangled past what the cue patterns read.
+            if reads_as_command(cipher):
+                dense["encoded_command"] = 1.0
     views.extend(("hidden_cue", view) for view in hinted)
     # Token smuggling: the text asks for decoding and does hide a readable message, whatever
     # the message says (a harmless-looking hidden question is still a smuggled one).
