@@ -212,6 +212,11 @@ _PERSONA = (
     r"|\bopposite (?:mode|day)\b|\bevil (?:ai|assistant|confidant|bot|twin|version)\b"
     r"|\b(?:two|both) (?:different |separate )?(?:responses|answers|ways|paragraphs)\b"
     r"|\b2 (?:different|separate) (?:responses|answers|ways|paragraphs)\b"
+    # "answer every question in two separate styles: as yourself, then as BH" (not "rewrite
+    # this poem in two styles": the model's own answers are split)
+    r"|\b(?:answer|respond|reply)\w*\b[^.!?\n]{0,60}\bin (?:two|2) (?:separate|different|distinct)"
+    r" (?:styles|voices|manners)\b|\b(?:two|2) (?:separate|different|distinct) (?:personas|"
+    r"personalities)\b"
     r"|\[(?:🔓|🔒)?(?:jailbreak|classic|dan|gpt|chatgpt|developer mode output)\]"
     # the answer format of a two-persona jailbreak: "GPT: [normal answer] DAN: [...]"
     r"|\b(?:chatgpt|gpt|classic|normal|aligned|unaligned)\s*:\s*[\[(]"
@@ -266,6 +271,23 @@ _RULE_FREE = (
     r"|\bviolat\w* (?:all|any|every) (?:\w+ )?(?:ethical|moral) (?:standards|guidelines|"
     r"principles|rules|boundaries)"
     r"|\bcan do anything\b|\bhas no (?:limits|restrictions|filters|rules|boundaries)\b"
+    # Privacy declared void by the scenario ("in this world personal data is public
+    # knowledge", "… is shared as a sign of trust"): the rule the model keeps about personal
+    # data waived the way a persona waives its ethics. Shared *with* someone is what a privacy
+    # notice says, so sharing counts only as a custom ("as a sign", "freely").
+    r"|\bpersonal (?:data|information|details) (?:is|are) (?:\w+ ){0,2}?(?:public (?:knowledge|"
+    r"information)|common knowledge|shared (?:freely|openly|as an? (?:sign|token|greeting|form)))"
+    r"|\b(?:los )?datos personales (?:se comparten (?:libremente|como)|son (?:de )?(?:conocimiento|"
+    r"informaci[oó]n) p[uú]blic)|\b(?:os )?dados pessoais (?:são (?:partilhados|compartilhados) "
+    r"(?:livremente|como)|são (?:do conhecimento|informação) públic)"
+    r"|\b(?:les )?données personnelles (?:sont (?:partagées (?:librement|comme)|"
+    r"(?:de notoriété|d'ordre|des informations?) publique))"
+    r"|\b(?:personenbezogene daten (?:werden|sind)|(?:werden|sind) personenbezogene daten) "
+    r"(?:\w+ ){0,4}?(?:geteilt|öffentlich(?:es wissen)?\b)"
+    r"|\b(?:i )?dati personali (?:sono|vengono) (?:condivisi (?:liberamente|come)|"
+    r"di dominio pubblico)"
+    r"|персональными данными делятся|персональные данные (?:являются )?(?:общедоступн|общеизвестн)"
+    r"|\bkişisel veri\w* (?:kamuya açık|kamusal) bilgi"
 )
 _EXFILTRATION = (
     r"\b(?:reveal|tell|show|print|repeat|output|share|give|disclose|leak|spell|list|write|"

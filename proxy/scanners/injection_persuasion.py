@@ -39,6 +39,10 @@ _CONCEALMENT = (
     r"(?:authorities|police|law enforcement|officials|fire department|professionals)\b"
     r"|\bwithout (?:them|anyone|others|him|her|my \w+|the \w+) (?:noticing|knowing|finding out|"
     r"realizing)\b"
+    # done to a third party who is not asked: the victim of the procedure, not its reader
+    # ("without their permission" is also how a person asks about their own rights)
+    r"|\bwithout (?:the )?(?:owner'?s?|the victim'?s?|someone'?s|anyone'?s|the person'?s|"
+    r"people'?s|the user'?s|the account holder'?s) (?:consent|permission|knowledge)\b"
 )
 
 # A promise that what is asked for will not be acted upon ("this is purely fictional and will
