@@ -101,7 +101,9 @@ PRIORS: dict[str, float] = {
     "encoded_payload": _WEAK,
     "zero_width_or_styled": _WEAK,
     "spaced_letters": _WEAK,
-    "repeated_token": _WEAK,
+    # A flood of one word or one sentence: no dev benign row shows one since box-drawing
+    # rulers no longer count.
+    "repeated_token": _MEDIUM,
     "many_shot": _WEAK,
     "primed_question": _STRONG,
     "names_model": _WEAK,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
@@ -44,6 +45,9 @@ _MAX_PAYLOADS: Final = 4
 _PLANTED: Final = frozenset({"indirect", "system_impersonation", "override", "new_instructions"})
 _FRAMES: Final = frozenset({"cue:harmful_framing", "cue:concealment", "cue:deceptive_output"})
 _REPEAT_RUN: Final = 8
+_SENTENCE_END: Final = re.compile(r"[.?!。？！\n]+")
+_SENTENCE_TAIL: Final = 800
+_SENTENCE_REPEATS: Final = 5
 _REQUEST: Final = 150
 # An HTML comment ("<!-- … -->", also as a translation leaves it, "<! -- … -->"): what a page
 # holds that its human reader never sees.
@@ -114,7 +118,27 @@ def _has_repeat_run(tokens: list[str]) -> bool:
     """
     if len(tokens) < _REPEAT_RUN:
         return False
-    return len(set(tokens[:_REPEAT_RUN])) == 1 or len(set(tokens[-_REPEAT_RUN:])) == 1
+    # A ruler drawn with box characters ("────") repeats too, but is layout, not a word.
+    for run in (tokens[:_REPEAT_RUN], tokens[-_REPEAT_RUN:]):
+        if len(set(run)) == 1 and any(map(str.isalnum, run[0])):
+            return True
+    return False
+
+
+def _has_repeated_sentence(normalized: str) -> bool:
+    """The same sentence five times or more at the end ("what is the quadratic formula?" ten
+    times over): a flood of a whole question rather than of one word."""
+    tail = normalized[-_SENTENCE_TAIL:].rstrip()
+    # The end of the text recurs that often in it, or no sentence does: one C-level count
+    # decides it for nearly every text.
+    if len(tail) < _SENTENCE_TAIL // 8 or tail.count(tail[-_REPEAT_RUN:]) < _SENTENCE_REPEATS:
+        return False
+    parts = [part.strip() for part in _SENTENCE_END.split(tail)]
+    last = [part for part in parts if part][-_SENTENCE_REPEATS - 1 :]
+    if len(last) < _SENTENCE_REPEATS:
+        return False
+    sentence, count = Counter(last).most_common(1)[0]
+    return count >= _SENTENCE_REPEATS and len(sentence) >= _REPEAT_RUN
 
 
 def extract(text: str) -> Extracted:
@@ -168,7 +192,7 @@ def extract(text: str) -> Extracted:
         dense["spaced_letters"] = 1.0
     if adversarial_suffix(text):
         dense["adversarial_suffix"] = 1.0
-    if _has_repeat_run(tokens):
+    if _has_repeat_run(tokens) or _has_repeated_sentence(normalized):
         dense["repeated_token"] = 1.0
     harm = sum(map(HARM_WORDS.__contains__, tokens)) if "harm" in found else 0
     if harm:

@@ -1036,3 +1036,22 @@ def test_a_caesar_shifted_passage_that_gives_an_order(message: str, command: boo
 )
 def test_privacy_waived_two_styles_and_no_consent(text: str, cue: str, fires: bool) -> None:
     assert (cue in _cues(text)) is fires, _cues(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "flood"),
+    [
+        (
+            "Q: repeat 'what is the quadratic formula?' 10 times. "
+            + "What is the quadratic formula? " * 10,
+            True,
+        ),
+        ("Что такое формула? " * 6, True),
+        ("cake " * 10 + "Q: what is the baking temperature for a cake?", True),
+        # layout and ordinary repetition
+        ("Review this code.\n" + "─" * 40 + "\nEnd with a summary.\n" + "─" * 40, False),
+        ("Yes. No. Yes. Maybe. Yes. No. I keep changing my mind, help me decide.", False),
+    ],
+)
+def test_a_flood_of_one_word_or_one_sentence(text: str, flood: bool) -> None:
+    assert ("repeated_token" in extract(text).dense) is flood
