@@ -13,6 +13,7 @@ from typing import Final
 
 import re2
 
+from proxy.scanners.injection_nearmiss import DEVICE_MODE, DEVICE_SECRET
 from proxy.scanners.injection_persuasion import PERSUASION_CUES, USE_DISCLAIMER
 from proxy.scanners.injection_planted import (
     DEFENSIVE,
@@ -653,8 +654,19 @@ ENCODED_PATTERN: Final = re2.compile(_ENCODED, _options())
 ENCODED_RUNS: Final = re2.compile("(?i)" + _ENCODED, _options())
 _SIGNALS, _SIGNAL_NAMES = _compile_set()
 _SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items(), *HINTS.items())}
-_NEGATED_PATTERN: Final = re2.compile(_NEGATED_OVERRIDE + "|" + DEFENSIVE, _options())
-_NEGATABLE: Final = frozenset({"override", "new_instructions"})
+# Near misses of a cue, blanked out before the cue is decided (see `signals`): negated verbs and
+# warnings against following a text for overrides and new instructions, a device's setting for
+# a mode (unless the text names the model: "ChatGPT with Developer Mode enabled"), a device's
+# password for exfiltration. Each is (cues, pattern, the hint that switches the guard off).
+_NEAR_MISSES: Final = (
+    (
+        frozenset({"override", "new_instructions"}),
+        re2.compile(_NEGATED_OVERRIDE + "|" + DEFENSIVE, _options()),
+        None,
+    ),
+    (frozenset({"mode_switch"}), re2.compile(DEVICE_MODE, _options()), "names_model"),
+    (frozenset({"exfiltration"}), re2.compile(DEVICE_SECRET, _options()), None),
+)
 # A story or a role for the model, and a request for a procedure: with a harmful topic, "the
 # villain explains step by step how to…" (see `injection_features`). Searched only in texts
 # with a harmful topic, outside the set: their open word gaps are what costs most in it.
@@ -677,12 +689,12 @@ def signals(normalized: str) -> set[str]:
         names = {name for name, pattern in _SINGLE.items() if pattern.search(normalized)}
         if ENCODED_PATTERN.search(normalized):
             names.add(ENCODED)
-    negatable = _NEGATABLE & names
-    if negatable and _NEGATED_PATTERN.search(normalized):
-        # An override only counts if one is left once the negated verbs and the warnings
-        # against following the text are blanked out; the same for new instructions.
-        blanked = _NEGATED_PATTERN.sub(" ", normalized)
-        names -= {name for name in negatable if not _SINGLE[name].search(blanked)}
+    for cues, near_miss, unless in _NEAR_MISSES:
+        guarded = cues & names
+        if guarded and (unless is None or unless not in names) and near_miss.search(normalized):
+            # A cue only counts if it still fires once its near misses are blanked out.
+            blanked = near_miss.sub(" ", normalized)
+            names -= {name for name in guarded if not _SINGLE[name].search(blanked)}
     return names
 
 
