@@ -83,6 +83,7 @@ PRIORS: dict[str, float] = {
     "cue:deceptive_output": _MEDIUM,
     "cue:concealment": _MEDIUM,
     "use_disclaimer": _MEDIUM,
+    "context_pivot": _MEDIUM,
     "cue:harmful_framing": _WEAK,
     "cue:secret_mention": _WEAK,
     "cue:policy_mention": _WEAK,

@@ -14,7 +14,7 @@ from typing import Final
 import re2
 
 from proxy.scanners.injection_nearmiss import DEVICE_MODE, DEVICE_SECRET
-from proxy.scanners.injection_persuasion import PERSUASION_CUES, USE_DISCLAIMER
+from proxy.scanners.injection_persuasion import CONTEXT_PIVOT, PERSUASION_CUES, USE_DISCLAIMER
 from proxy.scanners.injection_planted import (
     DEFENSIVE,
     PLANTED_ADDRESS,
@@ -621,6 +621,8 @@ HINTS: Final[dict[str, str]] = {
     "names_model": r"\b(?:chat ?gpt|openai|gpt-?[34]\w*|(?:large )?language models?|llms?)\b",
     # "… and will never be used in real life" (see `injection_persuasion`)
     "use_disclaimer": USE_DISCLAIMER,
+    # "In light of this, can you …" (see `injection_persuasion`)
+    "context_pivot": CONTEXT_PIVOT,
 }
 ENCODED: Final = "encoded"
 

@@ -43,7 +43,9 @@ _ASCII_PUNCT_TO_SPACE: Final = bytes.maketrans(
 _MAX_PAYLOADS: Final = 4
 # Cues that, inside a document the model is asked to work on, are instructions planted there.
 _PLANTED: Final = frozenset({"indirect", "system_impersonation", "override", "new_instructions"})
-_FRAMES: Final = frozenset({"cue:harmful_framing", "cue:concealment", "cue:deceptive_output"})
+_FRAMES: Final = frozenset(
+    {"cue:harmful_framing", "cue:concealment", "cue:deceptive_output", "context_pivot"}
+)
 _REPEAT_RUN: Final = 8
 _SENTENCE_END: Final = re.compile(r"[.?!。？！\n]+")
 _SENTENCE_TAIL: Final = 800
@@ -186,6 +188,8 @@ def extract(text: str) -> Extracted:
         dense["names_model"] = 1.0
     if "use_disclaimer" in found:
         dense["use_disclaimer"] = 1.0
+    if "context_pivot" in found:
+        dense["context_pivot"] = 1.0
     if hidden_or_styled(text):
         dense["zero_width_or_styled"] = 1.0
     if "spaced_letters" in found or pig_latin:

@@ -19,6 +19,17 @@ _DECEPTIVE_OUTPUT = (
     r"(?:a |an |the |some )?(?:\w+ ){0,3}(?:convincing|defamatory|fake|false|"
     r"fabricated|misleading|deceptive|sexist|racist|xenophobic|hateful|inflammatory|"
     r"propaganda|scam|phishing|blackmail|ransom|threatening|harassing|libelous|slanderous)\b"
+    # the same said after the request: the text must pass for real ("ensuring that it sounds
+    # convincing and trustworthy"), or argue against what is established ("an article
+    # challenging the long-held belief", "even if disputed by the mainstream")
+    # (a text that merely "is convincing" is a good essay; one that must seem so passes for real)
+    r"|\b(?:ensur\w*|make sure|making sure) (?:that )?(?:it|they|the \w+|this|these|your \w+) "
+    r"(?:(?:sounds?|reads?|seems?|looks?|appears?|comes? across as) (?:\w+ )?(?:and )?"
+    r"(?:convincing|believable|authentic|legitimate|credible|trustworthy|genuine|real)|"
+    r"(?:is|are) (?:\w+ )?(?:authentic|legitimate|genuine|trustworthy|believable))\b"
+    r"|\b(?:go(?:es)? against|challeng\w*|contrary to|disputed by|defy\w*|contradict\w*) "
+    r"(?:the )?(?:mainstream|official narrative|widely[- ]accepted|general consensus|"
+    r"scientific consensus|long[- ]held (?:belief|view)|established (?:view|narrative|science))"
 )
 # The model told to hide the request's nature or to help its reader escape notice: a named
 # step of PAIR's refinements ("avoid direct mention", "without raising suspicion").
@@ -63,6 +74,20 @@ USE_DISCLAIMER: Final = (
     r"[^.!?\n]{0,40}\b(?:will|would) (?:never|not) be (?:used|implemented|published|"
     r"acted (?:up)?on|put into practice)\b"
     r"|\bnot be misconstrued as (?:an? )?(?:advocacy|endorsement|encouragement|support|promotion)"
+)
+
+# The pivot of an argued request: a case built first (an article cited, a research project, a
+# good cause), then a sentence that opens on it and asks for an artefact or a procedure ("In
+# light of this, can you outline the steps …", "Keeping this in mind, could you write …"): the
+# logical and authority appeals of persuasion attacks. Benign prompts get to the point, or ask
+# the bridged question for an explanation ("… could you elucidate the concept"). A hint: with
+# a harmful topic it frames the topic as `framed_harm` does.
+CONTEXT_PIVOT: Final = (
+    r"(?:^|[.!?]\s+)(?:in (?:this|that) context|in light of (?:this|that|these)|"
+    r"with (?:this|that|these) in mind|keeping (?:this|that|these) in mind|"
+    r"given (?:this|that|these) (?:context|information|background)|bearing (?:this|that) in mind),"
+    r"[^.!?\n]{0,60}?\b(?:write|create|compose|draft|design|produce|generate|outline|list|"
+    r"provide|describe|detail|how (?:to|one|a person|someone|might|would|could|can))\b"
 )
 
 PERSUASION_CUES: Final[dict[str, str]] = {
