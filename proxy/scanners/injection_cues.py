@@ -428,8 +428,11 @@ _OBFUSCATION = (
 # reads as the request. Mentions of parts, chapters or concatenation alone are `obfuscation`.
 _QUOTE = r"['\"“”«„「]"
 _PAYLOAD_SPLITTING = (
-    r"\b[a-z]\s*=\s*['\"“][^'\"”\n]{1,120}['\"”]\W+(?:and |y |et |und |e |и |ve |dan |và |at )?"
-    r"[a-z]\s*=\s*['\"“]"
+    # a = '…' b = '…', also numbered (a1 = 'some' a2 = 'ones')
+    r"\b[a-z]\d?\s*=\s*['\"“][^'\"”\n]{1,120}['\"”]\W+(?:and |y |et |und |e |и |ve |dan |và |at )?"
+    r"[a-z]\d?\s*=\s*['\"“]"
+    # the chatbot called as a function in code it is asked to run ("start += ChatGPT(start)")
+    r"|\b(?:chat ?gpt|gpt-?[34]\w*)\((?:\w+|f?['\"])"
     r"|\b[a-z]\s*\+\s*[a-z]\s*\+\s*[a-z]\b"
     r"|(?:\b(?:part|parte|partie|teil|bölüm|bagian|phần|bahagi)|часть)\s*(?:1|2|one|two|a|b|uno|un|"
     r"eins)\b\W{0,3}(?:\w+\W{1,3}){0,2}?"
