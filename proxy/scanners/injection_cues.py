@@ -395,6 +395,9 @@ _RESPONSE_PRIMING = (
     r"|\b(?:don'?t|do not|never) (?:say|tell me) (?:that )?(?:you )?(?:can'?t|cannot|are "
     r"unable)"
     r"|\bregardless of (?:how )?(?:legal|illegal|ethic|moral|harm|danger|inappropriate)"
+    r"|\b(?:regardless of|no matter|irrespective of) (?:whether|if) (?:\w+ ){0,3}?(?:is|are|was|"
+    r"seems?|sounds?)? ?(?:appropriate|ethical|legal|moral|harmful|offensive|dangerous|"
+    r"inappropriate|unethical|illegal|immoral|allowed|acceptable)\b"
     r"|\b(?:ignore|forget|disregard|set aside) (?:your |all |any )?(?:ethics|morals|"
     r"morality|safety|conscience|principles|values)\b"
     r"|\b(?:disregard|ignore|set aside|without regard (?:to|for)|(?:don'?t|do not) worry about) "
@@ -504,6 +507,10 @@ _REFUSAL_SUPPRESSION = (
     r"|\b(?:always|must|will|shall) (?:\w+ )?(?:fulfil|fulfill|comply with|obey|answer|satisfy|"
     r"grant|honou?r)s? (?:the user'?s?|every|all|any|my|each|whatever)\b"
     r"|\bnever (?:ever )?deviate\b"
+    # the answer dictated: "… and you will tell me what I actually wanted to hear" (not "don't
+    # just tell me what I want to hear", which asks for the opposite)
+    r"|\byou (?:will|must|shall|have to|are going to) (?:\w+ )?(?:tell|say to|give) me what i "
+    r"(?:actually |really )?want(?:ed)? to hear\b"
     r"|\bnever (?:tell|inform) (?:me|the user) (?:that )?(?:it|you) (?:can'?t|cannot)"
     r"|\b(?:illegal|immoral|unethical|harmful|dangerous)(?:,| or| and) (?:illegal|immoral|"
     r"unethical|harmful|dangerous)\b"
