@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from typing import Any
 
 import openai
 import pytest
 
+from proxy.ratelimit import shares
 from tests.conftest import RunningWarden
 from tests.integration.limits import CHAT, auth, key_usage, key_with_limits, used
 from tests.integration.test_metrics import parse, scrape, value
@@ -82,8 +84,21 @@ async def test_a_busy_key_is_admitted_from_a_share_and_redis_gets_back_the_rest(
             assert r.status == 200
             remaining.append(int(r.headers["x-ratelimit-remaining-requests"]))
     # One request less each time (a day's allowance comes back at ~1 a second meanwhile).
-    steps = [a - b for a, b in zip(remaining, remaining[1:], strict=False)]
-    assert all(0 <= step <= 1 for step in steps), remaining
+    # A request that asks Redis itself while a share is on its way sees that share counted as
+    # used (Redis granted it first; its quota is not spent, but the answer cannot tell): a dip
+    # of one share at most, gone at the next request. Those dips set aside, the count is exact.
+    dips = [
+        i
+        for i in range(1, len(remaining) - 1)
+        if remaining[i] < remaining[i + 1] and remaining[i - 1] - remaining[i] > 1
+    ]
+    assert len(dips) <= 2, remaining
+    # A share holds at most local_share (5%) of the day's 100,000, and MAX_REQUESTS.
+    largest = min(shares.MAX_REQUESTS, 100_000 // 20)
+    assert all(remaining[i - 1] - remaining[i] <= largest + 1 for i in dips), remaining
+    kept = [(i, r) for i, r in enumerate(remaining) if i not in dips]
+    for (i, a), (j, b) in itertools.pairwise(kept):
+        assert 0 <= a - b <= j - i, remaining
     samples = parse(await scrape(first))
     events = "warden_ratelimit_events_total"
     assert value(samples, events, event="share_granted") >= 1
