@@ -84,6 +84,9 @@ PRIORS: dict[str, float] = {
     "cue:concealment": _MEDIUM,
     "use_disclaimer": _MEDIUM,
     "context_pivot": _MEDIUM,
+    "hate_request": _MEDIUM,
+    "wrapped_request": _STRONG,
+    "fake_boundary": _STRONG,
     "cue:harmful_framing": _WEAK,
     "cue:secret_mention": _WEAK,
     "cue:policy_mention": _WEAK,
@@ -190,6 +193,10 @@ class Matrix:
                 drows.append(row)
                 dcols.append(dense_names.setdefault(name, len(dense_names)))
                 dvalues.append(value)
+        # A signal with a prior that no dev row shows (a technique of families the dev set
+        # lacks) keeps its column: with no data its weight is its prior.
+        for name in PRIORS:
+            dense_names.setdefault(name, len(dense_names))
         size = len(data.texts)
         self.sparse_names = list(names)
         self.dense_names = list(dense_names)

@@ -190,6 +190,13 @@ def extract(text: str) -> Extracted:
         dense["use_disclaimer"] = 1.0
     if "context_pivot" in found:
         dense["context_pivot"] = 1.0
+    if "hate_request" in found:
+        dense["hate_request"] = 1.0
+        # the request is the text a harmless task works on: a latent jailbreak
+        if "text_task" in found:
+            dense["wrapped_request"] = 1.0
+    if "fake_boundary" in found:
+        dense["fake_boundary"] = 1.0
     if hidden_or_styled(text):
         dense["zero_width_or_styled"] = 1.0
     if "spaced_letters" in found or pig_latin:
