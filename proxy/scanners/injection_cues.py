@@ -467,7 +467,8 @@ _PAYLOAD_SPLITTING = (
 )
 _INDIRECT = (
     r"\b(?:dear|hey|hi|hello|attention|note (?:to|for)|message (?:to|for)|instructions? for)"
-    r"\W+(?:the )?(?:ai|a\.i\.|assistant|chatbot|llm|language models?|gpt|chatgpt|claude)\b"
+    # on one line: "hi" then "Assistant:" on the next is a transcript's turns, not an address
+    r"[^\w\n]+(?:the )?(?:ai|a\.i\.|assistant|chatbot|llm|language models?|gpt|chatgpt|claude)\b"
     r"|\bhidden (?:instructions?|prompt|message|text|command)\b"
     r"|\bif you (?:are|'re) an? (?:ai|llm|language model|assistant|chatbot|bot|agent)\b"
     r"|\b(?:ai|llm|assistant|language model)s? (?:reading|processing|summari[sz]ing) this\b"

@@ -80,9 +80,12 @@ TEXT_TASK: Final = (
     r"|(?:把|将|將)?(?:上面|上述|以上|下面|以下)的?(?:句子|段落|文本|内容|內容|文字)(?:翻译|翻譯|改写|改寫|润色|潤色)"
     r"|(?:翻译|翻譯|改写|改寫|润色|潤色)(?:上面|上述|以上|下面|以下)的?(?:句子|段落|文本|内容|內容|文字)"
 )
-_ROLE_LINE = r"\n\s*[\[<(*#]*\s*(?:system|assistant|user|human|admin|ai|bot|model)\b[^\n:]{0,20}:"
-# The conversation declared over, then a role speaks: what comes after pretends to be a new
-# session. A transcript pasted to summarise has turns too, but does not end its own session.
+# A privileged role: a log of several chats has "end of conversation" then "User:" turns.
+_ROLE_LINE = (
+    r"\n\s*[\[<(*#]*\s*(?:system|admin|administrator|developer|root|operator)\b[^\n:]{0,20}:"
+)
+# The conversation declared over, then the system speaks: what comes after pretends to be a
+# new session, opened by the application.
 FAKE_BOUNDARY: Final = (
     r"(?:\bend(?:s|ed)? of (?:the |this )?|\bclos(?:e|ed|ing) (?:the |this )?|\b(?:new|next) )"
     r"(?:session|conversation|chat|dialog(?:ue)?|transcript|context)\b[\s\S]{0,300}?"
