@@ -15,7 +15,7 @@ import re2
 
 from proxy.scanners.injection_exfiltration import EXFILTRATION, SECRET_MENTION
 from proxy.scanners.injection_latent import FAKE_BOUNDARY, HATE_REQUEST, TEXT_TASK
-from proxy.scanners.injection_nearmiss import DEVICE_MODE, DEVICE_SECRET
+from proxy.scanners.injection_nearmiss import DEVICE_MODE, DEVICE_SECRET, NEGATED_REVEAL
 from proxy.scanners.injection_persona import AUTHORITY, MODE_SWITCH, PERSONA, RULE_FREE
 from proxy.scanners.injection_persuasion import CONTEXT_PIVOT, PERSUASION_CUES, USE_DISCLAIMER
 from proxy.scanners.injection_planted import (
@@ -445,7 +445,8 @@ _SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items()
 # Near misses of a cue, blanked out before the cue is decided (see `signals`): negated verbs and
 # warnings against following a text for overrides and new instructions, a device's setting for
 # a mode (unless the text names the model: "ChatGPT with Developer Mode enabled"), a device's
-# password for exfiltration. Each is (cues, pattern, the hint that switches the guard off).
+# password or a negated reveal for exfiltration. Each is (cues, pattern, the hint that switches
+# the guard off).
 _NEAR_MISSES: Final = (
     (
         frozenset({"override", "new_instructions"}),
@@ -453,7 +454,11 @@ _NEAR_MISSES: Final = (
         None,
     ),
     (frozenset({"mode_switch"}), re2.compile(DEVICE_MODE, _options()), "names_model"),
-    (frozenset({"exfiltration"}), re2.compile(DEVICE_SECRET, _options()), None),
+    (
+        frozenset({"exfiltration"}),
+        re2.compile(DEVICE_SECRET + "|" + NEGATED_REVEAL, _options()),
+        None,
+    ),
 )
 # A story or a role for the model, and a request for a procedure: with a harmful topic, "the
 # villain explains step by step how to…" (see `injection_features`). Searched only in texts

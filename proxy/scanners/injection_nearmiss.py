@@ -52,3 +52,9 @@ DEVICE_SECRET: Final = (
     r"|\b" + _SECRET + r" (?:for|of|on|to) (?:(?:my|the|a|an|our|this|that|his|her|their) )?"
     r"(?:[\w-]+ ){0,2}?" + _SECRET_DEVICE + r"\b"
 )
+# A secret kept, not asked for ("share the recipe anonymously so as not to reveal your secret",
+# "never disclose your password to anyone"): the advice an exfiltration attack inverts.
+NEGATED_REVEAL: Final = (
+    r"\b(?:not|never|n't|without) (?:to |ever )?(?:reveal|reveals|revealing|share|sharing|"
+    r"disclose|disclosing|expose|exposing|give away|tell anyone|leak|leaking)\b[^.!?;,\n]{0,40}"
+)
