@@ -30,6 +30,10 @@ EXFILTRATION: Final = (
     r"birth|(?:home |email |e-mail )?address|phone number|social security|ssn|location|city of "
     r"residence|bank (?:balance|account)|salary|medical (?:history|records)|credit card)"
     r"|\bwhere does (?:the user|[a-z]+ [a-z]+|[a-z]+) (?:currently )?live\b"
+    # a named person's data to be used ("a phishing e-mail using Laura's e-mail address"), as
+    # the patterns for other languages below take it whatever the verb
+    r"|\b(?:use|using)\W+(?:\w+\W+){0,3}?[a-z]+'s (?:\w+ )?(?:birth ?date|date of birth|"
+    r"(?:home |email |e-mail )?address|phone number|social security|ssn)\b"
     # someone else's birth date, e-mail address or home town, in other languages
     r"|\b(?:fecha de nacimiento|data de nascimento|date de naissance|data di nascita|"
     r"(?:dirección|endereço|adresse|indirizzo) (?:de |di )?(?:correo electrónico|e-?mail|"
