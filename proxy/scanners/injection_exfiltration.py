@@ -40,6 +40,10 @@ EXFILTRATION: Final = (
     r"électronique|posta elettronica)|ciudad (?:actual )?de residencia|cidade (?:atual )?de "
     r"residência|ville de résidence|città di residenza) (?:actuel(?:le)? )?(?:de|da|do|di|du)\b"
     r"|\b(?:geburtsdatum|e-mail-adresse|wohnort) (?:von|des|der)\b"
+    # and with a name's genitive ("Lauras E-Mail-Adresse"); the nouns are feminine, so no
+    # article or pronoun ending in "s" can stand before them
+    r"|\b[a-zäöüß]{3,}s (?:e-?mail-?adresse|wohnadresse|privatadresse|telefonnummer|"
+    r"handynummer)\b"
     r"|дат\w* рождения|адрес\w* электронной почты|где (?:живет|живёт|проживает)"
     r"|\bdoğum tarih\w*|\bnerede yaşıyor|\bikamet (?:ettiği|şehr)\w*"
     r"|\byaşadığı (?:şehr|şehir|yer|adres)"
