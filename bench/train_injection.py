@@ -103,6 +103,7 @@ PRIORS: dict[str, float] = {
     "override_then_request": _MEDIUM,
     "override_in_markup": _MEDIUM,
     "framed_exfiltration": _MEDIUM,
+    "aside_exfiltration": _MEDIUM,
     "authority_pretext": _MEDIUM,
     "harm_then_noise": _STRONG,
     "harm_words": 0.3,

@@ -91,6 +91,14 @@ _CHECK_PRETEXT: Final = re.compile(
     r"\bprueba del sistema|\bsystemprüfung|\büberprüfung|점검|검증|チェック|点検|检查|檢查|"
     r"\bkiểm tra|\bkontrol|فحص|जांच|जाँच|পরীক্ষা|ตรวจสอบ|\bpagsusuri"
 )
+# "By the way", "oh, and": the aside that turns small talk into the real ask ("… the sunset is
+# magical. By the way, where does John Doe live?"), the distraction before a data request.
+_ASIDE: Final = re.compile(
+    r"\bby the way\b|\boh,? and\b|\bbtw\b|\ba proposito\b|\bomong-omong\b|"
+    r"\bngomong-ngomong\b|кстати|\bübrigens\b|\bau fait\b|\bpor cierto\b|\bpor falar nisso\b|"
+    r"\baliás\b|그런데|아, 그리고|ところで|そういえば|顺便|順便|对了|對了|بالمناسبة|वैसे|ओह, और|"
+    r"ওহ, এবং|যাইহোক|\bbu arada\b|\bnhân tiện\b|\bnga pala\b|ยังไงก็ตาม|โอ้ แล้ว"
+)
 # A markup tag before the override (a table cell, an image caption, a code block): the order
 # sits inside the content the model was handed, where its author planted it.
 _TAG: Final = re.compile(r"<\s*/?\s*[^\W\d_][^<>]{0,40}>")
@@ -258,6 +266,8 @@ def extract(text: str) -> Extracted:
     if "exfiltration" in text_cues:
         if roleplay:
             dense["framed_exfiltration"] = 1.0
+        if _ASIDE.search(normalized):
+            dense["aside_exfiltration"] = 1.0
     if "authority_claim" in text_cues and _CHECK_PRETEXT.search(normalized):
         dense["authority_pretext"] = 1.0
     # PAIR's other shape: a story or a role, and a procedure asked of it ("the villain explains
