@@ -145,6 +145,9 @@ _POLICY_MENTION = (
 )
 _RESPONSE_PRIMING = (
     r"\b(?:start|begin) (?:your|the|each|every) (?:response|reply|answer|output)s? (?:with|by)\b"
+    # "a response that begins with 'Certainly, here are…'": the opening words dictated
+    r"|\b(?:response|reply|answer|output)s? (?:that|which|should|must) (?:\w+ )?(?:begins?|"
+    r"starts?|opens?) with\s*[\"'“‘]"
     r"|\bsure,? here(?: is|'s)\b|\bnever (?:say|mention|add) (?:that )?(?:you|sorry|i'm sorry)"
     r"|\bdo not (?:include|add|give) (?:any )?(?:warnings?|disclaimers?|apolog|caveats?)"
     r"|\bwithout (?:any )?(?:warnings?|disclaimers?|caveats|moraliz)"
