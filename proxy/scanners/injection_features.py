@@ -43,6 +43,15 @@ _ASCII_PUNCT_TO_SPACE: Final = bytes.maketrans(
 _MAX_PAYLOADS: Final = 4
 # Cues that, inside a document the model is asked to work on, are instructions planted there.
 _PLANTED: Final = frozenset({"indirect", "system_impersonation", "override", "new_instructions"})
+# Hints that are features of the model as they are (never reported): the model named, an
+# answer excused, a case built before the ask, a hateful request, a faked session end.
+_DENSE_HINTS: Final = (
+    "names_model",
+    "use_disclaimer",
+    "context_pivot",
+    "hate_request",
+    "fake_boundary",
+)
 _FRAMES: Final = frozenset(
     {"cue:harmful_framing", "cue:concealment", "cue:deceptive_output", "context_pivot"}
 )
@@ -213,19 +222,12 @@ def extract(text: str) -> Extracted:
         for name in sorted((signals(view) & _CUE_NAMES) - text_cues):
             dense["cue:" + name] = dense[signal] = 1.0
             view_cues.add(name)
-    if "names_model" in found:
-        dense["names_model"] = 1.0
-    if "use_disclaimer" in found:
-        dense["use_disclaimer"] = 1.0
-    if "context_pivot" in found:
-        dense["context_pivot"] = 1.0
-    if "hate_request" in found:
-        dense["hate_request"] = 1.0
-        # the request is the text a harmless task works on: a latent jailbreak
-        if "text_task" in found:
-            dense["wrapped_request"] = 1.0
-    if "fake_boundary" in found:
-        dense["fake_boundary"] = 1.0
+    for hint in _DENSE_HINTS:
+        if hint in found:
+            dense[hint] = 1.0
+    # the request is the text a harmless task works on: a latent jailbreak
+    if "hate_request" in found and "text_task" in found:
+        dense["wrapped_request"] = 1.0
     if hidden_or_styled(text):
         dense["zero_width_or_styled"] = 1.0
     if "spaced_letters" in found or pig_latin:
