@@ -48,7 +48,8 @@ _NOT_RETURNED = HOP_BY_HOP | {"content-length", "content-encoding", "server", "d
 
 # The caller's User-Agent goes upstream as it came; a caller without one is not given
 # aiohttp's. Asked per request, and only then: a session-wide skip list makes aiohttp copy
-# and merge every request's headers to apply it (~4 us a request).
+# and merge every request's headers to apply it (1.8 us against 0.3 us, measured on
+# aiohttp's update_auto_headers).
 _NO_USER_AGENT = ("User-Agent",)
 
 

@@ -502,3 +502,10 @@ def cue_spans(normalized: str, limit: int = 64) -> list[tuple[str, int, int]]:
         if len(spans) == limit:
             break
     return spans
+
+
+def first_span(name: str, normalized: str) -> tuple[int, int] | None:
+    """Where cue `name` first matches, searched alone: in `cue_spans` an earlier match of
+    another cue may take the text where it starts."""
+    match = _SINGLE[name].search(normalized)
+    return match.span() if match else None

@@ -16,6 +16,7 @@ from proxy.scanners.injection_cues import (
     PROCEDURE,
     STORY_FRAME,
     cue_spans,
+    first_span,
     signals,
 )
 from proxy.scanners.injection_text import (
@@ -282,7 +283,7 @@ def extract(text: str) -> Extracted:
 def _override_context(normalized: str, dense: dict[str, float]) -> None:
     """Where the first override stands: before a new request (goal hijacking), after markup
     (planted in the content)."""
-    span = next(((a, b) for name, a, b in cue_spans(normalized) if name == "override"), None)
+    span = first_span("override", normalized)
     if span is None:
         return
     if _NEW_REQUEST.search(normalized, span[1], span[1] + _REQUEST_WINDOW):
