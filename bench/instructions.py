@@ -2,6 +2,7 @@
 
 Usage: python -m bench.instructions [--requests N] [--workload chat|chat_stream|mixed]
                                     [--without PART ...] [--targets-only]
+                                    [--keep-dumps DIR]
 
 CPU time per request on a shared machine moves by a third from run to run (see
 bench/README.md): too much to see a change worth a few percent. Instruction counts barely
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -71,9 +73,15 @@ def _total(dump: Path) -> int:
 
 
 async def instructions_per_request(
-    role_args: list[str], tmp: Path, key: str, bodies: list[bytes], requests: int
+    role_args: list[str],
+    tmp: Path,
+    key: str,
+    bodies: list[bytes],
+    requests: int,
+    keep: Path | None = None,
 ) -> float:
-    """A `bench.servers` child under callgrind: instructions per request, warm-up excluded."""
+    """A `bench.servers` child under callgrind: instructions per request, warm-up excluded.
+    With `keep`, its dump is copied there too, for callgrind_annotate."""
     out = tmp / f"callgrind.{len(list(tmp.glob('callgrind.*')))}"
     process = subprocess.Popen(
         [
@@ -103,6 +111,10 @@ async def instructions_per_request(
     dumps = sorted(out.parent.glob(out.name + ".*"))
     if not dumps:
         raise RuntimeError(f"callgrind wrote no dump for {role_args[0]}")
+    if keep is not None:
+        kept = keep / f"callgrind.{role_args[0]}.{len(list(keep.glob('callgrind.*')))}"
+        shutil.copyfile(dumps[0], kept)
+        print(f"  (dump kept as {kept})")
     return _total(dumps[0]) / requests
 
 
@@ -131,7 +143,7 @@ def workload_bodies(name: str) -> list[bytes]:
     return {"chat": [chat], "chat_stream": [stream], "mixed": [chat, stream]}[name]
 
 
-async def run(requests: int, workload: str, parts: Iterable[str]) -> None:
+async def run(requests: int, workload: str, parts: Iterable[str], keep: Path | None) -> None:
     bodies = workload_bodies(workload)
     with servers.embedded_stack("warden-bench-instr-") as stack:
         tmp = stack.tmp
@@ -149,10 +161,10 @@ async def run(requests: int, workload: str, parts: Iterable[str]) -> None:
 
         async def warden(cfg: dict[str, Any]) -> float:
             args = ["warden", orjson.dumps(cfg).decode(), str(tmp / "warden.log")]
-            return await instructions_per_request(args, tmp, key, bodies, requests)
+            return await instructions_per_request(args, tmp, key, bodies, requests, keep)
 
         passthrough = await instructions_per_request(
-            ["passthrough", upstream.url], tmp, key, bodies, requests
+            ["passthrough", upstream.url], tmp, key, bodies, requests, keep
         )
         print(f"  pass-through               {passthrough / 1000:9.1f} k instructions per request")
         shipped = await warden(config)
@@ -181,15 +193,23 @@ def main() -> None:
     parser.add_argument(
         "--targets-only", action="store_true", help="only the pass-through and shipped Warden"
     )
+    parser.add_argument(
+        "--keep-dumps",
+        type=Path,
+        metavar="DIR",
+        help="copy each server's callgrind dump here (per-function costs: callgrind_annotate)",
+    )
     args = parser.parse_args()
     if args.requests < 1:
         parser.error("--requests must be at least 1")
     parts = [] if args.targets_only else (args.without or list(PARTS))
+    if args.keep_dumps is not None:
+        args.keep_dumps.mkdir(parents=True, exist_ok=True)
     print(
         f"Instructions per request (callgrind), {args.workload}, {args.requests} requests"
         f" per server after {WARM_UP_REQUESTS} to warm up, {CONCURRENCY} at a time"
     )
-    asyncio.run(run(args.requests, args.workload, parts))
+    asyncio.run(run(args.requests, args.workload, parts, args.keep_dumps))
 
 
 if __name__ == "__main__":
