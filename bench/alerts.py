@@ -31,7 +31,7 @@ from bench.ml import FEATURES, iris_rows, request_body
 from proxy.alerts import AlertEvaluator, AlertSettings
 from proxy.alerts.model_signals import RegistrySignals
 from proxy.audit import AuditRecord
-from proxy.audit.record import GENESIS_HASH, chained_row
+from proxy.audit.chained_row import GENESIS_HASH, chained_row
 from proxy.audit.store import AuditStore
 from proxy.db import migrate
 from proxy.devstack import EmbeddedPostgres, EmbeddedRedis

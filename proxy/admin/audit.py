@@ -22,7 +22,8 @@ from proxy.admin.query import (
     parse_choice,
     parse_time_range,
 )
-from proxy.audit.record import COLUMNS, OPTIONAL_COLUMNS, canonical_row_from_db
+from proxy.audit.chained_row import COLUMNS, OPTIONAL_COLUMNS
+from proxy.audit.read_back import canonical_row_from_db
 from proxy.evidence import verify_database
 from proxy.evidence.keyfile import trusted_public_keys
 from proxy.evidence.timespec import parse_instant

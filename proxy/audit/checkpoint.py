@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from proxy.audit.record import canonical_json
+from proxy.audit.chained_row import canonical_json
 
 # Domain separation: a checkpoint signature can never be mistaken for (or replayed as) a
 # signature over anything else made with the same key.

@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-from proxy.audit.record import GENESIS_HASH, ChainedRow, row_from_journal
+from proxy.audit.chained_row import GENESIS_HASH, ChainedRow
+from proxy.audit.read_back import row_from_journal
 from proxy.audit.slots import fsync_dir
 
 log = logging.getLogger(__name__)

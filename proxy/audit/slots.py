@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from proxy.audit.record import MAX_ID
+from proxy.audit.chained_row import MAX_ID
 
 _MAX_SLOTS = 1024
 

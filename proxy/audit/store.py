@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from proxy.audit.chained_row import COLUMNS, ChainedRow
 from proxy.audit.checkpoint import Checkpoint
-from proxy.audit.record import COLUMNS, ChainedRow
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from proxy.audit.chained_row import chained_row
 from proxy.audit.checkpoint import CheckpointSchedule, CheckpointSigner
 from proxy.audit.journal import Journal
-from proxy.audit.record import AuditRecord, chained_row
+from proxy.audit.record import AuditRecord
 from proxy.audit.settings import AuditSettings
 from proxy.audit.slots import Slot, claim_slot
 from proxy.audit.store import UNAVAILABLE, AuditStore, InsertHook

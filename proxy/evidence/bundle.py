@@ -32,8 +32,9 @@ from typing import IO, Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from proxy.audit.chained_row import canonical_json
 from proxy.audit.checkpoint import encode_public_key, public_key_bytes
-from proxy.audit.record import canonical_json, canonical_row_from_db
+from proxy.audit.read_back import canonical_row_from_db
 from proxy.evidence.chain import Link
 from proxy.evidence.database import (
     ChainWindow,

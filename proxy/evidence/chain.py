@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from proxy.audit.chained_row import GENESIS_HASH, hash_row
 from proxy.audit.checkpoint import Checkpoint, signature_problem
-from proxy.audit.record import GENESIS_HASH, canonical_row_from_db, hash_row
+from proxy.audit.read_back import canonical_row_from_db
 
 # How the first row of the checked range is tied down: to the zero hash of a new chain, to
 # a link kept by retention, to a signed checkpoint just before it, or to nothing (a window

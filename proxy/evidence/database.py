@@ -10,8 +10,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from proxy.audit.chained_row import COLUMNS
 from proxy.audit.checkpoint import Checkpoint
-from proxy.audit.record import COLUMNS
 from proxy.evidence.chain import ChainVerifier, Link, VerifyReport
 
 _COLUMN_LIST = ", ".join(COLUMNS)

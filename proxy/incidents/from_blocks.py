@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from proxy.audit.record import ChainedRow
+from proxy.audit.chained_row import ChainedRow
 from proxy.audit.store import BAD_DATA
 from proxy.incidents.grouping import BlockRun, block_runs, is_incident_block
 from proxy.incidents.notices import IncidentNotices

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from proxy.audit.record import ChainedRow
+from proxy.audit.chained_row import ChainedRow
 from proxy.triage import Severity, parse_severity, severity_rank
 
 

@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.audit.record import COLUMNS
+from proxy.audit.chained_row import COLUMNS
 from tests.conftest import RunningWarden
 from tests.integration.test_audit_proxy import rows_for
 from tests.rules import ECHO_MODELS_ONLY, rules

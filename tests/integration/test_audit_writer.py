@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from proxy.audit import AuditRecord, AuditSettings, AuditWriter
-from proxy.audit.record import MAX_ID, chained_row, hash_row
+from proxy.audit.chained_row import MAX_ID, chained_row, hash_row
 from proxy.devstack import EmbeddedPostgres
 from proxy.evidence import verify, verify_database
 from tests.conftest import Services

@@ -13,8 +13,9 @@ import openai
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from proxy.audit.chained_row import hash_row
 from proxy.audit.checkpoint import CheckpointSigner
-from proxy.audit.record import canonical_row_from_db, hash_row
+from proxy.audit.read_back import canonical_row_from_db
 from proxy.errors import StartupError
 from proxy.evidence.keyfile import create_key_file
 from proxy.server import WardenServer

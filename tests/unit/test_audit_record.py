@@ -9,19 +9,17 @@ from datetime import UTC, datetime, timedelta, timezone
 import orjson
 import pytest
 
-from proxy.audit.record import (
+from proxy.audit.chained_row import (
     COLUMNS,
     GENESIS_HASH,
     MAX_ID,
     OPTIONAL_COLUMNS,
-    AuditRecord,
     canonical_json,
-    canonical_row_from_db,
     chained_row,
-    copy_values,
     hash_row,
-    row_from_journal,
 )
+from proxy.audit.read_back import canonical_row_from_db, copy_values, row_from_journal
+from proxy.audit.record import AuditRecord
 
 WHEN = datetime(2025, 3, 1, 12, 30, 15, 250000, tzinfo=UTC)
 

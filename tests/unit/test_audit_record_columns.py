@@ -7,15 +7,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from proxy.audit.record import (
-    COLUMNS,
-    GENESIS_HASH,
-    AuditRecord,
-    canonical_row_from_db,
-    chained_row,
-    copy_values,
-    hash_row,
-)
+from proxy.audit.chained_row import COLUMNS, GENESIS_HASH, chained_row, hash_row
+from proxy.audit.read_back import canonical_row_from_db, copy_values
+from proxy.audit.record import AuditRecord
 
 RECORD = AuditRecord(
     request_id="req-1",

@@ -9,8 +9,9 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from proxy.audit.chained_row import GENESIS_HASH, chained_row, hash_row
 from proxy.audit.checkpoint import Checkpoint, CheckpointSigner, trusted_keys
-from proxy.audit.record import GENESIS_HASH, AuditRecord, chained_row, hash_row
+from proxy.audit.record import AuditRecord
 from proxy.evidence.chain import ChainReport, ChainVerifier, Link
 from proxy.evidence.timespec import parse_age, parse_instant
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from proxy.audit.record import GENESIS_HASH, AuditRecord, ChainedRow, chained_row
+from proxy.audit.chained_row import GENESIS_HASH, ChainedRow, chained_row
+from proxy.audit.record import AuditRecord
 from proxy.incidents.grouping import BlockRun, block_runs, is_incident_block
 from proxy.triage import parse_severity, severity_rank, transition_error
 
