@@ -15,13 +15,12 @@ from proxy.audit.chained_row import chained_row
 from proxy.audit.checkpoint import CheckpointSchedule, CheckpointSigner
 from proxy.audit.journal import Journal
 from proxy.audit.record import AuditRecord
+from proxy.audit.sender import JournalSender
 from proxy.audit.settings import AuditSettings
 from proxy.audit.slots import Slot, claim_slot
-from proxy.audit.store import UNAVAILABLE, AuditStore, InsertHook
+from proxy.audit.store import AuditStore, InsertHook
 
 log = logging.getLogger(__name__)
-
-_FIRST_RETRY = 0.1
 
 
 class AuditWriter:
@@ -66,6 +65,7 @@ class AuditWriter:
             write_timeout=settings.write_timeout_seconds,
             hook=hook,
         )
+        self._sender = JournalSender(settings, self._store, self._checkpoints)
         self._spool_dir = Path(base_dir) / settings.spool_dir
         self._queue: deque[AuditRecord] = deque()
         self._first_queued_at = 0.0
@@ -74,13 +74,9 @@ class AuditWriter:
         self._journal: Journal | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = True
-        self._db_ok = False
-        self._retry_at = 0.0
-        self._backoff = _FIRST_RETRY
         self._last_sync = 0.0
         self._journal_failing = False
         # Read by the metrics exporter, with the properties below.
-        self.write_failures = 0
         self.journal_errors = 0
         self.rows_dropped = 0
 
@@ -108,9 +104,7 @@ class AuditWriter:
                 self._slot.writer_id,
             )
         # One attempt now, so `accepting` is right from the first request in fail_closed mode.
-        with contextlib.suppress(*UNAVAILABLE):
-            await self._store.connect()
-            self._db_ok = True
+        await self._sender.try_connect()
         self._task = asyncio.create_task(self._run(), name="audit-writer")
 
     async def stop(self, *, flush: bool = True) -> None:
@@ -127,13 +121,14 @@ class AuditWriter:
                 await self._task
             self._task = None
         self._spool_queue()
+        sender, journal, writer_id = self._sender, self._journal, self.writer_id
         if flush:
             deadline = time.monotonic() + self.settings.shutdown_timeout_seconds
-            while self._journal.pending_rows and time.monotonic() < deadline:
-                if not await self._send_backlog():
-                    await asyncio.sleep(min(self._backoff, max(deadline - time.monotonic(), 0)))
-            if not self._journal.pending_rows:
-                await self._sign_head(final=True)
+            while journal.pending_rows and time.monotonic() < deadline:
+                if not await sender.send_backlog(journal, writer_id, self._spool_a_full_batch):
+                    await asyncio.sleep(min(sender.backoff, max(deadline - time.monotonic(), 0)))
+            if not journal.pending_rows:
+                await sender.sign_head(journal, writer_id, final=True)
         self._store.disconnect()
         self._journal.close(compact=flush)
         self._slot.release()
@@ -188,7 +183,7 @@ class AuditWriter:
             return False
         if self.settings.failure_mode == "spool":
             return True
-        return self._db_ok and len(self._queue) < self.settings.queue_size
+        return self._sender.db_ok and len(self._queue) < self.settings.queue_size
 
     @property
     def writer_id(self) -> str:
@@ -197,6 +192,10 @@ class AuditWriter:
     @property
     def queue_depth(self) -> int:
         return len(self._queue)
+
+    @property
+    def write_failures(self) -> int:
+        return self._sender.write_failures
 
     @property
     def rows_written(self) -> int:
@@ -233,17 +232,21 @@ class AuditWriter:
     # -- background task --------------------------------------------------------------------
 
     async def _run(self) -> None:
+        sender, journal, writer_id = self._sender, self._journal, self.writer_id
+        assert journal is not None  # start() opens the journal before it starts this task
         while True:
             await self._wait_for_work()
             try:
                 self._spool_queue()
                 await self._sync_journal()
-                if time.monotonic() >= self._retry_at and await self._send_backlog():
-                    await self._sign_head()
+                if time.monotonic() >= sender.retry_at and await sender.send_backlog(
+                    journal, writer_id, self._spool_a_full_batch
+                ):
+                    await sender.sign_head(journal, writer_id)
             except Exception:
                 # Whatever went wrong, the writer must outlive it: the rows are journaled.
                 log.exception("audit writer: unexpected error; retrying")
-                self._failed_attempt()
+                sender.failed_attempt(journal)
             if self._journal_failing:  # do not spin on a full or broken disk
                 await asyncio.sleep(self.settings.retry_max_seconds)
 
@@ -258,8 +261,8 @@ class AuditWriter:
             deadlines: list[float] = []
             if self._queue:
                 deadlines.append(self._first_queued_at + self.settings.flush_interval_seconds)
-            if self.spooled_rows or not self._db_ok:
-                deadlines.append(self._retry_at)
+            if self.spooled_rows or not self._sender.db_ok:
+                deadlines.append(self._sender.retry_at)
             elif self._checkpoints is not None and (due := self._checkpoints.deadline()):
                 deadlines.append(due)
             timeout = min(deadlines) - time.monotonic() if deadlines else None
@@ -289,7 +292,7 @@ class AuditWriter:
                 batch.append(row)
             try:
                 # Kept in memory to be sent without a read-back, unless Postgres is down.
-                journal.append(batch, keep=self.settings.queue_size if self._db_ok else 0)
+                journal.append(batch, keep=self.settings.queue_size if self._sender.db_ok else 0)
             except OSError:
                 # The rest stay queued, unchained; submit() counts drops once the queue is full.
                 self.journal_errors += 1
@@ -300,25 +303,6 @@ class AuditWriter:
                 return
         self._journal_failing = False
         self._queue.clear()
-
-    async def _sign_head(self, *, final: bool = False) -> None:
-        """A checkpoint alone, over rows stored since the last one, once they waited long
-        enough (or at shutdown). Postgres being down only postpones it."""
-        schedule, journal = self._checkpoints, self._journal
-        if schedule is None or journal is None or journal.pending_rows or journal.head.seq == 0:
-            return
-        head = journal.head
-        checkpoint = schedule.idle_head(self.writer_id, head.seq, head.row_hash, final=final)
-        if checkpoint is None:
-            return
-        try:
-            await self._store.write_checkpoint(checkpoint)
-        except UNAVAILABLE as exc:
-            log.warning("audit: cannot store a checkpoint now: %r", exc)
-            if not final:
-                self._failed_attempt()
-            return
-        schedule.stored(head.seq, 0, [checkpoint])
 
     @property
     def checkpoints_written(self) -> int:
@@ -334,43 +318,11 @@ class AuditWriter:
         await self._journal.sync()
         self._last_sync = now
 
-    async def _send_backlog(self) -> bool:
-        """Send the journal's unsent rows, oldest first. False when Postgres failed."""
-        journal = self._journal
-        assert journal is not None
-        rejected = journal.directory / "rejected.jsonl"
-        try:
-            await self._store.connect()
-            while journal.pending_rows:
-                rows, position = journal.next_batch(self.settings.batch_size)
-                schedule = self._checkpoints
-                checkpoints = schedule.over(self.writer_id, rows) if schedule is not None else []
-                if rows:
-                    await self._store.write(rows, checkpoints, rejected)
-                journal.advance(position, rows[-1].seq if rows else journal.head.seq)
-                if schedule is not None and rows:
-                    schedule.stored(rows[-1].seq, len(rows), checkpoints)
-                # A long replay must not leave a batch's worth of new rows waiting in memory.
-                # Fewer wait for their flush interval: taken here, a steady trickle would
-                # keep this loop sending one row at a time.
-                if len(self._queue) >= self.settings.batch_size:
-                    self._spool_queue()
-                    await self._sync_journal()
-        except UNAVAILABLE as exc:
-            if self._db_ok:
-                log.warning("audit: postgres unavailable, rows wait in the journal: %r", exc)
-            self._failed_attempt()
-            return False
-        if not self._db_ok:
-            log.info("audit: postgres is back; the journal is replayed")
-        self._db_ok, self._backoff, self._retry_at = True, _FIRST_RETRY, 0.0
-        return True
-
-    def _failed_attempt(self) -> None:
-        self.write_failures += 1
-        self._db_ok = False
-        if self._journal is not None:
-            self._journal.forget_tail()
-        self._store.disconnect()
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, self.settings.retry_max_seconds)
+    async def _spool_a_full_batch(self) -> None:
+        """Between the batches of a replay: journal what was submitted meanwhile."""
+        # A long replay must not leave a batch's worth of new rows waiting in memory.
+        # Fewer wait for their flush interval: taken here, a steady trickle would
+        # keep the replay sending one row at a time.
+        if len(self._queue) >= self.settings.batch_size:
+            self._spool_queue()
+            await self._sync_journal()
