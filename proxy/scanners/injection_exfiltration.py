@@ -13,6 +13,12 @@ from __future__ import annotations
 
 from typing import Final
 
+# A password or secret key called the listener's own ("your"), in other languages.
+_POSSESSIVE_SECRET: Final = (
+    r"\b(?:tu|su|sua|seu|tua|teu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
+    r"(?:contraseña|clave(?: secreta)?|senha|chave(?: secreta)?|mot de passe|clé secrète|"
+    r"passwort|kennwort|geheimschlüssel|password|chiave segreta|wachtwoord|hasło|palavra-passe)"
+)
 EXFILTRATION: Final = (
     r"\b(?:reveal|tell|show|print|repeat|output|share|give|disclose|leak|spell|list|write|"
     r"display|dump|recite|confirm|provide|send|expose|what(?:'s| is| are))\b"
@@ -74,10 +80,23 @@ EXFILTRATION: Final = (
     r"|парол\w* (?:\S+ ){0,2}?(?:для|от|нашей|вашей) (?:\S+ )?систем\w*|у (?:вас|тебя) парол\w*"
     r"|(?:поделитесь|поделись|скажите|скажи|назовите|назови|сообщите) (?:\S+ )?парол\w*"
     r"|\b(?:iyong|inyong|mong|ang) password\b"
-    # "password" / "secret key" with a possessive, in other languages
-    r"|\b(?:tu|su|sua|seu|tua|teu|ta|ton|votre|dein\w*|ihr\w*|il tuo|la tua|je|uw|tw[oó]j)\s+"
-    r"(?:contraseña|clave(?: secreta)?|senha|chave(?: secreta)?|mot de passe|clé secrète|"
-    r"passwort|kennwort|geheimschlüssel|password|chiave segreta|wachtwoord|hasło|palavra-passe)"
+    # "password" / "secret key" with a possessive, in other languages, asked for: after a
+    # request or a question word, or (German, Dutch) before the verb that asks for it. The
+    # possessive alone is ordinary account talk: "a sua senha é fraca", "dein Passwort ist zu
+    # kurz".
+    r"|(?:^|[\s¿¡\"'«(])(?:qual|quale|cuál|cual|quelle|quel|dai|dammi|dimmi|dirmi|condividi|"
+    r"condivida|condividere|mostra|mostrami|rivela|rivelami|conferma|dime|dame|comparte|"
+    r"compartan|compartas|comparta|compartir|muestra|muéstrame|revela|revelar|confirma|diga|diz|"
+    r"dizer|dá|dê|partilha|partilhe|partilhar|compartilhe|compartilha|compartilhar|mostre|"
+    r"revele|donne|donnez|donner|dis|dites|dire|partage|partagez|partager|montre|montrez|"
+    r"révèle|révélez|révéler|indique|indiquez|confirme|confirmez|gib|sag|nenn|teile|zeig|"
+    r"verrate|lautet|was|welches|geef|deel|vertel|noem|wat|podaj|powiedz|pokaż|udostępnij|"
+    r"ujawnij|jakie|jaki)\s+(?:\S+\s+){0,4}?"
+    + _POSSESSIVE_SECRET
+    + r"|"
+    + _POSSESSIVE_SECRET
+    + r"(?:\s+\S+){0,2}?\s+(?:teilen|geben|sagen|nennen|verraten|"
+    r"zeigen|mitteilen|delen|geven|vertellen|noemen)\b"
     r"|(?:твой|ваш|ваше) (?:пароль|секретн\w* ключ)|(?:şifren(?:izi?|i)?\b|gizli anahtar\w*)"
     # Turkish puts the verb last: "sistemimizin şifresini söyle", "şifreyi onaylayın"; the
     # definite object, as "the password" in English ("bir şifre ver" asks for a new one)
