@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 import redis.asyncio as redis
 
-from proxy.app import policy_compile_options
 from proxy.config import settings_from_mapping
 from proxy.demo_upstream.iris import iris_label, iris_probabilities
 from proxy.devstack import EmbeddedRedis
@@ -36,6 +35,7 @@ from proxy.ml.outputs import top_probabilities
 from proxy.ml.risk import Moments, combine, confidence_score, outlier_score
 from proxy.ml.settings import MlSettings
 from proxy.policy import PolicyInput, compile_directory
+from proxy.resources import policy_compile_options
 
 _REPO = Path(__file__).resolve().parent.parent
 _MODEL = "demo-iris"

@@ -130,7 +130,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 def _compile_policy_folder(args: argparse.Namespace) -> Any:
     """The folder's PolicySet, compiled as `warden serve` would; PolicyError if it does not."""
-    from proxy.app import policy_compile_options
+    from proxy.resources import policy_compile_options
 
     config_path = Path(args.config)
     if config_path.exists():
