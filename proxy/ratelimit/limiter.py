@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, Final
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -23,25 +21,11 @@ from proxy.ratelimit.admission import (
     settle_deltas,
     tightest,
 )
-from proxy.ratelimit.leases import RENEW_LUA, Leases
-from proxy.ratelimit.lua import (
-    RESERVE,
-    RESERVE_LUA,
-    SETTLE,
-    SETTLE_LUA,
-    Call,
-    Keys,
-    unpack_numbers,
-)
-from proxy.ratelimit.pipe import ScriptPipe, command
-from proxy.ratelimit.plan import (
-    SETTLED_KEY,
-    SETTLED_MARKER_MS,
-    Check,
-    Planner,
-    RequestContext,
-    SlotPlan,
-)
+from proxy.ratelimit.leases import Leases
+from proxy.ratelimit.lua import Call
+from proxy.ratelimit.pipe import ScriptPipe
+from proxy.ratelimit.plan import Check, Planner, RequestContext
+from proxy.ratelimit.redis_slots import SETTLE_TIMEOUT_FACTOR, RedisSlots
 from proxy.ratelimit.settings import (
     RateLimitSettings,
 )
@@ -49,14 +33,10 @@ from proxy.ratelimit.share import Share, local_states
 from proxy.ratelimit.shares import Shares
 from proxy.ratelimit.wording import denial_message
 
-log = logging.getLogger(__name__)
-
-# Settling is off the request path, so it may wait longer than reserve() does.
-SETTLE_TIMEOUT_FACTOR: Final = 10
 _FITS, _OVER, _NEVER = 0, 1, 2
 
 
-class RateLimiter:
+class RateLimiter(RedisSlots):
     """Exact limits shared by every replica through one Redis; see lua.py for the algorithm.
 
     `clock` (seconds) is for tests; by default the scripts read Redis's own clock, so replicas
@@ -67,7 +47,8 @@ class RateLimiter:
     counter). Run `run()` beside it, which renews in-flight leases while their requests run
     and fetches and returns this replica's shares (shares.py), and `aclose()` after it.
 
-    Its scripts run on a connection of its own (see pipe.py), opened like `client`'s.
+    Its scripts run on a connection of its own (see pipe.py), opened like `client`'s; its
+    round trips to Redis, and what failure_mode answers when they fail, are RedisSlots'.
     """
 
     def __init__(
@@ -107,28 +88,6 @@ class RateLimiter:
             await self.leases.run()
         else:
             await asyncio.gather(self.leases.run(), self.shares.run())
-
-    def _event(self, name: str, count: int = 1) -> None:
-        self.events[name] += count
-        if self.on_event is not None:
-            self.on_event(name, count)
-
-    async def warm_up(self) -> bool:
-        """Open the connection and load the scripts before traffic arrives (call it at
-        startup): opening a connection costs several round trips, and a cold burst would
-        otherwise spend its Redis timeout on them and fail open."""
-        loads = [command("SCRIPT", "LOAD", text) for text in (RESERVE_LUA, SETTLE_LUA, RENEW_LUA)]
-        timeout = max(1.0, self.settings.timeout * SETTLE_TIMEOUT_FACTOR)
-        try:
-            replies = await self.pipe.execute(loads, timeout)
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("rate limits: Redis warm-up failed (%s: %s)", type(exc).__name__, exc)
-            return False
-        failed = [r for r in replies if isinstance(r, RedisError)]
-        if failed:
-            log.warning("rate limits: loading the scripts failed (%s)", failed[0])
-            return False
-        return True
 
     async def aclose(self) -> None:
         """Give back what the shares did not use, then close the connection."""
@@ -194,29 +153,6 @@ class RateLimiter:
         requests, tokens = local_states(shares)
         return Admission(True, reservation, requests, tokens)
 
-    async def _reserve_slots(
-        self, reservation: Reservation, now_ms: int
-    ) -> list[list[int] | BaseException]:
-        plans = reservation.plans
-        if len(plans) == 1:
-            # The usual case: one slot, one round trip, and no task to schedule for it.
-            try:
-                return [await self._reserve_slot(plans[0], reservation, now_ms)]
-            except (RedisError, OSError, TimeoutError) as exc:
-                return [exc]
-        # A global model limit: its slot is asked alongside, still one round trip of latency.
-        calls = [self._reserve_slot(plan, reservation, now_ms) for plan in plans]
-        return list(await asyncio.gather(*calls, return_exceptions=True))
-
-    async def _reserve_slot(
-        self, plan: SlotPlan, reservation: Reservation, now_ms: int
-    ) -> list[int]:
-        amounts = plan.reserve_spec(reservation.tokens, reservation.cost_micro_usd)
-        args = (now_ms, reservation.id, plan.limits, amounts)
-        timeout = self.settings.timeout
-        reply: bytes = await RESERVE.call(self.pipe, plan.keys, args, timeout)
-        return unpack_numbers(reply)
-
     async def _admission(
         self, reservation: Reservation, replies: list[list[int]], wall: float
     ) -> Admission:
@@ -252,50 +188,6 @@ class RateLimiter:
             tokens,
             Denial(kind, check.scope, check.name, wait, wall + wait, message),
         )
-
-    async def _failed(
-        self, exc: BaseException, reservation: Reservation, written: list[SlotPlan]
-    ) -> Admission:
-        self._event("redis_error")
-        self._retry_at = time.monotonic() + self.settings.retry_interval
-        if self._outage_since is None:
-            # Once per outage, not once per request: during an outage every request fails.
-            self._outage_since = time.monotonic()
-            log.warning(
-                "rate limits: Redis unavailable (%s: %s); failing %s until it answers",
-                type(exc).__name__,
-                exc,
-                self.settings.failure_mode,
-            )
-        if self.settings.failure_mode == "open":
-            self._event("failed_open")
-            return self._open_with(reservation, written)
-        if written:
-            await self._release(reservation, written)
-        return self._degraded()
-
-    def _open_with(self, reservation: Reservation, written: list[SlotPlan]) -> Admission:
-        # Whatever one slot did reserve is settled normally with the rest.
-        partial = _partial(reservation, written)
-        if partial is not None:
-            self.leases.hold(partial)
-        return Admission(True, partial, degraded=True)
-
-    def _degraded(self) -> Admission:
-        if self.settings.failure_mode == "open":
-            self._event("failed_open")
-            return Admission(True, degraded=True)
-        self._event("failed_closed")
-        retry = self.settings.retry_interval
-        message = "Rate limits cannot be checked right now; try again shortly"
-        denial = Denial("rate_limit_unavailable", "", "redis", retry, time.time() + retry, message)
-        return Admission(False, denial=denial, degraded=True)
-
-    def _recovered(self) -> None:
-        if self._outage_since is not None:
-            down = time.monotonic() - self._outage_since
-            self._outage_since = None
-            log.warning("rate limits: Redis answers again after %.1fs", down)
 
     async def settle(self, admission: Admission, usage: Usage | None) -> bool:
         """Replace the reservation with what the request used, and free its in-flight slot.
@@ -358,54 +250,6 @@ class RateLimiter:
         else:
             self.leases.release(reservation)
 
-    async def _release(self, reservation: Reservation, plans: Sequence[SlotPlan]) -> None:
-        deltas = settle_deltas(reservation, None, None)
-        indexes = [reservation.plans.index(plan) for plan in plans]
-        await self._run_settles(self._settle_calls(reservation, indexes, deltas), 1)
-
-    def _settle_calls(
-        self, reservation: Reservation, indexes: Sequence[int], deltas: dict[str, int]
-    ) -> list[Call]:
-        now_ms = round(self.clock() * 1000) if self.clock is not None else 0
-        calls: list[Call] = []
-        for i in indexes:
-            plan = reservation.plans[i]
-            keys = Keys.of([SETTLED_KEY.format(slot=plan.slot, reservation=reservation.id)])
-            keys += plan.keys
-            amounts = plan.settle_spec(deltas["requests"], deltas["tokens"], deltas["usd"])
-            member = reservation.member(i)
-            calls.append((keys, (now_ms, member, SETTLED_MARKER_MS, plan.limits, amounts)))
-        return calls
-
-    async def _run_settles(self, calls: list[Call], reservations: int) -> list[Any]:
-        """The calls' results (1 applied, 0 settled before); all 0 when Redis failed."""
-        if not calls:
-            return []
-        try:
-            timeout = self.settings.timeout * SETTLE_TIMEOUT_FACTOR
-            results = await SETTLE.call_many(self.pipe, calls, timeout)
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._event("settle_failed", reservations)
-            if self._outage_since is None:
-                log.warning("rate limits: settle failed (%s: %s)", type(exc).__name__, exc)
-            return [0] * len(calls)
-        self._event("settled", reservations)
-        self._event("settle_batch")  # one round trip, however many it settled
-        return results
-
 
 def _wrote(result: object) -> bool:
     return isinstance(result, list) and bool(result) and result[0] == 1
-
-
-def _partial(reservation: Reservation, written: list[SlotPlan]) -> Reservation | None:
-    if not written:
-        return None
-    return Reservation(
-        reservation.id,
-        tuple(written),
-        reservation.prompt_tokens,
-        reservation.max_output_tokens,
-        reservation.cost_micro_usd,
-        reservation.model,
-    )

@@ -13,9 +13,10 @@ from typing import Any, Final
 
 from redis.exceptions import RedisError
 
-from proxy.ratelimit.limiter import SETTLE_TIMEOUT_FACTOR, RateLimiter
+from proxy.ratelimit.limiter import RateLimiter
 from proxy.ratelimit.lua import Keys, Script
 from proxy.ratelimit.plan import WHOLE, Check, Planner, budget_checks, calendar_of, key_scope, quote
+from proxy.ratelimit.redis_slots import SETTLE_TIMEOUT_FACTOR
 from proxy.ratelimit.settings import DAY_MS, MICRO_USD_PER_USD, Budget, KeyLimits, WindowLimits
 
 # KEYS: one per check; ARGV: the kind of each ("g", "c", "b"). Returns Redis's time in ms,
