@@ -114,3 +114,10 @@ def local_states(shares: Sequence[Share]) -> tuple[LimitState | None, LimitState
         states = [s for s in (share.state(unit) for share in shares) if s is not None]
         out.append(min(states, key=lambda s: (s.remaining, -s.reset_seconds), default=None))
     return out[0], out[1]
+
+
+def share_members(share_id: str, slots: int) -> list[str]:
+    """The in-flight members the reserve script adds for `slots` slots (see lua.py)."""
+    if slots <= 1:
+        return [share_id] if slots == 1 else []
+    return [f"{share_id}.{j}" for j in range(1, slots + 1)]

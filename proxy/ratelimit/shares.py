@@ -28,8 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -40,55 +39,22 @@ from proxy.ratelimit.lua import RESERVE, SETTLE, Call, Keys, unpack_numbers
 from proxy.ratelimit.pipe import ScriptPipe
 from proxy.ratelimit.plan import PLAN_CACHE_SIZE, SETTLED_KEY, SETTLED_MARKER_MS, SlotPlan
 from proxy.ratelimit.settings import RateLimitSettings
-from proxy.ratelimit.share import Share
+from proxy.ratelimit.share import Share, share_members
+from proxy.ratelimit.share_sizing import (
+    DEMAND_FACTOR,
+    FIRST_REQUESTS,
+    FIRST_SLOTS,
+    MAX_REQUESTS,
+    MAX_SLOTS,
+    UNLIMITED,
+    Caps,
+    Want,
+)
 
 log = logging.getLogger(__name__)
 
-# A first share covers this many requests; later ones what the last share saw in its life.
-FIRST_REQUESTS: Final = 8
-MAX_REQUESTS: Final = 4096
-# Headroom over the demand seen: a share that runs out asks Redis until the next one comes.
-DEMAND_FACTOR: Final = 2.0
-FIRST_SLOTS: Final = 2
-MAX_SLOTS: Final = 64
-# A share worth fewer requests than this is not worth a round trip of its own.
-MIN_REQUESTS: Final = 2
-# Units a share does not limit (its plan has no check of them): never the reason it runs out.
-UNLIMITED: Final = 1 << 62
-
-
-@dataclass(frozen=True, slots=True)
-class _Caps:
-    """The most of each unit a share of one plan may hold (`local_share` of its tightest
-    limit), None where the plan has no limit of that unit."""
-
-    requests: int | None
-    tokens: int | None
-    usd: int | None
-    slots: int | None
-
-    @classmethod
-    def of(cls, plan: SlotPlan, fraction: float) -> _Caps:
-        caps: dict[str, int] = {}
-        for check in plan.checks:
-            cap = math.floor(check.limit * fraction)
-            caps[check.unit] = min(cap, caps.get(check.unit, cap))
-        return cls(
-            caps.get("requests"), caps.get("tokens"), caps.get("usd"), caps.get("concurrent")
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _Want:
-    plan: SlotPlan
-    requests: int
-    tokens_each: int
-    usd_each: int
-    slots: int
-
-
 # A share asked for: what was wanted, the share's id, its requests, tokens, USD and slots.
-_Asked = tuple[_Want, str, tuple[int, int, int, int]]
+_Asked = tuple[Want, str, tuple[int, int, int, int]]
 
 
 class Shares:
@@ -113,8 +79,8 @@ class Shares:
         self.clock = clock
         self.on_event = on_event
         self._live: dict[bytes, Share] = {}  # by the plan's encoded keys
-        self._caps: dict[bytes, _Caps] = {}
-        self._wanted: dict[bytes, _Want] = {}
+        self._caps: dict[bytes, Caps] = {}
+        self._wanted: dict[bytes, Want] = {}
         self._fetching: set[bytes] = set()
         self._cool: dict[bytes, float] = {}  # no share for the plan before this monotonic time
         self._ended: list[Share] = []  # retired, their unused quota not yet given back
@@ -180,7 +146,7 @@ class Shares:
             requests = min(MAX_REQUESTS, max(FIRST_REQUESTS, math.ceil(seen * DEMAND_FACTOR)))
             grown = last.slots * 2 if last.short_of_slots else last.peak * 2
             slots = min(MAX_SLOTS, max(FIRST_SLOTS, grown))
-        self._wanted[key] = _Want(plan, requests, tokens, usd, slots)
+        self._wanted[key] = Want(plan, requests, tokens, usd, slots)
         self._wake.set()
 
     async def run(self) -> None:
@@ -205,7 +171,10 @@ class Shares:
         calls: list[Call] = []
         asked: list[_Asked] = []
         for key, want in wanted.items():
-            sized = self._size(want)
+            caps = self._caps.get(key)
+            if caps is None:
+                caps = self._caps[key] = Caps.of(want.plan, self.fraction)
+            sized = caps.size(want)
             if sized is None:
                 self._cool[key] = now + self.lifetime
                 continue
@@ -245,29 +214,6 @@ class Shares:
             self._event("share_granted", granted)
         return granted
 
-    def _size(self, want: _Want) -> tuple[int, int, int, int] | None:
-        """Requests, tokens, micro-USD and slots to ask for, within the caps; None when a
-        share worth MIN_REQUESTS requests would not fit in them."""
-        plan = want.plan
-        caps = self._caps.get(plan.keys.encoded)
-        if caps is None:
-            caps = self._caps[plan.keys.encoded] = _Caps.of(plan, self.fraction)
-        requests = want.requests
-        if caps.requests is not None:
-            requests = min(requests, caps.requests)
-        if caps.tokens is not None and want.tokens_each > 0:
-            requests = min(requests, caps.tokens // want.tokens_each)
-        if caps.usd is not None and want.usd_each > 0:
-            requests = min(requests, caps.usd // want.usd_each)
-        slots = 0
-        if caps.slots is not None:
-            slots = min(want.slots, caps.slots, requests)
-            if slots < 1:
-                return None
-        if requests < MIN_REQUESTS:
-            return None
-        return requests, requests * want.tokens_each, requests * want.usd_each, slots
-
     def _grant(
         self,
         plan: SlotPlan,
@@ -282,7 +228,7 @@ class Shares:
             self._cool[key] = now + self.lifetime
             return False
         requests, tokens, usd, slots = sized
-        members = _members(share_id, slots)
+        members = share_members(share_id, slots)
         caps = self._caps[key]
         requests_state, tokens_state, near_limit = tightest((plan,), [reply])
         share = Share(
@@ -363,10 +309,3 @@ class Shares:
     def _event(self, name: str, count: int = 1) -> None:
         if self.on_event is not None:
             self.on_event(name, count)
-
-
-def _members(share_id: str, slots: int) -> list[str]:
-    """The in-flight members the reserve script adds for `slots` slots (see lua.py)."""
-    if slots <= 1:
-        return [share_id] if slots == 1 else []
-    return [f"{share_id}.{j}" for j in range(1, slots + 1)]

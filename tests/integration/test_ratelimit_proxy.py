@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from proxy.ratelimit import shares
+from proxy.ratelimit import share_sizing
 from tests.conftest import RunningWarden
 from tests.integration.limits import CHAT, auth, key_usage, key_with_limits, used
 from tests.integration.test_metrics import parse, scrape, value
@@ -94,7 +94,7 @@ async def test_a_busy_key_is_admitted_from_a_share_and_redis_gets_back_the_rest(
     ]
     assert len(dips) <= 2, remaining
     # A share holds at most local_share (5%) of the day's 100,000, and MAX_REQUESTS.
-    largest = min(shares.MAX_REQUESTS, 100_000 // 20)
+    largest = min(share_sizing.MAX_REQUESTS, 100_000 // 20)
     assert all(remaining[i - 1] - remaining[i] <= largest + 1 for i in dips), remaining
     kept = [(i, r) for i, r in enumerate(remaining) if i not in dips]
     for (i, a), (j, b) in itertools.pairwise(kept):
