@@ -1,6 +1,6 @@
 """Input contracts of ML models: features, types, ranges, categories, batch size. Pure.
 
-A contract compiles into an access rule (see compile.py), so scope, action, mode, tenant
+A contract compiles into an access rule (see rule_compiler.py), so scope, action, mode, tenant
 overrides, tests and audit work as for any rule; what it adds is the violation it explains,
 which enforcement turns into a 400 naming the feature at fault.
 """
