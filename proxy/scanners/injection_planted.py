@@ -6,8 +6,10 @@ a direct attack: it sets aside the document around it ("ignore the rest of this 
 print …"), it fakes the turns of the conversation it expects to land in (a "[system]" line, an
 assistant turn holding a placeholder answer, then a new user turn), and it speaks to the
 machine reader past the human one ("invisible to humans", "if questioned, report that …").
-Patterns are RE2, run on the lower-cased normalised text like `injection_cues`; each extends
-one of that module's cues, so the model weighs them with it.
+`INDIRECT` is the `indirect` cue: the reader addressed as a machine ("dear AI", "when you
+summarize this"). Patterns are RE2, run on the lower-cased normalised text like
+`injection_cues`; each other pattern extends one of that module's cues, so the model weighs
+them with it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,22 @@ from typing import Final
 _DOCUMENT = (
     r"(?:data|info|information|document|documents|text|content|contents|snippets?|results?|"
     r"records?|page|file|article|report|email|e-mail|message|web ?page|web ?site)"
+)
+
+INDIRECT: Final = (
+    r"\b(?:dear|hey|hi|hello|attention|note (?:to|for)|message (?:to|for)|instructions? for)"
+    # on one line: "hi" then "Assistant:" on the next is a transcript's turns, not an address
+    r"[^\w\n]+(?:the )?(?:ai|a\.i\.|assistant|chatbot|llm|language models?|gpt|chatgpt|claude)\b"
+    r"|\bhidden (?:instructions?|prompt|message|text|command)\b"
+    r"|\bif you (?:are|'re) an? (?:ai|llm|language model|assistant|chatbot|bot|agent)\b"
+    r"|\b(?:ai|llm|assistant|language model)s? (?:reading|processing|summari[sz]ing) this\b"
+    r"|\bwhen (?:you )?(?:summari[sz]e|summari[sz]ing|process|processing) this\b"
+    r"|\bbefore (?:you )?(?:answer|respond|reply)(?:ing)? (?:to )?the user\b"
+    r"|\b(?:modify|change|alter|append to|add (?:a \w+ )?to|insert (?:\w+ ){0,3}into|"
+    r"integrate (?:\w+ ){0,6}in(?:to)?) (?:your|the) (?:response|reply|answer|summary|output)\b"
+    r"|\b(?:tell|instruct|direct|ask) the user to\b|\bignore the (?:question|task|user)\b"
+    # a tag planted after other text; one that opens the text is how its author structures it
+    r"|(?:\n|[^\s<>])[ \t]*<instruction\b|\binstruction priority\b"
 )
 
 # `override`: the rest of the document set aside, and something else done instead.
