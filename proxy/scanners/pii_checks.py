@@ -6,17 +6,31 @@ import ipaddress
 import re
 
 # Card brands by (prefix ranges, allowed lengths). Faker, and so our test data, issues JCB
-# numbers across the whole 35xx block, so 3500-3599 is accepted rather than only 3528-3589.
-_CARD_BRANDS: tuple[tuple[tuple[tuple[int, int], ...], frozenset[int]], ...] = (
-    (((4, 4),), frozenset({13, 16, 19})),  # Visa
-    (((51, 55), (2221, 2720)), frozenset({16})),  # Mastercard
-    (((34, 34), (37, 37)), frozenset({15})),  # American Express
-    (((6011, 6011), (644, 649), (65, 65), (622126, 622925)), frozenset(range(16, 20))),  # Discover
-    (((300, 305), (36, 36), (38, 39)), frozenset({14, 16})),  # Diners Club
-    (((3500, 3599),), frozenset(range(16, 20))),  # JCB
-    (((2131, 2131), (1800, 1800)), frozenset({15})),  # JCB (old 15-digit)
-    (((62, 62), (81, 81)), frozenset(range(16, 20))),  # UnionPay
-    (((50, 50), (56, 58), (6304, 6304), (6759, 6763), (6390, 6390)), frozenset(range(12, 20))),
+# numbers across the whole 35xx block, so 3500-3599 is accepted rather than only 3528-3589,
+# and Maestro numbers in the old 0604 range. Prefixes are strings: "0604" has a leading zero.
+_CARD_BRANDS: tuple[tuple[tuple[tuple[str, str], ...], frozenset[int]], ...] = (
+    ((("4", "4"),), frozenset({13, 16, 19})),  # Visa
+    ((("51", "55"), ("2221", "2720")), frozenset({16})),  # Mastercard
+    ((("34", "34"), ("37", "37")), frozenset({15})),  # American Express
+    (
+        (("6011", "6011"), ("644", "649"), ("65", "65"), ("622126", "622925")),
+        frozenset(range(16, 20)),
+    ),  # Discover
+    ((("300", "305"), ("36", "36"), ("38", "39")), frozenset({14, 16})),  # Diners Club
+    ((("3500", "3599"),), frozenset(range(16, 20))),  # JCB
+    ((("2131", "2131"), ("1800", "1800")), frozenset({15})),  # JCB (old 15-digit)
+    ((("62", "62"), ("81", "81")), frozenset(range(16, 20))),  # UnionPay
+    (
+        (
+            ("50", "50"),
+            ("56", "58"),
+            ("6304", "6304"),
+            ("6759", "6763"),
+            ("6390", "6390"),
+            ("0604", "0604"),
+        ),
+        frozenset(range(12, 20)),
+    ),  # Maestro
 )
 
 # Digit groupings people actually write cards in; anything else (3-7-7 order ids, UUID parts)
@@ -56,8 +70,8 @@ def card_brand_ok(digits: str) -> bool:
         if length not in lengths:
             continue
         for low, high in ranges:
-            width = len(str(low))
-            if low <= int(digits[:width]) <= high:
+            # Digit strings of one length compare as their numbers do.
+            if low <= digits[: len(low)] <= high:
                 return True
     return False
 
@@ -72,6 +86,17 @@ def card_group_lengths_ok(lengths: tuple[int, ...]) -> bool:
 
 def ssn_parts_ok(area: str, group: str, serial: str) -> bool:
     return area != "000" and area != "666" and area[0] != "9" and group != "00" and serial != "0000"
+
+
+# "SSN", "social security", "soc. sec." and the identifier spellings of a field name:
+# social_security_number, socialSecurityNumber, SOCIALSECURITYNUMBER.
+_SSN_CONTEXT = re.compile(r"ssn|soc(?:ial)?[^a-z0-9]{0,2}sec", re.IGNORECASE)
+_SSN_CONTEXT_WIDTH = 48
+
+
+def says_ssn(text: str, start: int) -> bool:
+    """Whether the text names a social security number just before `start`."""
+    return _SSN_CONTEXT.search(text, max(0, start - _SSN_CONTEXT_WIDTH), start) is not None
 
 
 def iban_ok(compact: str) -> bool:
@@ -95,6 +120,17 @@ def ipv4_ok(candidate: str) -> bool:
     first = candidate.split(".", 1)[0]
     # Loopback, "this network" and broadcast/netmask values identify nobody.
     return first not in {"127", "0", "255"}
+
+
+# "rv:1.9.2.20" in a browser's user agent: a version, whatever its digits.
+_VERSION_MARKERS = ("rv:", "ver:", "version:", "v:")
+
+
+def ipv4_at(text: str, start: int, candidate: str) -> bool:
+    """Whether `candidate`, at `start`, is an IPv4 address rather than a version number."""
+    if candidate.count(".") != 3 or not ipv4_ok(candidate):
+        return False
+    return not text[max(0, start - 8) : start].lower().endswith(_VERSION_MARKERS)
 
 
 def ipv6_ok(candidate: str) -> bool:

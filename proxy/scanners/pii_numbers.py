@@ -13,8 +13,9 @@ from proxy.scanners.pii_checks import (
     card_brand_ok,
     card_group_lengths_ok,
     card_grouping_ok,
-    ipv4_ok,
+    ipv4_at,
     luhn_ok,
+    says_ssn,
     ssn_parts_ok,
 )
 from proxy.scanners.pii_phone import (
@@ -22,7 +23,6 @@ from proxy.scanners.pii_phone import (
     PHONE_CONTEXT_WIDTH,
     PhoneBudget,
     classify_phone,
-    context_before,
     dials_abroad,
     latest_phone_word,
     most_phone_digits,
@@ -36,7 +36,6 @@ _SSN_WRITTEN_RE: Final = re.compile(r"(\d{3})([-. ])(\d{2})\2(\d{4})")
 _CARD_RE: Final = re.compile(r"\d{4}(?:([ \-])\d{2,6})(?:\1\d{2,6}){0,3}|\d{12,19}")
 _CARD_SEPARATORS: Final = re.compile(r"[ \-]")
 _NUMBER_BOUNDARY: Final = frozenset("_-.$€£,/#")
-_SSN_CONTEXT: Final = ("ssn", "social security", "soc. sec", "soc sec")
 # Every character a number run may hold but digits and the space (see pii._CANDIDATES).
 _SEPARATORS: Final = b"()+.-/xet"
 _MAX_TOKENS_PER_CANDIDATE: Final = 8
@@ -81,8 +80,15 @@ def _classify_single(
         # "SSN#123-45-6789": a "#" usually makes an id of the number, but not after "SSN".
         if start > 0 and text[start - 1] == "#" and len(candidate) == 11 and _free_after(text, end):
             return _written_ssn(text, start, end, candidate, 0.9)
+        # "http://10.0.0.1:8080/": the host of a URL, where a "/" before a number is no path.
+        if (
+            text[start - 2 : start] == "//"
+            and _free_after(text, end)
+            and ipv4_at(text, start, candidate)
+        ):
+            return Finding(IP, start, end, 0.7)
         return None
-    if candidate.count(".") == 3 and ipv4_ok(candidate):
+    if ipv4_at(text, start, candidate):
         return Finding(IP, start, end, 0.7)
     if len(candidate) == 11:
         ssn = _SSN_RE.fullmatch(candidate)
@@ -95,9 +101,7 @@ def _classify_single(
         if card is not None:
             return card
     if digit_count == 9 and candidate.isdigit():
-        if context_before(text, start, _SSN_CONTEXT) and ssn_parts_ok(
-            candidate[:3], candidate[3:5], candidate[5:]
-        ):
+        if says_ssn(text, start) and ssn_parts_ok(candidate[:3], candidate[3:5], candidate[5:]):
             return Finding(SSN, start, end, 0.8)
         return None
     if not 7 <= digit_count <= most_phone_digits(candidate):
@@ -109,7 +113,7 @@ def _written_ssn(text: str, start: int, end: int, candidate: str, score: float) 
     """ "123-45-6789", "123.45.6789" or "123 45 6789" where the text says it is an SSN: the
     dashed form counts anywhere it is bounded, the others (and "#123-45-6789") only here."""
     found = _SSN_WRITTEN_RE.fullmatch(candidate)
-    if found is None or not context_before(text, start, _SSN_CONTEXT):
+    if found is None or not says_ssn(text, start):
         return None
     return Finding(SSN, start, end, score) if ssn_parts_ok(*found.group(1, 3, 4)) else None
 

@@ -17,9 +17,20 @@ PHONE_CONTEXT: Final = (
     "handy", "telefon", "rufnummer", "téléphone", "portable", "appel", "mobiel", "bel ",
 )  # fmt: skip
 PHONE_CONTEXT_WIDTH: Final = 32
+# Short words that also end other words ("context", "recall", "hotel", "excel"): these count
+# only where a word starts. The others count inside a word too ("cellphone", "Mobiltelefon").
+_WORD_START_ONLY: Final = frozenset({"tel", "call", "cell", "fax", "text", "sms", "bel "})
+
+
+def _phone_word_pattern(word: str) -> str:
+    return ("(?<![^\\W\\d_])" if word in _WORD_START_ONLY else "") + re.escape(word)
+
+
 # Matches up to the start of the last phone word: the greedy ".*" backs off from the end until
 # a word starts there, in one match call (a search would set up a match at every position).
-_LAST_PHONE_WORD: Final = re.compile("(?s:.*)(?=" + "|".join(map(re.escape, PHONE_CONTEXT)) + ")")
+_LAST_PHONE_WORD: Final = re.compile(
+    "(?s:.*)(?=" + "|".join(map(_phone_word_pattern, PHONE_CONTEXT)) + ")"
+)
 _NANP_RE: Final = re.compile(
     r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}(?: ?(?:x|ext\.?) ?\d{1,5})?"
 )
@@ -199,16 +210,18 @@ def context_before(text: str, start: int, words: tuple[str, ...], width: int = 4
 
 def phone_word_before(text: str, start: int) -> bool:
     """A phone word within `PHONE_CONTEXT_WIDTH` characters before `start`."""
-    window = text[max(0, start - PHONE_CONTEXT_WIDTH) : start].lower()
-    return _LAST_PHONE_WORD.match(window) is not None
+    return latest_phone_word(text, start) >= 0
 
 
 def latest_phone_word(text: str, start: int) -> int:
     """Start of the last phone word that ends by `start` and begins at most one context width
     before it, or -1: whether it is in context for a position p is `latest >= p - width`."""
     offset = max(0, start - PHONE_CONTEXT_WIDTH)
-    found = _LAST_PHONE_WORD.match(text[offset:start].lower())
-    return -1 if found is None else offset + found.end()
+    # One character more on the left, so that a word cut by the window ("re|call") is seen
+    # as the word's end it is, not as a word start.
+    lead = 1 if offset else 0
+    found = _LAST_PHONE_WORD.match(text[offset - lead : start].lower(), lead)
+    return -1 if found is None else offset - lead + found.end()
 
 
 def classify_phone(

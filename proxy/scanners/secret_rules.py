@@ -77,6 +77,8 @@ RULES: Final[tuple[SecretRule, ...]] = (
     SecretRule(
         "secret.slack_token", r"\b(xox[baprse]-(?:[0-9]+-)*[0-9A-Za-z-]{10,})", triggers=("xox",)
     ),
+    # App-level tokens: "xapp-", the version digit, the app id, a number, 64 hex-ish chars.
+    SecretRule("secret.slack_token", r"\b(xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+)\b", triggers=("xapp-",)),
     SecretRule(
         "secret.slack_webhook",
         r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/]{43,56})",
@@ -137,11 +139,12 @@ RULES: Final[tuple[SecretRule, ...]] = (
         3.5,
         triggers=("bearer",),
     ),
+    # No "&" in the value: in a query string it starts the next parameter.
     SecretRule(
         "secret.generic",
         r"(?i:api[_-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|access[_-]?key|"
         r"credentials?|auth[_-]?key|client[_-]?secret|private[_-]?key)"
-        r"[\w.-]{0,20}['\"]?\s*(?::=|=>|[:=])\s*['\"]?([A-Za-z0-9_\-+/=.~!@#$%^&*]{12,200})",
+        r"[\w.-]{0,20}['\"]?\s*(?::=|=>|[:=])\s*['\"]?([A-Za-z0-9_\-+/=.~!@#$%^*]{12,200})",
         0.75,
         3.3,
         triggers=("key", "secret", "token", "passw", "pwd", "credential"),

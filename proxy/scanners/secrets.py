@@ -7,7 +7,7 @@ from typing import Final
 import re2
 
 from proxy.scanners.base import Finding
-from proxy.scanners.re2_spans import alternation_groups, has_match
+from proxy.scanners.re2_spans import alternation_groups, has_match, match_groups
 from proxy.scanners.secret_rules import (
     RULES,
     SecretRule,
@@ -51,13 +51,15 @@ def _triggered(text: str) -> list[int]:
     return sorted(_TRIGGERS.Match(text) or ())
 
 
-def _refine_generic(rule: SecretRule, value: str) -> SecretRule:
-    """A keyword-anchored value may itself be a provider key: report the precise rule."""
+def _refine_generic(rule: SecretRule, start: int, value: str) -> tuple[SecretRule, int, int]:
+    """A keyword-anchored value may itself be a provider key: report the precise rule, over
+    the key's own span (the keyword's value can run on past it, as in a query string)."""
     for index in _triggered(value):
         specific = RULES[index]
         if specific.kind not in _KEYWORD_ANCHORED and has_match(_PATTERNS[index], value):
-            return specific
-    return rule
+            inner_start, inner_end = next(match_groups(_PATTERNS[index], value))[1]
+            return specific, start + inner_start, start + inner_end
+    return rule, start, start + len(value)
 
 
 class SecretsScanner:
@@ -86,7 +88,7 @@ class SecretsScanner:
             elif looks_like_placeholder(value) or looks_like_digest(value):
                 continue
             if rule.kind in _KEYWORD_ANCHORED:
-                rule = _refine_generic(rule, value)
+                rule, start, end = _refine_generic(rule, start, value)
             if rule.min_entropy and not generic_value_ok(value, rule.min_entropy):
                 continue
             findings.append(Finding(rule.kind, start, end, rule.score))

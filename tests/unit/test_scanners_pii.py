@@ -44,6 +44,19 @@ POSITIVES = [
     ("src=fe80::1ff:fe23:4567:890a", "pii.ip_address", "fe80::1ff:fe23:4567:890a"),
     ("mapped ::ffff:192.0.2.1 seen", "pii.ip_address", "::ffff:192.0.2.1"),
     ("Connect to 2001:db8::8a2e:370:7334.", "pii.ip_address", "2001:db8::8a2e:370:7334"),
+    # The host of a URL: the "//" before it is no path.
+    ("see http://10.0.0.1:8080/x", "pii.ip_address", "10.0.0.1"),
+    ("ssh://203.0.113.9/", "pii.ip_address", "203.0.113.9"),
+    # A field name spelt as an identifier says "social security number" too.
+    ('{"social_security_number": "219099999"}', "pii.us_ssn", "219099999"),
+    ("socialSecurityNumber=219099999", "pii.us_ssn", "219099999"),
+    ("export SOCIALSECURITYNUMBER=219099999", "pii.us_ssn", "219099999"),
+    ("Social_Security_No: 219.09.9999", "pii.us_ssn", "219.09.9999"),
+    # Maestro's old 0604 range, 12 digits.
+    ("card_number: 060493465623", "pii.credit_card", "060493465623"),
+    # A phone word inside a longer word still counts where the word is about phones.
+    ("Mobiltelefon: 030 901820", "pii.phone", "030 901820"),
+    ("cellphone 415 555 2671", "pii.phone", "415 555 2671"),
 ]
 
 NEGATIVES = [
@@ -79,6 +92,16 @@ NEGATIVES = [
     "sha256:9cd1369bdac71e26ff39ec7d4e752d7218d6987dc3bafca43bd6e9b3d021994c",
     "std::vector<int> and a::b and 12:30:45",
     "The price is $1,234,567.89 or 1234567 units.",
+    # A browser's version in its user agent, and path segments, are no addresses.
+    "Mozilla/5.0 (X11; Linux i686; rv:1.9.2.20) Gecko/20110805 Firefox/3.6.20",
+    "GET /files/10.0.0.1/report and see v:1.2.3.4",
+    # Phone words only at the start of a word: "context", "recall", "hotel" are not phone words.
+    "  context ts=1516914540",
+    "recall 4155552671 rows from hotel 030 901820",
+    # A social security field name and numbers outside the SSN ranges; "socket sec" is none.
+    "social_security_number: 000123456 or 666123456; socket sec 219099999",
+    # Not a Maestro number: 0604 and a Luhn failure.
+    "card_number: 060493465624",
 ]
 
 

@@ -50,6 +50,29 @@ POSITIVES = [
     ("TWILIO_API_KEY={}", "SK" + body(32, "0123456789abcdef"), "secret.twilio_key"),
     ("mailgun: {}", "key" + "-" + body(32, "0123456789abcdef"), "secret.mailgun_key"),
     ("bot = Bot('{}')", "7312945106" + ":AA" + body(33), "secret.telegram_bot_token"),
+    (
+        "SLACK_APP_TOKEN={}",
+        "xapp" + "-1-A0123BCDE45-1234567890123-" + body(64, "0123456789abcdef"),
+        "secret.slack_token",
+    ),
+]
+
+GITLAB = "glpat" + "-" + body(20)
+SLACK_BOT = "xoxb" + "-123456789012-1234567890123-" + body(24)
+ANTHROPIC = "sk-" + "ant-api03-" + body(93)
+
+# A keyword's value stops at "&" (the next query parameter), and a provider key found inside a
+# keyword's value is reported over its own span: the values after it stay visible to the PII
+# scanner.
+QUERY_STRINGS = [
+    (
+        "https://h.example/a?private_token={}&card=4111-1111-1111-1111",
+        GITLAB,
+        "secret.gitlab_token",
+    ),
+    ("/x?SLACK_BOT_TOKEN={}&placeholder=xoxb-your-token", SLACK_BOT, "secret.slack_token"),
+    ("/x?ANTHROPIC_API_KEY={}&SSN=219-09-9999", ANTHROPIC, "secret.anthropic_key"),
+    ("/x?api_token={}&email=bob@example.com", body(24, "Zq8Lm2Xv9Tn4Rb7Wk1Hs"), "secret.generic"),
 ]
 
 NEGATIVES = [
@@ -65,6 +88,8 @@ NEGATIVES = [
     # Near misses of the Twilio, Mailgun and Telegram shapes: too short, not hex, no "AA".
     "SK" + "0123456789abcdef" * 2 + "0 and key-" + "0123456789abcdeg" * 2,
     "at 12:30 the 1234567890:BB" + body(33) + " id",
+    # Slack app-token look-alikes: no version digit, upper-case tail.
+    "xapp" + "-A0123BCDE45-1234567890123-" + body(20, "0123456789abcdef"),
 ]
 
 
@@ -87,3 +112,10 @@ def test_private_key_block_is_one_span() -> None:
     assert len(findings) == 1
     assert text[findings[0].start : findings[0].end] == PEM
     assert len(PEM) <= SECRETS.max_match_len
+
+
+@pytest.mark.parametrize(("template", "secret", "kind"), QUERY_STRINGS)
+def test_key_in_a_query_string_has_its_own_span(template: str, secret: str, kind: str) -> None:
+    text = template.format(secret)
+    found = [(f.kind, text[f.start : f.end]) for f in SECRETS.scan(text)]
+    assert found == [(kind, secret)]
