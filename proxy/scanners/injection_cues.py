@@ -26,7 +26,13 @@ from proxy.scanners.injection_compliance import (
 )
 from proxy.scanners.injection_exfiltration import EXFILTRATION, SECRET_MENTION
 from proxy.scanners.injection_latent import FAKE_BOUNDARY, HATE_REQUEST, TEXT_TASK
-from proxy.scanners.injection_nearmiss import DEVICE_MODE, DEVICE_SECRET, NEGATED_REVEAL
+from proxy.scanners.injection_nearmiss import (
+    DEVICE_JAILBREAK,
+    DEVICE_MODE,
+    DEVICE_SECRET,
+    NEGATED_REVEAL,
+    OWN_MESSAGE,
+)
 from proxy.scanners.injection_override import (
     NEGATED_OVERRIDE,
     NEW_INSTRUCTIONS,
@@ -204,8 +210,9 @@ ENCODED_RUNS: Final = re2.compile("(?i)" + _ENCODED, _options())
 _SIGNALS, _SIGNAL_NAMES = _compile_set()
 _SINGLE: Final = {name: re2.compile(p, _options()) for name, p in (*CUES.items(), *HINTS.items())}
 # Near misses of a cue, blanked out before the cue is decided (see `signals`): negated verbs and
-# warnings against following a text for overrides and new instructions, a device's setting for
-# a mode (unless the text names the model: "ChatGPT with Developer Mode enabled"), a device's
+# warnings against following a text for overrides and new instructions, the user's own earlier
+# message for overrides, a device's setting for a mode and a device jailbroken for a persona
+# (unless the text names the model: "ChatGPT with Developer Mode enabled"), a device's
 # password or a negated reveal for exfiltration. Each is (cues, pattern, the hint that switches
 # the guard off).
 _NEAR_MISSES: Final = (
@@ -214,7 +221,9 @@ _NEAR_MISSES: Final = (
         re2.compile(NEGATED_OVERRIDE + "|" + DEFENSIVE, _options()),
         None,
     ),
+    (frozenset({"override"}), re2.compile(OWN_MESSAGE, _options()), None),
     (frozenset({"mode_switch"}), re2.compile(DEVICE_MODE, _options()), "names_model"),
+    (frozenset({"persona"}), re2.compile(DEVICE_JAILBREAK, _options()), "names_model"),
     (
         frozenset({"exfiltration"}),
         re2.compile(DEVICE_SECRET + "|" + NEGATED_REVEAL, _options()),
