@@ -159,7 +159,9 @@ HINTS: Final[dict[str, str]] = {
     "rotation": r"\brot[- ]?13\b|\b(?:caesar|cipher|shift(?:ed)? (?:of |by )?\d+)\b|césar|cesare|"
     r"цезар|sezar|凯撒|シーザー|카이사르|قيصر|सीज़र|সিজার",
     "reversal": r"\b(?:reverse|reversed|backwards|right to left|mirror(?:ed)?)\b",
-    "harm": r"\b(?:" + "|".join(sorted(HARM_WORDS, key=len, reverse=True)) + r")\b",
+    # Longest first, so a word wins over its prefix; then alphabetical, so that the pattern is
+    # the same in every process (a frozenset's order changes with the hash seed).
+    "harm": r"\b(?:" + "|".join(sorted(HARM_WORDS, key=lambda w: (-len(w), w))) + r")\b",
     # A task over a document ("answer using the e-mail below", "CONTENT:"): an injection cue
     # in such a text is an instruction planted in the document (see `injection_features`).
     "document_task": _DOCUMENT_TASK,

@@ -19,7 +19,6 @@ _NOT_MY = (
     r"(?:[^\s.!?;。！？]{3,}|[^\s.!?;。！？]|[^m\s.!?;。！？][^\s.!?;。！？]|m[^y\s.!?;。！？])"
 )
 _GAP_NOT_MINE = r"(?:(?:[^\s.!?;。！？]+\s+){0,3}?" + _NOT_MY + r"\s+)?"
-_MANY = r"(?:all|any|every|each|everything|the|your|my|these|those|this|its)"
 
 # "ignore / forget / disregard … previous / above / prior … instructions / rules", in English
 # and in the languages attacks are most often translated to. The verb and the object must
