@@ -38,6 +38,9 @@ _GROUP: Final = string.digits + string.ascii_uppercase + "+()-./ "
 _GROUP_TOKEN: Final = _GROUP.replace(" ", "")
 # A phone extension being written after the number: "x", "e", "ex", "ext", "ext.", then digits.
 _EXTENSION: Final = re.compile(r"(?:x|e|ex|ext\.?)[0-9]*")
+# An extension word, then a space, before the trailing group ("555-0132 ext 1"): the number
+# it extends is still being written.
+_EXTENSION_WORD: Final = re.compile(r"(?<![A-Za-z])(?:x|ext\.?) \Z")
 # An IBAN in lower case, still being written at the end: country and check digits, groups of
 # four (fixed widths, so a tail that is no IBAN fails fast), a shorter last one. At most 34
 # characters and the spaces between its groups.
@@ -64,6 +67,9 @@ def _groups_start(text: str) -> int:
         return _lower_iban_start(text, start)
     # Extend over the groups before it; a match never begins with the space between them.
     begin = len(text[:start].rstrip(_GROUP))
+    extension = _EXTENSION_WORD.search(text, max(0, begin - 4), start)
+    if extension is not None:
+        begin = len(text[: extension.start()].rstrip(_GROUP))
     while begin < len(text) and text[begin] == " ":
         begin += 1
     return _lower_iban_start(text, begin)

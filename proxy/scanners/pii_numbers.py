@@ -279,7 +279,8 @@ def _longest_at(
     # phone is international ("+…"), has an extension, is NANP (10-11 digits; without a phone
     # word only in NANP grouping) or, next to a phone word, national: starting "0" or "(0".
     abroad = dials_abroad(first)
-    open_phone = first[0] == "+" or abroad or tokens.has_x or (phone_word and first[0] in "0(")
+    international = first[0] == "+" or first[:2] == "(+"  # "(+44) 20 7946 0958"
+    open_phone = international or abroad or tokens.has_x or (phone_word and first[0] in "0(")
     phone_digits = MAX_PHONE_DIGITS + 2 * abroad  # "0044": two digits for the "+"
     for k in range(usable - 1, max(bisect_left(totals, 7), 1) - 1, -1):
         total = totals[k]

@@ -34,7 +34,10 @@ _LAST_PHONE_WORD: Final = re.compile(
 _NANP_RE: Final = re.compile(
     r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}(?: ?(?:x|ext\.?) ?\d{1,5})?"
 )
-_INTERNATIONAL_RE: Final = re.compile(r"\+\d{1,3}(?:[ .\-]?(?:\(\d{1,5}\)|\d{1,5})){1,7}")
+# "+44 20 7946 0958", "+14155552671x12".
+_INTERNATIONAL_RE: Final = re.compile(
+    r"\+\d{1,3}(?:[ .\-]?(?:\(\d{1,5}\)|\d{1,5})){1,7}(?: ?(?:x|ext\.?) ?\d{1,5})?"
+)
 # "0044 20 7946 0958": most of the world dials "00" where "+" is written. Only a first group of
 # exactly "00" and a country code, set apart, reads as one; "0044207946095" is an order number
 # as likely as a phone and keeps needing a phone word.
@@ -234,8 +237,10 @@ def classify_phone(
     budget: PhoneBudget,
 ) -> Finding | None:
     """`phone_word`: whether a phone word precedes the candidate, None if not yet checked."""
-    if candidate[0] == "+":
-        if _INTERNATIONAL_RE.fullmatch(candidate) and budget.valid(candidate, ("US",)):
+    # "(+44) 20 7946 0958": the country code in brackets, dialled as "+44 20 7946 0958".
+    dialled = "+" + candidate[2:].replace(")", "", 1) if candidate[:2] == "(+" else candidate
+    if dialled[0] == "+":
+        if _INTERNATIONAL_RE.fullmatch(dialled) and budget.valid(dialled, ("US",)):
             return Finding(PHONE, start, end, 0.85)
         return None
     if candidate[:2] == "00":

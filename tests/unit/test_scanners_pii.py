@@ -57,10 +57,18 @@ POSITIVES = [
     # A phone word inside a longer word still counts where the word is about phones.
     ("Mobiltelefon: 030 901820", "pii.phone", "030 901820"),
     ("cellphone 415 555 2671", "pii.phone", "415 555 2671"),
+    # The country code in brackets; an extension right after an international number.
+    ("Call (+44) 20 7946 0958 now", "pii.phone", "(+44) 20 7946 0958"),
+    ("Kontakt: (+31) 20 123 4567.", "pii.phone", "(+31) 20 123 4567"),
+    ("desk +14155552671x12 today", "pii.phone", "+14155552671x12"),
+    ("desk +1 415 555 2671 ext. 12", "pii.phone", "+1 415 555 2671 ext. 12"),
 ]
 
 NEGATIVES = [
     "Mention icon@2x.png and logo@3x.webp in the README.",
+    # Brackets around a "+" and a few digits that make no valid number.
+    "see (+1) for details 2024, version (+3.2.1), order (+12345678) shipped",
+    "(+44) 20 7946 095 is one digit short",
     "Use @pytest.fixture and @app.route here.",
     "npm install left-pad@1.3.0",
     "Card 4111 1111 1111 1112 fails Luhn.",

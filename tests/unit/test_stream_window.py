@@ -160,6 +160,7 @@ CORPUS = [
     ("pii.phone", "call +1 (415) 555-0132 ext 12 now"),
     ("pii.phone", "or 415.555.0132, or tel: 030 1234567 bitte"),
     ("pii.phone", "UK +44 20 7946 0958 office"),
+    ("pii.phone", "desk (415) 555-0132 ext 12, or (+44) 20 7946 0958 x 7"),
     ("pii.credit_card", "card 4111-1111-1111-1111 and 4111 1111 1111 1111 ok"),
     ("pii.us_ssn", "SSN 123-45-6789, ssn 123456789 on file"),
     ("pii.iban", "IBAN GB82 WEST 1234 5698 7654 32 please, or DE89370400440532013000"),
