@@ -88,17 +88,6 @@ def ssn_parts_ok(area: str, group: str, serial: str) -> bool:
     return area != "000" and area != "666" and area[0] != "9" and group != "00" and serial != "0000"
 
 
-# "SSN", "social security", "soc. sec." and the identifier spellings of a field name:
-# social_security_number, socialSecurityNumber, SOCIALSECURITYNUMBER.
-_SSN_CONTEXT = re.compile(r"ssn|soc(?:ial)?[^a-z0-9]{0,2}sec", re.IGNORECASE)
-_SSN_CONTEXT_WIDTH = 48
-
-
-def says_ssn(text: str, start: int) -> bool:
-    """Whether the text names a social security number just before `start`."""
-    return _SSN_CONTEXT.search(text, max(0, start - _SSN_CONTEXT_WIDTH), start) is not None
-
-
 def iban_ok(compact: str) -> bool:
     expected = IBAN_LENGTHS.get(compact[:2])
     if expected is None or len(compact) != expected:

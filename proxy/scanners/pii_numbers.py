@@ -15,9 +15,9 @@ from proxy.scanners.pii_checks import (
     card_grouping_ok,
     ipv4_at,
     luhn_ok,
-    says_ssn,
     ssn_parts_ok,
 )
+from proxy.scanners.pii_fields import says_ssn
 from proxy.scanners.pii_phone import (
     MAX_PHONE_DIGITS,
     PHONE_CONTEXT_WIDTH,
@@ -35,7 +35,10 @@ _SSN_RE: Final = re.compile(r"(\d{3})-(\d{2})-(\d{4})")
 _SSN_WRITTEN_RE: Final = re.compile(r"(\d{3})([-. ])(\d{2})\2(\d{4})")
 _CARD_RE: Final = re.compile(r"\d{4}(?:([ \-])\d{2,6})(?:\1\d{2,6}){0,3}|\d{12,19}")
 _CARD_SEPARATORS: Final = re.compile(r"[ \-]")
-_NUMBER_BOUNDARY: Final = frozenset("_-.$€£,/#")
+# Characters that glue a number to something before it: an identifier, a price, a path. Not
+# ",": in pasted CSV ("1001,4111111111111111,Jane") it separates fields, and thousands groups
+# ("1,234,567") are too short to be candidates.
+_NUMBER_BOUNDARY: Final = frozenset("_-.$€£/#")
 # Every character a number run may hold but digits and the space (see pii._CANDIDATES).
 _SEPARATORS: Final = b"()+.-/xet"
 _MAX_TOKENS_PER_CANDIDATE: Final = 8

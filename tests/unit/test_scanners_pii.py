@@ -62,10 +62,22 @@ POSITIVES = [
     ("Kontakt: (+31) 20 123 4567.", "pii.phone", "(+31) 20 123 4567"),
     ("desk +14155552671x12 today", "pii.phone", "+14155552671x12"),
     ("desk +1 415 555 2671 ext. 12", "pii.phone", "+1 415 555 2671 ext. 12"),
+    # Pasted CSV without spaces: a comma separates fields.
+    ("1001,4111111111111111,Jane", "pii.credit_card", "4111111111111111"),
+    ("jane,+14155552671,2024", "pii.phone", "+14155552671"),
+    ("a,123-45-6789,b", "pii.us_ssn", "123-45-6789"),
+    # Nine digits right under an "ssn" header.
+    ("name,email,ssn\nA,a@b.io,219099999", "pii.us_ssn", "219099999"),
 ]
 
 NEGATIVES = [
     "Mention icon@2x.png and logo@3x.webp in the README.",
+    # Nine digits in a field of their own, beside an SSN field: an id.
+    "ssn: 933-45-6789\n  id: 786109640",
+    '{"ssn":"000-12-3456","id":"332176443"}',
+    "name,id\nJane,219099999",
+    # Decimal commas and thousands groups.
+    "pi is 3,14159265358979; total 1,234,567,890 units; Koordinaten 52,5200066 13,404954",
     # Brackets around a "+" and a few digits that make no valid number.
     "see (+1) for details 2024, version (+3.2.1), order (+12345678) shipped",
     "(+44) 20 7946 095 is one digit short",
