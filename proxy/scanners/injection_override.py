@@ -121,13 +121,14 @@ NEW_INSTRUCTIONS: Final = (
     r"输出|輸出|说|說)"
     # ... and in other languages, said to the model as in English ("a partir de ahora eres…",
     # "von nun an bist du…", "从现在开始你是…"); "von nun an antworte auf Deutsch" asks for a
-    # language or a format, which is a preference
+    # language or a format, which is a preference. Not the Dutch "je" alone: in French it is
+    # "I" ("désormais je travaille le lundi"); "ben je" and "jij" stay. Nor "vais", French "I go"
     r"|(?:\b(?:a partir de ahora|de ahora en adelante|a partir de agora|d[ée]sormais|"
     r"ab (?:jetzt|sofort)|von nun an|d'ora in (?:poi|avanti)|vanaf nu|mulai sekarang|"
     r"từ bây giờ)|à partir de maintenant)[\s\pP]+(?:[^\s.!?;]+[\s\pP]+){0,2}?"
     r"(?:tú|tu|usted|ustedes|vosotros|nosotros|eres|serás|ser[aá]s|vas a|te llamas|quiero que|"
-    r"você|vocês|és|vais|nós|quero que|vous|nous|t'appell\S*|je veux que|du|sie|ihr|wir|bist|"
-    r"wirst|ich (?:möchte|will)|sollst|sei|sarai|noi|voglio che|ti chiami|jij|je|u|wij|we|bent|"
+    r"você|vocês|és|nós|quero que|vous|nous|t'appell\S*|je veux que|du|sie|ihr|wir|bist|"
+    r"wirst|ich (?:möchte|will)|sollst|sei|sarai|noi|voglio che|ti chiami|jij|u|wij|we|bent|"
     r"ben je|wil ik|kamu|anda|engkau|kau|kita|aku ingin|saya ingin|bạn|chúng ta|tôi muốn)"
     r"(?:[\s\pP]|$)"
     r"|(?:отныне|с этого момента)[\s\pP]+(?:\S+[\s\pP]+){0,2}?(?:ты|вы|тебя|тебе|твой|твоя|"
