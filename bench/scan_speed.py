@@ -63,6 +63,8 @@ def adversarial(size: int) -> dict[str, str]:
         "PEM header, no end": "-----BEGIN RSA PRIVATE KEY-----\n" + fill("QUJD"),
         "base64 run": fill("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="),
         "card-like groups": fill("4111 1111 1111 111 "),
+        # every row's nine digits asks which column it is in (pii_fields.Tables)
+        "table of nine-digit ids": "ssn_ok,id\n" + fill("no,219099999\n"),
         "cue words": fill("ignore previous "),
     }
 

@@ -9,6 +9,7 @@ import re2
 
 from proxy.scanners.base import Finding
 from proxy.scanners.pii_checks import IBAN_LENGTHS, iban_ok, ipv4_ok, ipv6_ok
+from proxy.scanners.pii_fields import Tables
 from proxy.scanners.pii_numbers import bounded, scan_number_cluster
 from proxy.scanners.pii_phone import PhoneBudget, context_before
 from proxy.scanners.re2_spans import match_spans
@@ -122,6 +123,7 @@ class PIIScanner:
             return []
         findings: list[Finding] = []
         budget: PhoneBudget | None = None
+        tables: Tables | None = None
         for start, end in match_spans(_CANDIDATES, text):
             candidate = text[start:end]
             if "@" in candidate:
@@ -131,9 +133,9 @@ class PIIScanner:
             elif candidate[0].isalpha():
                 _scan_iban(text, start, end, findings)
             else:
-                if budget is None:
-                    budget = PhoneBudget(len(text))
-                scan_number_cluster(text, start, end, findings, budget)
+                if budget is None or tables is None:
+                    budget, tables = PhoneBudget(len(text)), Tables(text)
+                scan_number_cluster(text, start, end, findings, budget, tables)
         return findings
 
 

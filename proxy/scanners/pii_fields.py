@@ -1,4 +1,4 @@
-"""Which field a value sits in: the label just before it, after the value of the field before.
+"""Which field a value sits in: the label just before it, or the header of its table column.
 
 A number that only its field makes personal data (nine digits are an SSN where the field says
 so) is judged by its own field, not by any field nearby: in `ssn: 933-45-6789, id: 786109640`
@@ -20,9 +20,17 @@ LABEL_WIDTH: Final = 48
 _FIELD_BREAK: Final = re.compile(r"[0-9][^0-9]*\Z")
 
 
-def says_ssn(text: str, start: int) -> bool:
+# Column separators of pasted tables, in the order they are tried: Markdown, TSV, CSV.
+_SEPARATORS: Final = ("|", "\t", ";", ",")
+_MARKDOWN_RULE: Final = re.compile(r"[\s|:\-]*")
+
+
+def says_ssn(text: str, start: int, tables: Tables) -> bool:
     """Whether the field of the value at `start` names a social security number."""
-    return label_matches(_SSN_NAME, text, start)
+    if label_matches(_SSN_NAME, text, start):
+        return True
+    column = tables.column_name(start)
+    return column is not None and _SSN_NAME.search(column) is not None
 
 
 def label_matches(name: re.Pattern[str], text: str, start: int) -> bool:
@@ -32,3 +40,61 @@ def label_matches(name: re.Pattern[str], text: str, start: int) -> bool:
     if before is not None:
         begin = before.start() + 1
     return name.search(text, begin, start) is not None
+
+
+class Tables:
+    """The pasted tables of one text: which header cell stands above a value.
+
+    A table is a block of lines that all hold its separator; its header is the block's first
+    line (a Markdown rule under it is skipped). Each line's header is found once per text and
+    kept, so a table of many rows costs one walk up, not one per row.
+    """
+
+    __slots__ = ("_text", "_headers")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        # A line's start -> the header line of the block it opens or continues.
+        self._headers: dict[int, str] = {}
+
+    def column_name(self, start: int) -> str | None:
+        """The header cell above the value at `start`, or None outside a table's body."""
+        text = self._text
+        line_start = text.rfind("\n", 0, start) + 1
+        if line_start == 0:
+            return None  # the first line heads its table, if any
+        line_end = text.find("\n", start)
+        line = text[line_start : len(text) if line_end < 0 else line_end]
+        separator = next((s for s in _SEPARATORS if s in line), None)
+        if separator is None:
+            return None
+        above = text.rfind("\n", 0, line_start - 1) + 1
+        if separator not in text[above : line_start - 1]:
+            return None  # the line heads its own block
+        cells = self._header(above, separator).split(separator)
+        column = text.count(separator, line_start, start)
+        return cells[column] if column < len(cells) else None
+
+    def _header(self, line_start: int, separator: str) -> str:
+        """The header of the block the line at `line_start` (which holds `separator`) is in."""
+        text, known = self._text, self._headers
+        # Up to the block's first line or a line already known, then the answer back down.
+        pending: list[int] = []
+        begin = line_start
+        while begin not in known:
+            pending.append(begin)
+            if begin == 0:
+                break
+            above = text.rfind("\n", 0, begin - 1) + 1
+            if separator not in text[above : begin - 1]:
+                break
+            begin = above
+        header = known.get(begin)
+        for begin in reversed(pending):
+            if header is None:
+                end = text.find("\n", begin)
+                line = text[begin : len(text) if end < 0 else end]
+                if not _MARKDOWN_RULE.fullmatch(line):
+                    header = line
+            known[begin] = header if header is not None else ""
+        return known[line_start]

@@ -17,7 +17,7 @@ from proxy.scanners.pii_checks import (
     luhn_ok,
     ssn_parts_ok,
 )
-from proxy.scanners.pii_fields import says_ssn
+from proxy.scanners.pii_fields import Tables, says_ssn
 from proxy.scanners.pii_phone import (
     MAX_PHONE_DIGITS,
     PHONE_CONTEXT_WIDTH,
@@ -72,6 +72,7 @@ def _classify_single(
     digit_count: int,
     phone_word: bool | None,
     budget: PhoneBudget,
+    tables: Tables,
 ) -> Finding | None:
     """One whitespace-free token: an IPv4 address, an SSN, a card or a phone number.
 
@@ -82,7 +83,7 @@ def _classify_single(
     if not bounded(text, start, end):
         # "SSN#123-45-6789": a "#" usually makes an id of the number, but not after "SSN".
         if start > 0 and text[start - 1] == "#" and len(candidate) == 11 and _free_after(text, end):
-            return _written_ssn(text, start, end, candidate, 0.9)
+            return _written_ssn(text, start, end, candidate, 0.9, tables)
         # "http://10.0.0.1:8080/": the host of a URL, where a "/" before a number is no path.
         if (
             text[start - 2 : start] == "//"
@@ -98,13 +99,14 @@ def _classify_single(
         if ssn is not None:
             return Finding(SSN, start, end, 0.9) if ssn_parts_ok(*ssn.groups()) else None
         if digit_count == 9:
-            return _written_ssn(text, start, end, candidate, 0.8)
+            return _written_ssn(text, start, end, candidate, 0.8, tables)
     if 12 <= digit_count <= _MAX_DIGITS:
         card = _card(text, start, end, candidate)
         if card is not None:
             return card
     if digit_count == 9 and candidate.isdigit():
-        if says_ssn(text, start) and ssn_parts_ok(candidate[:3], candidate[3:5], candidate[5:]):
+        parts = candidate[:3], candidate[3:5], candidate[5:]
+        if says_ssn(text, start, tables) and ssn_parts_ok(*parts):
             return Finding(SSN, start, end, 0.8)
         return None
     if not 7 <= digit_count <= most_phone_digits(candidate):
@@ -112,11 +114,13 @@ def _classify_single(
     return classify_phone(text, start, end, candidate, digit_count, phone_word, budget)
 
 
-def _written_ssn(text: str, start: int, end: int, candidate: str, score: float) -> Finding | None:
+def _written_ssn(
+    text: str, start: int, end: int, candidate: str, score: float, tables: Tables
+) -> Finding | None:
     """ "123-45-6789", "123.45.6789" or "123 45 6789" where the text says it is an SSN: the
     dashed form counts anywhere it is bounded, the others (and "#123-45-6789") only here."""
     found = _SSN_WRITTEN_RE.fullmatch(candidate)
-    if found is None or not says_ssn(text, start):
+    if found is None or not says_ssn(text, start, tables):
         return None
     return Finding(SSN, start, end, score) if ssn_parts_ok(*found.group(1, 3, 4)) else None
 
@@ -167,7 +171,7 @@ _MAY_HOLD_VALUE: Final = re.compile(r"[0-9](?:[^ 0-9]*[0-9]){2}|[+(.]")
 
 
 def scan_number_cluster(
-    text: str, start: int, end: int, out: list[Finding], budget: PhoneBudget
+    text: str, start: int, end: int, out: list[Finding], budget: PhoneBudget, tables: Tables
 ) -> None:
     """Split a run of digits and separators into the entities it holds.
 
@@ -181,7 +185,7 @@ def scan_number_cluster(
         digits = len(run.encode().translate(None, _SEPARATORS))
         if digits <= _MAX_DIGITS and (digits >= 7 or "." in run):
             # Only a national phone number needs the phone word: looked up if it comes to that.
-            single = _classify_single(text, start, end, digits, None, budget)
+            single = _classify_single(text, start, end, digits, None, budget, tables)
             if single is not None:
                 out.append(single)
         return
@@ -203,7 +207,7 @@ def scan_number_cluster(
             phone_word = phone_word_before(text, position)
         else:
             phone_word = latest_word >= 0 and latest_word >= position - PHONE_CONTEXT_WIDTH
-        found = _longest_at(text, tokens, index, phone_word, budget)
+        found = _longest_at(text, tokens, index, phone_word, budget, tables)
         if found is not None:
             out.append(found[0])
             resume = found[1]
@@ -268,7 +272,12 @@ def _card_lengths(first_group: str) -> frozenset[int]:
 
 
 def _longest_at(
-    text: str, tokens: _Tokens, index: int, phone_word: bool, budget: PhoneBudget
+    text: str,
+    tokens: _Tokens,
+    index: int,
+    phone_word: bool,
+    budget: PhoneBudget,
+    tables: Tables,
 ) -> tuple[Finding, int] | None:
     """The longest value starting at token `index`, and the index of the token after it."""
     window = tokens.digits[index : index + _MAX_TOKENS_PER_CANDIDATE]
@@ -290,7 +299,7 @@ def _longest_at(
         if k == 2 and window[:3] == _SSN_GROUPS:
             start = tokens.starts[index]
             end = tokens.starts[index + 2] + len(tokens.pieces[index + 2])
-            ssn = _written_ssn(text, start, end, text[start:end], 0.8)
+            ssn = _written_ssn(text, start, end, text[start:end], 0.8, tables)
             if ssn is not None and bounded(text, start, end):
                 return ssn, index + 3
         card = total in card_lengths and card_group_lengths_ok(tuple(window[: k + 1]))
@@ -305,7 +314,9 @@ def _longest_at(
     # Below 7 digits only an IPv4 address is left.
     if usable and (totals[0] >= 7 or "." in first):
         start = tokens.starts[index]
-        finding = _classify_single(text, start, start + len(first), totals[0], phone_word, budget)
+        finding = _classify_single(
+            text, start, start + len(first), totals[0], phone_word, budget, tables
+        )
         if finding is not None:
             return finding, index + 1
     return None

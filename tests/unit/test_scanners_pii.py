@@ -66,8 +66,16 @@ POSITIVES = [
     ("1001,4111111111111111,Jane", "pii.credit_card", "4111111111111111"),
     ("jane,+14155552671,2024", "pii.phone", "+14155552671"),
     ("a,123-45-6789,b", "pii.us_ssn", "123-45-6789"),
-    # Nine digits right under an "ssn" header.
+    # Nine digits in a table column headed SSN, however far below the header.
     ("name,email,ssn\nA,a@b.io,219099999", "pii.us_ssn", "219099999"),
+    ("name,email,ssn\nA,a@b.io,219099999\nB,b@c.io,378475687", "pii.us_ssn", "378475687"),
+    ("Rows:\nname;ssn\nA;219099999\nB;378475687", "pii.us_ssn", "378475687"),
+    ("name\tssn\nA\t219099999\nB\t378475687", "pii.us_ssn", "378475687"),
+    (
+        "| build | ssn |\n|---|---|\n| 10.0.24966.2402 | 025980922 |\n| 7.1 | 589657191 |",
+        "pii.us_ssn",
+        "589657191",
+    ),
 ]
 
 NEGATIVES = [
@@ -76,6 +84,7 @@ NEGATIVES = [
     "ssn: 933-45-6789\n  id: 786109640",
     '{"ssn":"000-12-3456","id":"332176443"}',
     "name,id\nJane,219099999",
+    "name,id,ssn_checked\nA1,378475687,yes\nB2,589657191,no",
     # Decimal commas and thousands groups.
     "pi is 3,14159265358979; total 1,234,567,890 units; Koordinaten 52,5200066 13,404954",
     # Brackets around a "+" and a few digits that make no valid number.
