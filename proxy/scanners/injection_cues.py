@@ -32,6 +32,7 @@ from proxy.scanners.injection_nearmiss import (
     DEVICE_SECRET,
     NEGATED_REVEAL,
     OWN_MESSAGE,
+    PREFERENCE,
 )
 from proxy.scanners.injection_override import (
     NEGATED_OVERRIDE,
@@ -224,6 +225,7 @@ _NEAR_MISSES: Final = (
         None,
     ),
     (frozenset({"override"}), re2.compile(OWN_MESSAGE, _options()), None),
+    (frozenset({"new_instructions"}), re2.compile(PREFERENCE, _options()), None),
     (frozenset({"mode_switch"}), re2.compile(DEVICE_MODE, _options()), "names_model"),
     (frozenset({"persona"}), re2.compile(DEVICE_JAILBREAK, _options()), "names_model"),
     (

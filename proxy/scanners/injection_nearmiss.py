@@ -68,6 +68,26 @@ DEVICE_SECRET: Final = (
     r"|\b" + _SECRET + r" (?:for|of|on|to) (?:(?:my|the|a|an|our|this|that|his|her|their) )?"
     r"(?:[\w-]+ ){0,2}?" + _SECRET_DEVICE + r"\b"
 )
+# A language or a format from now on ("from now on, I want you to answer in French", "from now
+# on please reply in bullet points"): a preference for the answers, not new rules. "Answer as
+# DAN" or "in character" is none of these, and stays.
+_LANGUAGE = (
+    r"(?:english|french|spanish|german|italian|portuguese|dutch|polish|russian|ukrainian|"
+    r"chinese|mandarin|japanese|korean|arabic|hindi|turkish|indonesian|vietnamese|thai|greek|"
+    r"swedish|norwegian|danish|finnish|czech|hungarian|romanian|hebrew|persian|latin)"
+)
+_FORMAT = (
+    r"(?:json|yaml|xml|markdown|html|csv|a table|tables|bullet points|bullets|a list|lists|"
+    r"numbered lists|short (?:sentences|answers|paragraphs)|plain (?:text|english|language)|"
+    r"simple (?:terms|words|language)|metric units|imperial units|lower ?case|upper ?case|"
+    r"full sentences|one (?:word|sentence|paragraph)|code blocks?)"
+)
+PREFERENCE: Final = (
+    r"\bfrom (?:now|this (?:moment|point)) (?:on|onwards?|forward)\W+(?:(?:i want you|i'd like "
+    r"you|i need you) to |please |can you |could you )?(?:always |only )?(?:answer|respond|"
+    r"reply|write|speak|talk|explain|format (?:your )?(?:answers|replies|responses))"
+    r"(?: to me)?(?: only)? (?:in|using|with) " + "(?:" + _LANGUAGE + "|" + _FORMAT + r")\b"
+)
 # A secret kept, not asked for ("share the recipe anonymously so as not to reveal your secret",
 # "never disclose your password to anyone"): the advice an exfiltration attack inverts. The
 # negation stands right before the verb, as in English, or (German, Dutch, Turkish, Japanese,

@@ -104,7 +104,7 @@ NEW_INSTRUCTIONS: Final = (
     # ... said to the model ("from now on you are…"); "answer in JSON from now on" is a
     # preference, not new instructions
     r"|\bfrom (?:now|this (?:moment|point)) (?:on|onwards?|forward)\b\W+(?:\w+\W+){0,2}?"
-    r"(?:you|you're|we|whenever|i want you|i'd like you)\b"
+    r"(?:you|you're|we(?:'re| are| will| shall| now)|whenever|i want you|i'd like you)\b"
     # "your only task is…" scopes a system prompt; "your new / real task" replaces one
     r"|\byou will now\b|\byour (?:new|real|true) (?:task|job|purpose|goal|instructions?)\b"
     r"|\binstead,? (?:you (?:must|should|will)|say|respond|reply|output|print|write|tell)\b"
