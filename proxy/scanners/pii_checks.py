@@ -64,6 +64,32 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Characters that glue a number to something before it: an identifier, a price, a path. Not
+# ",": in pasted CSV ("1001,4111111111111111,Jane") it separates fields, and thousands groups
+# ("1,234,567") are too short to be candidates.
+_NUMBER_BOUNDARY = frozenset("_-.$€£/#")
+
+
+def bounded(text: str, start: int, end: int) -> bool:
+    """A number must not be glued to a word, a price or a dotted/dashed identifier."""
+    if start > 0:
+        before = text[start - 1]
+        if before.isalnum() or before in _NUMBER_BOUNDARY:
+            return False
+    return free_after(text, end)
+
+
+def free_after(text: str, end: int) -> bool:
+    """Nothing after `end` glues the number to a word or a dotted/dashed identifier."""
+    if end < len(text):
+        after = text[end]
+        if after.isalnum() or after == "_":
+            return False
+        if after in ".-" and end + 1 < len(text) and text[end + 1].isalnum():
+            return False
+    return True
+
+
 def card_brand_ok(digits: str) -> bool:
     length = len(digits)
     for ranges, lengths in _CARD_BRANDS:

@@ -10,9 +10,11 @@ from typing import Final, NamedTuple
 
 from proxy.scanners.base import Finding
 from proxy.scanners.pii_checks import (
+    bounded,
     card_brand_ok,
     card_group_lengths_ok,
     card_grouping_ok,
+    free_after,
     ipv4_at,
     luhn_ok,
     ssn_parts_ok,
@@ -35,34 +37,11 @@ _SSN_RE: Final = re.compile(r"(\d{3})-(\d{2})-(\d{4})")
 _SSN_WRITTEN_RE: Final = re.compile(r"(\d{3})([-. ])(\d{2})\2(\d{4})")
 _CARD_RE: Final = re.compile(r"\d{4}(?:([ \-])\d{2,6})(?:\1\d{2,6}){0,3}|\d{12,19}")
 _CARD_SEPARATORS: Final = re.compile(r"[ \-]")
-# Characters that glue a number to something before it: an identifier, a price, a path. Not
-# ",": in pasted CSV ("1001,4111111111111111,Jane") it separates fields, and thousands groups
-# ("1,234,567") are too short to be candidates.
-_NUMBER_BOUNDARY: Final = frozenset("_-.$€£/#")
 # Every character a number run may hold but digits and the space (see pii._CANDIDATES).
 _SEPARATORS: Final = b"()+.-/xet"
 _MAX_TOKENS_PER_CANDIDATE: Final = 8
 _MAX_DIGITS: Final = 19  # the longest card number
 _SSN_GROUPS: Final = [3, 2, 4]  # digits per token of "123 45 6789"
-
-
-def bounded(text: str, start: int, end: int) -> bool:
-    """A number must not be glued to a word, a price or a dotted/dashed identifier."""
-    if start > 0:
-        before = text[start - 1]
-        if before.isalnum() or before in _NUMBER_BOUNDARY:
-            return False
-    return _free_after(text, end)
-
-
-def _free_after(text: str, end: int) -> bool:
-    if end < len(text):
-        after = text[end]
-        if after.isalnum() or after == "_":
-            return False
-        if after in ".-" and end + 1 < len(text) and text[end + 1].isalnum():
-            return False
-    return True
 
 
 def _classify_single(
@@ -82,12 +61,12 @@ def _classify_single(
     candidate = text[start:end]
     if not bounded(text, start, end):
         # "SSN#123-45-6789": a "#" usually makes an id of the number, but not after "SSN".
-        if start > 0 and text[start - 1] == "#" and len(candidate) == 11 and _free_after(text, end):
+        if start > 0 and text[start - 1] == "#" and len(candidate) == 11 and free_after(text, end):
             return _written_ssn(text, start, end, candidate, 0.9, tables)
         # "http://10.0.0.1:8080/": the host of a URL, where a "/" before a number is no path.
         if (
             text[start - 2 : start] == "//"
-            and _free_after(text, end)
+            and free_after(text, end)
             and ipv4_at(text, start, candidate)
         ):
             return Finding(IP, start, end, 0.7)
