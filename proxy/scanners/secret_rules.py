@@ -42,8 +42,10 @@ RULES: Final[tuple[SecretRule, ...]] = (
     ),
     SecretRule(
         "secret.aws_secret_key",
-        r"(?i:aws_?(?:secret)?_?(?:access)?_?key)[\w.-]{0,20}['\"]?\s*[:=]\s*['\"]?"
-        r"([A-Za-z0-9/+]{40})\b",
+        # Assigned ("aws_secret_access_key = …"), an XML element's text
+        # ("<AWS_SECRET_ACCESS_KEY>…"), or said ("my AWS secret key is …").
+        r"(?i:aws[_ -]?(?:secret)?[_ -]?(?:access)?[_ -]?key)[\w.-]{0,20}['\"]?"
+        r"(?:\s*[:=>]\s*|\s+is\s+)['\"]?([A-Za-z0-9/+]{40})\b",
         0.9,
         3.5,
         triggers=("aws",),

@@ -26,6 +26,8 @@ JWT = "eyJ" + "hbGciOiJIUzI1NiJ9" + ".eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0" + "." + 
 POSITIVES = [
     ("aws_access_key_id = {}", "AKIA" + "IOSFODNN7" + "EXAMPLE", "secret.aws_access_key"),
     ("aws_secret_access_key={}", body(40, ALNUM + "/+"), "secret.aws_secret_key"),
+    ("<AWS_SECRET_ACCESS_KEY>{}</AWS_SECRET_ACCESS_KEY>", body(40), "secret.aws_secret_key"),
+    ("my AWS secret key is {} ok", body(40, ALNUM + "/+"), "secret.aws_secret_key"),
     ('const KEY = "{}";', "AIza" + body(35), "secret.gcp_api_key"),
     ("token {}", "ghp" + "_" + body(36), "secret.github_token"),
     ("GITHUB_TOKEN={}", "github_pat_" + body(82), "secret.github_token"),
@@ -90,6 +92,9 @@ NEGATIVES = [
     "at 12:30 the 1234567890:BB" + body(33) + " id",
     # Slack app-token look-alikes: no version digit, upper-case tail.
     "xapp" + "-A0123BCDE45-1234567890123-" + body(20, "0123456789abcdef"),
+    # "AWS secret key" said, but nothing key-shaped after it (or nothing random).
+    "The AWS secret key is great for automation; aws_access_key > threshold in the check.",
+    "my aws key is " + "A" * 40,
 ]
 
 

@@ -169,6 +169,8 @@ CORPUS = [
     ("secret.aws_access_key", "key " + "AKIA" + "IOSFODNN7" + "QWERTYZ" + " here"),
     ("secret.github_token", "token " + "ghp" + "_" + body(36) + " ok"),
     ("secret.stripe_key", "stripe.api_key = '" + "sk" + "_live_" + body(24) + "'"),
+    ("secret.aws_secret_key", "my AWS secret key is " + body(40, ALNUM + "+/") + " ok"),
+    ("secret.aws_secret_key", "<AWS_SECRET_ACCESS_KEY>" + body(40) + "</AWS_SECRET_ACCESS_KEY>"),
     ("secret.anthropic_key", "key=" + "sk-" + "ant-api03-" + body(93) + " end"),
     ("secret.slack_token", "SLACK=" + "xoxb" + "-123456789012-1234567890123-" + body(24)),
     ("secret.jwt", "Authorization: Bearer " + JWT + " end"),
