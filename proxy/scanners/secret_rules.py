@@ -43,9 +43,10 @@ RULES: Final[tuple[SecretRule, ...]] = (
     SecretRule(
         "secret.aws_secret_key",
         # Assigned ("aws_secret_access_key = …"), an XML element's text
-        # ("<AWS_SECRET_ACCESS_KEY>…"), or said ("my AWS secret key is …").
+        # ("<AWS_SECRET_ACCESS_KEY>…"), or said, with at most one short word between, in any
+        # language ("my AWS secret key is …", "mi aws_secret_access_key es …").
         r"(?i:aws[_ -]?(?:secret)?[_ -]?(?:access)?[_ -]?key)[\w.-]{0,20}['\"]?"
-        r"(?:\s*[:=>]\s*|\s+is\s+)['\"]?([A-Za-z0-9/+]{40})\b",
+        r"(?:\s*[:=>]\s*|\s+(?:\S{1,4}\s+)?)['\"]?([A-Za-z0-9/+]{40})\b",
         0.9,
         3.5,
         triggers=("aws",),

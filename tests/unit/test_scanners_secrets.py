@@ -28,6 +28,7 @@ POSITIVES = [
     ("aws_secret_access_key={}", body(40, ALNUM + "/+"), "secret.aws_secret_key"),
     ("<AWS_SECRET_ACCESS_KEY>{}</AWS_SECRET_ACCESS_KEY>", body(40), "secret.aws_secret_key"),
     ("my AWS secret key is {} ok", body(40, ALNUM + "/+"), "secret.aws_secret_key"),
+    ("mi aws_secret_access_key es {}", body(40, ALNUM + "/+"), "secret.aws_secret_key"),
     ('const KEY = "{}";', "AIza" + body(35), "secret.gcp_api_key"),
     ("token {}", "ghp" + "_" + body(36), "secret.github_token"),
     ("GITHUB_TOKEN={}", "github_pat_" + body(82), "secret.github_token"),
