@@ -7,7 +7,7 @@ from typing import Final
 import re2
 
 from proxy.scanners.base import Finding
-from proxy.scanners.re2_spans import alternation_groups, has_match, match_groups
+from proxy.scanners.re2_spans import alternation_groups, match_groups
 from proxy.scanners.secret_rules import (
     RULES,
     SecretRule,
@@ -56,8 +56,12 @@ def _refine_generic(rule: SecretRule, start: int, value: str) -> tuple[SecretRul
     the key's own span (the keyword's value can run on past it, as in a query string)."""
     for index in _triggered(value):
         specific = RULES[index]
-        if specific.kind not in _KEYWORD_ANCHORED and has_match(_PATTERNS[index], value):
-            inner_start, inner_end = next(match_groups(_PATTERNS[index], value))[1]
+        if specific.kind in _KEYWORD_ANCHORED:
+            continue
+        # One RE2 call: whether the key is there, and where.
+        found = next(match_groups(_PATTERNS[index], value), None)
+        if found is not None:
+            inner_start, inner_end = found[1]
             return specific, start + inner_start, start + inner_end
     return rule, start, start + len(value)
 
