@@ -2,7 +2,7 @@
 
 Usage: python -m bench.instructions [--requests N] [--workload chat|chat_stream|mixed]
                                     [--without PART ...] [--targets-only]
-                                    [--keep-dumps DIR]
+                                    [--keep-dumps DIR] [--passthrough-loop asyncio|uvloop]
 
 CPU time per request on a shared machine moves by a third from run to run (see
 bench/README.md): too much to see a change worth a few percent. Instruction counts barely
@@ -143,7 +143,9 @@ def workload_bodies(name: str) -> list[bytes]:
     return {"chat": [chat], "chat_stream": [stream], "mixed": [chat, stream]}[name]
 
 
-async def run(requests: int, workload: str, parts: Iterable[str], keep: Path | None) -> None:
+async def run(
+    requests: int, workload: str, parts: Iterable[str], keep: Path | None, passthrough_loop: str
+) -> None:
     bodies = workload_bodies(workload)
     with servers.embedded_stack("warden-bench-instr-") as stack:
         tmp = stack.tmp
@@ -164,7 +166,12 @@ async def run(requests: int, workload: str, parts: Iterable[str], keep: Path | N
             return await instructions_per_request(args, tmp, key, bodies, requests, keep)
 
         passthrough = await instructions_per_request(
-            ["passthrough", upstream.url], tmp, key, bodies, requests, keep
+            ["passthrough", upstream.url, "--event-loop", passthrough_loop],
+            tmp,
+            key,
+            bodies,
+            requests,
+            keep,
         )
         print(f"  pass-through               {passthrough / 1000:9.1f} k instructions per request")
         shipped = await warden(config)
@@ -199,6 +206,12 @@ def main() -> None:
         metavar="DIR",
         help="copy each server's callgrind dump here (per-function costs: callgrind_annotate)",
     )
+    parser.add_argument(
+        "--passthrough-loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the pass-through's event loop (default asyncio's own; Warden's is its config's)",
+    )
     args = parser.parse_args()
     if args.requests < 1:
         parser.error("--requests must be at least 1")
@@ -209,7 +222,7 @@ def main() -> None:
         f"Instructions per request (callgrind), {args.workload}, {args.requests} requests"
         f" per server after {WARM_UP_REQUESTS} to warm up, {CONCURRENCY} at a time"
     )
-    asyncio.run(run(args.requests, args.workload, parts, args.keep_dumps))
+    asyncio.run(run(args.requests, args.workload, parts, args.keep_dumps, args.passthrough_loop))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import orjson
 from aiohttp import http_parser
 
 from bench import servers
+from proxy import event_loop
 from proxy.apikeys import create_key
 from proxy.config import Settings, settings_from_mapping
 from proxy.devstack import EmbeddedPostgres
@@ -557,6 +558,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="policy folder for Warden, e.g. policies/ for the shipped set (default: none)",
     )
     parser.add_argument(
+        "--passthrough-loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the pass-through's event loop: asyncio's own (default: the bare aiohttp"
+        " pass-through the targets are set against) or uvloop, which Warden runs on by"
+        " default, for a like-for-like ratio",
+    )
+    parser.add_argument(
         "--profile-warden",
         type=Path,
         metavar="PATH",
@@ -596,7 +605,7 @@ def _run_targets(
         config["rate_limit"] = SHIPPED_RATE_LIMIT
     settings = settings_from_mapping(config, WARDEN_ENV)
     api_key = asyncio.run(prepare_database(stack.pg, settings))
-    stack.start("passthrough", upstream.url)
+    stack.start("passthrough", upstream.url, "--event-loop", args.passthrough_loop)
     warden_log = stack.tmp / "warden.log"
     warden_args = [orjson.dumps(config).decode(), str(warden_log)]
     if args.profile_warden:
@@ -618,6 +627,8 @@ def _run_targets(
         f" {settings.keys.cache_ttl_seconds:g} s"
         + ("; UNDER cProfile" if args.profile_warden else "")
     )
+    warden_loop = "uvloop" if event_loop.loop_factory(settings.listen.event_loop) else "asyncio"
+    print(f"  event loops: pass-through {args.passthrough_loop}, warden {warden_loop}")
     print()
     phases = asyncio.run(run_all(targets, api_key, args))
     return phases, _request_log_lines(warden_log)

@@ -25,6 +25,7 @@ import orjson
 from aiohttp import web
 
 from bench.passthrough import create_passthrough_app
+from proxy import event_loop
 from proxy.config import settings_from_mapping
 from proxy.demo_upstream import create_demo_upstream_app
 from proxy.devstack import EmbeddedPostgres, EmbeddedRedis
@@ -160,12 +161,13 @@ def _serve_warden(config_json: str, log_path: str, profile_path: str | None) -> 
 
         await _serve(start, server.stop)
 
+    choice = settings.listen.event_loop  # as `warden serve` runs it
     if profile_path is None:
-        asyncio.run(serve())
+        event_loop.run(serve(), choice)
         return
     profiler = cProfile.Profile()
     try:
-        profiler.runcall(asyncio.run, serve())
+        profiler.runcall(event_loop.run, serve(), choice)
     finally:
         profiler.dump_stats(profile_path)
 
@@ -176,6 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     roles.add_parser("upstream", help="the demo model server")
     passthrough = roles.add_parser("passthrough", help="the bare aiohttp reverse proxy")
     passthrough.add_argument("upstream_url")
+    passthrough.add_argument(
+        "--event-loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="asyncio's own loop (bare aiohttp, the default) or uvloop",
+    )
     warden = roles.add_parser("warden", help="Warden from a JSON config mapping")
     warden.add_argument("config_json")
     warden.add_argument("log_path")
@@ -184,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.role == "upstream":
         asyncio.run(_serve_app(create_demo_upstream_app()))
     elif args.role == "passthrough":
-        asyncio.run(_serve_app(create_passthrough_app(args.upstream_url)))
+        event_loop.run(_serve_app(create_passthrough_app(args.upstream_url)), args.event_loop)
     else:
         _serve_warden(args.config_json, args.log_path, args.profile)
 

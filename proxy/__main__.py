@@ -32,6 +32,7 @@ def _load(args: argparse.Namespace, *, require_secrets: bool = True) -> Settings
 def cmd_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from proxy import event_loop
     from proxy.server import run_workers, serve_until_signalled
 
     settings = _load(args)
@@ -40,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = replace(settings, postgres=replace(settings.postgres, migrate_on_start=False))
     if args.workers > 1:
         return run_workers(settings, args.workers)
-    asyncio.run(serve_until_signalled(settings))
+    event_loop.run(serve_until_signalled(settings), settings.listen.event_loop)
     return 0
 
 

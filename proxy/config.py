@@ -15,6 +15,7 @@ import yaml
 from proxy.alerts.settings import AlertSettings
 from proxy.alerts.settings import settings_problems as alert_problems
 from proxy.audit.settings import AuditSettings, audit_problems
+from proxy.event_loop import EventLoopChoice, loop_problem
 from proxy.incidents.settings import IncidentSettings
 from proxy.incidents.settings import settings_problems as incident_problems
 from proxy.ml.settings import MlSettings, ml_problems
@@ -37,6 +38,8 @@ class Listen:
     # On SIGTERM: stop accepting, let in-flight requests (long streams too) finish for this
     # long, then cut them; the audit rows of all of them are written before the exit.
     shutdown_grace_seconds: float = 30.0
+    # The serving processes' event loop: uvloop when installed (auto), or one of the two.
+    event_loop: EventLoopChoice = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +243,8 @@ def _cross_check(settings: Settings) -> list[Problem]:
     ):
         if urlsplit(url_text).scheme not in schemes:
             problems.append(Problem(label, f"expected a URL with scheme {' or '.join(schemes)}"))
+    if (why := loop_problem(settings.listen.event_loop)) is not None:
+        problems.append(Problem("listen.event_loop", why))
     if settings.scanning.processes < 1:
         problems.append(Problem("scanning.processes", "must be at least 1"))
     if settings.postgres.pool_min > settings.postgres.pool_max:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from aiohttp import web
 from prometheus_client.multiprocess import mark_process_dead
 
+from proxy import event_loop
 from proxy.app import create_admin_app, create_app
 from proxy.config import Settings
 from proxy.db import create_pool, migrate
@@ -123,7 +124,12 @@ async def serve_until_signalled(settings: Settings, *, reuse_port: bool = False)
     log.info(
         "warden serving",
         extra={
-            "fields": {"proxy": server.proxy_url, "admin": server.admin_url, "pid": os.getpid()}
+            "fields": {
+                "proxy": server.proxy_url,
+                "admin": server.admin_url,
+                "pid": os.getpid(),
+                "event_loop": event_loop.loop_name(loop),
+            }
         },
     )
     await stop.wait()
@@ -143,7 +149,7 @@ def _worker_main(settings: Settings, log_level: str) -> None:
     from proxy.logs import configure_logging
 
     configure_logging(log_level)
-    asyncio.run(serve_until_signalled(settings, reuse_port=True))
+    event_loop.run(serve_until_signalled(settings, reuse_port=True), settings.listen.event_loop)
 
 
 def run_workers(settings: Settings, workers: int) -> int:

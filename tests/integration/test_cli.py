@@ -286,6 +286,8 @@ async def test_serve_with_two_workers_shares_one_port(
     finally:
         code, stderr = await stop_workers(process)
     assert code == 0, stderr
+    # listen.event_loop defaults to auto: each worker runs on uvloop, which Warden installs.
+    assert stderr.count('"event_loop":"uvloop"') == 2, stderr
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
