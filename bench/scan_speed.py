@@ -63,8 +63,14 @@ def adversarial(size: int) -> dict[str, str]:
         "PEM header, no end": "-----BEGIN RSA PRIVATE KEY-----\n" + fill("QUJD"),
         "base64 run": fill("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="),
         "card-like groups": fill("4111 1111 1111 111 "),
-        # every row's nine digits asks which column it is in (pii_fields.Tables)
+        # every row's nine digits asks which column it is in (fields.Tables)
         "table of nine-digit ids": "ssn_ok,id\n" + fill("no,219099999\n"),
+        # every row's nine digits asks for its column in the INSERT's list
+        "SQL rows of nine-digit ids": "INSERT INTO t (id, ssn_ok) VALUES\n"
+        + fill("(219099999, 'no'),\n"),
+        # "aws" in the header: every 40-character base64 value asks for its column
+        "base64 under an AWS header": "| key | aws_region |\n|---|---|\n"
+        + fill("| q7Zk2Lm9Xv4Tn8Rb3Wj6Hs1Pd5Gc0FyAe4Ku8N0O | us-east-1 |\n"),
         "cue words": fill("ignore previous "),
     }
 

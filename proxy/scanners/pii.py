@@ -8,8 +8,8 @@ from typing import Final
 import re2
 
 from proxy.scanners.base import Finding
+from proxy.scanners.fields import Tables
 from proxy.scanners.pii_checks import IBAN_LENGTHS, bounded, iban_ok, ipv4_ok, ipv6_ok
-from proxy.scanners.pii_fields import Tables
 from proxy.scanners.pii_numbers import scan_number_cluster
 from proxy.scanners.pii_phone import PhoneBudget, context_before
 from proxy.scanners.re2_spans import match_spans

@@ -9,6 +9,7 @@ from itertools import accumulate, compress, repeat
 from typing import Final, NamedTuple
 
 from proxy.scanners.base import Finding
+from proxy.scanners.fields import Tables, says_ssn
 from proxy.scanners.pii_checks import (
     bounded,
     card_brand_ok,
@@ -19,7 +20,6 @@ from proxy.scanners.pii_checks import (
     luhn_ok,
     ssn_parts_ok,
 )
-from proxy.scanners.pii_fields import Tables, says_ssn
 from proxy.scanners.pii_phone import (
     MAX_PHONE_DIGITS,
     PHONE_CONTEXT_WIDTH,

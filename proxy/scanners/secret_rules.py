@@ -191,12 +191,20 @@ def looks_like_digest(value: str) -> bool:
     return list(map(len, parts)) == [8, 4, 4, 4, 12] and set("".join(parts)) <= _HEX
 
 
+RANDOM_PATH_ENTROPY: Final = 4.35
+
+
 def generic_value_ok(value: str, min_entropy: float) -> bool:
     """A keyword-anchored value counts only if it is random-looking, not a word or a path."""
     if looks_like_digest(value) or value.isalpha() or value.isdigit():
         return False
     if not any(map(str.isdigit, value)) or not any(map(str.isalpha, value)):
         return False
-    if value.count("/") > 2 or value.count(".") > 2:
+    if value.count(".") > 2:
         return False
-    return shannon_entropy(value) >= min_entropy
+    entropy = shannon_entropy(value)
+    # Three slashes or more: a path, unless it is as random as base64 is (one random 40-character
+    # AWS secret key in fifty has three slashes; paths of words stay near 4.2 bits).
+    if value.count("/") > 2 and entropy < RANDOM_PATH_ENTROPY:
+        return False
+    return entropy >= min_entropy

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import re2
 
 from proxy.scanners.base import Finding
+from proxy.scanners.fields import Tables
 from proxy.scanners.re2_spans import alternation_groups, match_groups
 from proxy.scanners.secret_rules import (
     RULES,
@@ -44,6 +46,11 @@ _PATTERNS: Final = tuple(map(_compile_rule, RULES))
 _TRIGGERS: Final = _compile_triggers(RULES)
 # Rules anchored on a keyword ("token=", "Bearer") rather than on the value's own shape.
 _KEYWORD_ANCHORED: Final = frozenset({"secret.generic", "secret.bearer_token"})
+# An AWS secret access key has no shape of its own: 40 characters of base64. Where no
+# keyword stands before it, its field may still name it: a table column or an SQL INSERT's.
+_AWS_SECRET: Final = next(i for i, r in enumerate(RULES) if r.kind == "secret.aws_secret_key")
+_AWS_SECRET_FIELD: Final = re.compile(r"aws[_ -]?(?:secret)?[_ -]?(?:access)?[_ -]?key", re.I)
+_BASE64_40: Final = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
 
 def _triggered(text: str) -> list[int]:
@@ -96,4 +103,23 @@ class SecretsScanner:
             if rule.min_entropy and not generic_value_ok(value, rule.min_entropy):
                 continue
             findings.append(Finding(rule.kind, start, end, rule.score))
+        if _AWS_SECRET in indexes:
+            findings.extend(_aws_keys_in_columns(text, findings))
         return findings
+
+
+def _aws_keys_in_columns(text: str, found: list[Finding]) -> list[Finding]:
+    """AWS secret keys in a column its header or an INSERT names, not found by a keyword."""
+    rule = RULES[_AWS_SECRET]
+    taken = {(f.start, f.end) for f in found}
+    tables: Tables | None = None
+    keys = []
+    for candidate in _BASE64_40.finditer(text):
+        start, end = candidate.span()
+        if (start, end) in taken or not generic_value_ok(candidate[0], rule.min_entropy):
+            continue
+        tables = tables or Tables(text)
+        column = tables.column_name(start)
+        if column is not None and _AWS_SECRET_FIELD.search(column):
+            keys.append(Finding(rule.kind, start, end, rule.score))
+    return keys

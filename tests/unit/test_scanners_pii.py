@@ -76,6 +76,18 @@ POSITIVES = [
         "pii.us_ssn",
         "589657191",
     ),
+    # Nine digits in the column an SQL INSERT names SSN, in any of its rows.
+    (
+        "INSERT INTO people (name, ssn, city) VALUES ('Ann, Jr.', '219099999', 'Oslo');",
+        "pii.us_ssn",
+        "219099999",
+    ),
+    (
+        "insert into t (`id`, `socialSecurityNumber`)\nvalues\n  (1, 219099999),\n"
+        "  (2, 378475687);",
+        "pii.us_ssn",
+        "378475687",
+    ),
 ]
 
 NEGATIVES = [
@@ -85,6 +97,9 @@ NEGATIVES = [
     '{"ssn":"000-12-3456","id":"332176443"}',
     "name,id\nJane,219099999",
     "name,id,ssn_checked\nA1,378475687,yes\nB2,589657191,no",
+    # An INSERT's other columns, and the statement after it, are not its SSN column.
+    "INSERT INTO people (ssn, id) VALUES ('933-45-6789', '219099999');",
+    "INSERT INTO people (id, ssn) VALUES (1, NULL); SELECT 219099999, 378475687;",
     # Decimal commas and thousands groups.
     "pi is 3,14159265358979; total 1,234,567,890 units; Koordinaten 52,5200066 13,404954",
     # Brackets around a "+" and a few digits that make no valid number.

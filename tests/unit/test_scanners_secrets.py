@@ -23,12 +23,29 @@ PEM = (
 )
 JWT = "eyJ" + "hbGciOiJIUzI1NiJ9" + ".eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0" + "." + body(43)
 
+# 40 characters of base64 with four slashes, as one random AWS secret key in fifty has.
+SLASHED_KEY = "/".join(
+    (body(9, "q7Zk2Lm9Xv4Tn8Rb3Wj6Hs1Pd5Gc0Fy"), "Ae4Ku8", "0Ox+Nt3", "Uy7Ib5Vr2Em", "wXy")
+)
 POSITIVES = [
     ("aws_access_key_id = {}", "AKIA" + "IOSFODNN7" + "EXAMPLE", "secret.aws_access_key"),
     ("aws_secret_access_key={}", body(40, ALNUM + "/+"), "secret.aws_secret_key"),
     ("<AWS_SECRET_ACCESS_KEY>{}</AWS_SECRET_ACCESS_KEY>", body(40), "secret.aws_secret_key"),
     ("my AWS secret key is {} ok", body(40, ALNUM + "/+"), "secret.aws_secret_key"),
     ("mi aws_secret_access_key es {}", body(40, ALNUM + "/+"), "secret.aws_secret_key"),
+    # Random base64 with several slashes is still a key, not a path.
+    ("aws_secret_access_key={}", SLASHED_KEY, "secret.aws_secret_key"),
+    # No keyword before it, but its field names it: a table column or an INSERT's column.
+    (
+        "| ip | aws_secret_access_key | note |\n|---|---|---|\n| 10.0.0.1 | {} | old |",
+        body(40, ALNUM + "/+"),
+        "secret.aws_secret_key",
+    ),
+    (
+        "INSERT INTO creds (owner, AWS_SECRET_ACCESS_KEY) VALUES ('ann@x.io', '{}');",
+        SLASHED_KEY,
+        "secret.aws_secret_key",
+    ),
     ('const KEY = "{}";', "AIza" + body(35), "secret.gcp_api_key"),
     ("token {}", "ghp" + "_" + body(36), "secret.github_token"),
     ("GITHUB_TOKEN={}", "github_pat_" + body(82), "secret.github_token"),
@@ -96,6 +113,12 @@ NEGATIVES = [
     # "AWS secret key" said, but nothing key-shaped after it (or nothing random).
     "The AWS secret key is great for automation; aws_access_key > threshold in the check.",
     "my aws key is " + "A" * 40,
+    # A path after the keyword; base64 in a column that is not the AWS secret key's.
+    "aws_secret_access_key=home/user/projects/warden/src/proxy/main",
+    "AWS accounts\n| account | session_id |\n|---|---|\n| dev | " + body(40, ALNUM + "/+") + " |",
+    "INSERT INTO aws_keys (note, aws_secret_access_key) VALUES ('"
+    + body(40, ALNUM + "/+")
+    + "', NULL);",
 ]
 
 

@@ -7,6 +7,7 @@ the id is no SSN.
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Final
 
@@ -23,6 +24,15 @@ _FIELD_BREAK: Final = re.compile(r"[0-9][^0-9]*\Z")
 # Column separators of pasted tables, in the order they are tried: Markdown, TSV, CSV.
 _SEPARATORS: Final = ("|", "\t", ";", ",")
 _MARKDOWN_RULE: Final = re.compile(r"[\s|:\-]*")
+# An SQL INSERT's column list; the VALUES tuples after it hold one value per listed column.
+_SQL_INSERT: Final = re.compile(
+    r"\binsert\s+into\s+[^\s(]{1,200}\s*\(([^()]{1,4000})\)\s*values\b", re.IGNORECASE
+)
+_SQL_STRING: Final = re.compile(r"'(?:[^']|'')*'")
+# A statement's end: the first ";" that is not inside a quoted value.
+_SQL_END: Final = re.compile(r"'(?:[^']|'')*'|;")
+# A value far from its tuple's "(" is not read as a column of it: tuples are rows, not pages.
+_SQL_TUPLE_WIDTH: Final = 2000
 
 
 def says_ssn(text: str, start: int, tables: Tables) -> bool:
@@ -50,15 +60,22 @@ class Tables:
     kept, so a table of many rows costs one walk up, not one per row.
     """
 
-    __slots__ = ("_text", "_headers")
+    __slots__ = ("_text", "_headers", "_inserts")
 
     def __init__(self, text: str) -> None:
         self._text = text
         # A line's start -> the header line of the block it opens or continues.
         self._headers: dict[int, str] = {}
+        # Where each INSERT's VALUES begin, and per INSERT that start, where its statement
+        # ends and its column names; found on the first question (most texts ask none).
+        self._inserts: tuple[list[int], list[tuple[int, int, list[str]]]] | None = None
 
     def column_name(self, start: int) -> str | None:
-        """The header cell above the value at `start`, or None outside a table's body."""
+        """The header cell above the value at `start`, or the column an SQL INSERT lists for
+        it; None when the value is in neither."""
+        return self._table_column(start) or self._insert_column(start)
+
+    def _table_column(self, start: int) -> str | None:
         text = self._text
         line_start = text.rfind("\n", 0, start) + 1
         if line_start == 0:
@@ -98,3 +115,40 @@ class Tables:
                     header = line
             known[begin] = header if header is not None else ""
         return known[line_start]
+
+    def _insert_column(self, start: int) -> str | None:
+        """The column of the INSERT ... VALUES tuple the value at `start` sits in."""
+        if self._inserts is None:
+            self._inserts = _inserts_of(self._text)
+        starts, inserts = self._inserts
+        at = bisect.bisect_right(starts, start) - 1
+        if at < 0:
+            return None
+        values_start, statement_end, columns = inserts[at]
+        if start >= statement_end:
+            return None
+        text = self._text
+        opening = text.rfind("(", max(values_start, start - _SQL_TUPLE_WIDTH), start)
+        if opening < 0:
+            return None
+        # Quoted values may hold any character; blanked out, what is left is the row's commas.
+        before = _SQL_STRING.sub("''", text[opening + 1 : start])
+        if ")" in before or "(" in before:
+            return None
+        column = before.count(",")
+        return columns[column].strip(' \t\r\n`"[]') if column < len(columns) else None
+
+
+def _inserts_of(text: str) -> tuple[list[int], list[tuple[int, int, list[str]]]]:
+    """Each INSERT: where its VALUES begin, where its statement ends (at the latest where the
+    next INSERT begins, so every character is read once), and its column names."""
+    inserts = list(_SQL_INSERT.finditer(text))
+    found = []
+    for i, insert in enumerate(inserts):
+        end = inserts[i + 1].start() if i + 1 < len(inserts) else len(text)
+        for token in _SQL_END.finditer(text, insert.end(), end):
+            if token[0] == ";":
+                end = token.start()
+                break
+        found.append((insert.end(), end, insert[1].split(",")))
+    return [values_start for values_start, _, _ in found], found
