@@ -206,12 +206,7 @@ def main() -> None:
         metavar="DIR",
         help="copy each server's callgrind dump here (per-function costs: callgrind_annotate)",
     )
-    parser.add_argument(
-        "--passthrough-loop",
-        choices=("asyncio", "uvloop"),
-        default="asyncio",
-        help="the pass-through's event loop (default asyncio's own; Warden's is its config's)",
-    )
+    servers.add_passthrough_loop_option(parser)
     args = parser.parse_args()
     if args.requests < 1:
         parser.error("--requests must be at least 1")

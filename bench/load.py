@@ -557,14 +557,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="policy folder for Warden, e.g. policies/ for the shipped set (default: none)",
     )
-    parser.add_argument(
-        "--passthrough-loop",
-        choices=("asyncio", "uvloop"),
-        default="asyncio",
-        help="the pass-through's event loop: asyncio's own (default: the bare aiohttp"
-        " pass-through the targets are set against) or uvloop, which Warden runs on by"
-        " default, for a like-for-like ratio",
-    )
+    servers.add_passthrough_loop_option(parser)
     parser.add_argument(
         "--profile-warden",
         type=Path,

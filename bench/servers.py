@@ -36,6 +36,21 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 _REPO_ROOT = Path(__file__).resolve().parent.parent
+# The pass-through's event loops: asyncio's own (bare aiohttp, what the targets are set
+# against) or uvloop, which Warden runs on by default. Warden runs on its config's.
+PASSTHROUGH_LOOPS = ("asyncio", "uvloop")
+
+
+def add_passthrough_loop_option(parser: argparse.ArgumentParser) -> None:
+    """`--passthrough-loop`, for the benchmarks that start a pass-through."""
+    parser.add_argument(
+        "--passthrough-loop",
+        choices=PASSTHROUGH_LOOPS,
+        default=PASSTHROUGH_LOOPS[0],
+        help="the pass-through's event loop: asyncio's own (default: the bare aiohttp"
+        " pass-through the targets are set against) or uvloop, which Warden runs on by"
+        " default, for a like-for-like ratio",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     roles.add_parser("upstream", help="the demo model server")
     passthrough = roles.add_parser("passthrough", help="the bare aiohttp reverse proxy")
     passthrough.add_argument("upstream_url")
-    passthrough.add_argument(
-        "--event-loop",
-        choices=("asyncio", "uvloop"),
-        default="asyncio",
-        help="asyncio's own loop (bare aiohttp, the default) or uvloop",
-    )
+    passthrough.add_argument("--event-loop", choices=PASSTHROUGH_LOOPS, default="asyncio")
     warden = roles.add_parser("warden", help="Warden from a JSON config mapping")
     warden.add_argument("config_json")
     warden.add_argument("log_path")

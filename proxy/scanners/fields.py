@@ -30,7 +30,7 @@ _SQL_INSERT: Final = re.compile(
 )
 _SQL_STRING: Final = re.compile(r"'(?:[^']|'')*'")
 # A statement's end: the first ";" that is not inside a quoted value.
-_SQL_END: Final = re.compile(r"'(?:[^']|'')*'|;")
+_SQL_END: Final = re.compile(_SQL_STRING.pattern + "|;")
 # A value far from its tuple's "(" is not read as a column of it: tuples are rows, not pages.
 _SQL_TUPLE_WIDTH: Final = 2000
 
@@ -66,9 +66,9 @@ class Tables:
         self._text = text
         # A line's start -> the header line of the block it opens or continues.
         self._headers: dict[int, str] = {}
-        # Where each INSERT's VALUES begin, and per INSERT that start, where its statement
-        # ends and its column names; found on the first question (most texts ask none).
-        self._inserts: tuple[list[int], list[tuple[int, int, list[str]]]] | None = None
+        # Per INSERT, in order: where its VALUES begin, where its statement ends and its
+        # column names; found on the first question (most texts ask none).
+        self._inserts: list[tuple[int, int, list[str]]] | None = None
 
     def column_name(self, start: int) -> str | None:
         """The header cell above the value at `start`, or the column an SQL INSERT lists for
@@ -120,8 +120,8 @@ class Tables:
         """The column of the INSERT ... VALUES tuple the value at `start` sits in."""
         if self._inserts is None:
             self._inserts = _inserts_of(self._text)
-        starts, inserts = self._inserts
-        at = bisect.bisect_right(starts, start) - 1
+        inserts = self._inserts
+        at = bisect.bisect_right(inserts, start, key=lambda insert: insert[0]) - 1
         if at < 0:
             return None
         values_start, statement_end, columns = inserts[at]
@@ -139,7 +139,7 @@ class Tables:
         return columns[column].strip(' \t\r\n`"[]') if column < len(columns) else None
 
 
-def _inserts_of(text: str) -> tuple[list[int], list[tuple[int, int, list[str]]]]:
+def _inserts_of(text: str) -> list[tuple[int, int, list[str]]]:
     """Each INSERT: where its VALUES begin, where its statement ends (at the latest where the
     next INSERT begins, so every character is read once), and its column names."""
     inserts = list(_SQL_INSERT.finditer(text))
@@ -151,4 +151,4 @@ def _inserts_of(text: str) -> tuple[list[int], list[tuple[int, int, list[str]]]]
                 end = token.start()
                 break
         found.append((insert.end(), end, insert[1].split(",")))
-    return [values_start for values_start, _, _ in found], found
+    return found

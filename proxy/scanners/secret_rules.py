@@ -25,6 +25,10 @@ class SecretRule:
     triggers: tuple[str, ...] = field(kw_only=True)
 
 
+# The names an AWS secret access key goes by (aws_secret_access_key, AWS secret key, awsKey),
+# before its value or as the header of its column; its value is 40 characters of base64.
+AWS_SECRET_NAME: Final = r"aws[_ -]?(?:secret)?[_ -]?(?:access)?[_ -]?key"
+
 # Order matters where shapes nest: Anthropic before OpenAI (both start "sk-"), the specific
 # rules before the generic keyword rule, so RE2's leftmost-first pick favours the precise one.
 RULES: Final[tuple[SecretRule, ...]] = (
@@ -45,7 +49,7 @@ RULES: Final[tuple[SecretRule, ...]] = (
         # Assigned ("aws_secret_access_key = …"), an XML element's text
         # ("<AWS_SECRET_ACCESS_KEY>…"), or said, with at most one short word between, in any
         # language ("my AWS secret key is …", "mi aws_secret_access_key es …").
-        r"(?i:aws[_ -]?(?:secret)?[_ -]?(?:access)?[_ -]?key)[\w.-]{0,20}['\"]?"
+        rf"(?i:{AWS_SECRET_NAME})[\w.-]{{0,20}}['\"]?"
         r"(?:\s*[:=>]\s*|\s+(?:\S{1,4}\s+)?)['\"]?([A-Za-z0-9/+]{40})\b",
         0.9,
         3.5,

@@ -11,6 +11,7 @@ from proxy.scanners.base import Finding
 from proxy.scanners.fields import Tables
 from proxy.scanners.re2_spans import alternation_groups, match_groups
 from proxy.scanners.secret_rules import (
+    AWS_SECRET_NAME,
     RULES,
     SecretRule,
     generic_value_ok,
@@ -49,7 +50,7 @@ _KEYWORD_ANCHORED: Final = frozenset({"secret.generic", "secret.bearer_token"})
 # An AWS secret access key has no shape of its own: 40 characters of base64. Where no
 # keyword stands before it, its field may still name it: a table column or an SQL INSERT's.
 _AWS_SECRET: Final = next(i for i, r in enumerate(RULES) if r.kind == "secret.aws_secret_key")
-_AWS_SECRET_FIELD: Final = re.compile(r"aws[_ -]?(?:secret)?[_ -]?(?:access)?[_ -]?key", re.I)
+_AWS_SECRET_FIELD: Final = re.compile(AWS_SECRET_NAME, re.IGNORECASE)
 _BASE64_40: Final = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
 

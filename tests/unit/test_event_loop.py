@@ -5,20 +5,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from typing import Any
+from pathlib import Path
 
 import pytest
 
 from proxy import event_loop
 from proxy.config import ConfigError, settings_from_mapping
-
-
-def minimal(**listen: Any) -> dict[str, Any]:
-    return {
-        "listen": listen,
-        "upstreams": {"openai": {"url": "https://api.openai.com"}},
-        "routes": [{"prefix": "/v1", "upstream": "openai", "format": "openai"}],
-    }
+from tests.unit.test_config import minimal
 
 
 async def running_loop() -> str:
@@ -41,7 +34,7 @@ def test_asyncio_keeps_the_standard_loop() -> None:
 
 def test_an_unknown_loop_is_a_config_problem() -> None:
     with pytest.raises(ConfigError) as caught:
-        settings_from_mapping(minimal(event_loop="libuv"), {})
+        settings_from_mapping(minimal(listen={"event_loop": "libuv"}), {})
     [problem] = caught.value.problems
     assert problem.path == "listen.event_loop"
     assert "'auto', 'asyncio', 'uvloop'" in problem.message and "'libuv'" in problem.message
@@ -51,25 +44,25 @@ def test_an_unknown_loop_is_a_config_problem() -> None:
 # for uvloop by name is a config problem rather than a crash at start-up.
 _WITHOUT_UVLOOP = """
 import sys
+from pathlib import Path
+
 sys.modules["uvloop"] = None  # makes `import uvloop` raise ImportError
 from proxy import event_loop
 from proxy.config import ConfigError, settings_from_mapping
-raw = {
-    "upstreams": {"openai": {"url": "https://api.openai.com"}},
-    "routes": [{"prefix": "/v1", "upstream": "openai", "format": "openai"}],
-}
+from tests.unit.test_config import minimal
 print(event_loop.loop_factory("auto"))
 try:
-    settings_from_mapping({**raw, "listen": {"event_loop": "uvloop"}}, {})
+    settings_from_mapping(minimal(listen={"event_loop": "uvloop"}), {})
 except ConfigError as error:
     for problem in error.problems:
         print(problem.path, "|", problem.message)
 """
 
 
-def test_without_uvloop_auto_falls_back_and_uvloop_is_refused() -> None:
+def test_without_uvloop_auto_falls_back_and_uvloop_is_refused(repo_root: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", _WITHOUT_UVLOOP],
+        cwd=repo_root,  # where `tests` imports from
         capture_output=True,
         text=True,
         check=True,
