@@ -1,7 +1,11 @@
 # Warden production image: slim, non-root, `warden serve`.
 FROM python:3.11-slim AS build
+# A C compiler for the build stage only: the wheel carries the request path compiled with
+# mypyc (setup.py); the runtime image below gets the wheel, not the compiler.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY proxy ./proxy
 COPY migrations ./migrations
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

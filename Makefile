@@ -2,16 +2,27 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml setup.py | cksum | cut -d' ' -f1)
+COMPILED := $(VENV)/.compiled
+SOURCES := $(shell find proxy -name '*.py')
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install compile clean
 
-$(STAMP): pyproject.toml
+# The dependencies, with Warden from source; $(COMPILED) then compiles it.
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	WARDEN_COMPILE=0 $(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
+
+# The request path compiled to C with mypyc (setup.py), again after any source changed, so
+# `make run` and `make test` run what ships. WARDEN_COMPILE=0 runs everything from source.
+$(COMPILED): $(STAMP) $(SOURCES)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(COMPILED)
+
+compile: $(COMPILED)
 
 # promtool (Debian's prometheus package, unpacked, not installed) checks the exposition and
 # the alert rules in the tests.
@@ -24,11 +35,11 @@ $(BIN)/promtool: | $(STAMP)
 
 install: $(STAMP) $(BIN)/promtool
 
-run: $(STAMP)
+run: $(COMPILED)
 	$(BIN)/warden dev
 
-test: install
-	$(BIN)/python -m pytest
+test: install $(COMPILED)
+	WARDEN_EXPECT_COMPILED=$(if $(filter 0,$(WARDEN_COMPILE)),0,1) $(BIN)/python -m pytest
 	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP)
@@ -40,4 +51,6 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.load
 
 clean:
-	rm -rf $(VENV) .warden .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .warden .pytest_cache .mypy_cache .ruff_cache build
+	find proxy -name '*.so' -delete
+	rm -f proxy/compiled.json

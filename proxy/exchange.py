@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.web import Request
 
 from proxy.formats.texts import TEXT_READERS
 from proxy.ids import random_hex
@@ -31,7 +32,7 @@ _MAX_REQUEST_ID = 128
 
 @dataclass(slots=True, eq=False)
 class Exchange:
-    request: web.Request
+    request: Request
     request_id: str
     started: float = field(default_factory=time.perf_counter)
     received_at: float = field(default_factory=time.time)

@@ -30,7 +30,7 @@ from proxy.settlement import Settlements
 SETTINGS = web.AppKey("settings", Settings)
 ROUTES = web.AppKey("routes", RouteTable)
 METRICS = web.AppKey("metrics", Metrics)
-DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", redis.Redis)
 KEY_STORE = web.AppKey("key_store", KeyStore)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)

@@ -18,6 +18,7 @@ from dataclasses import replace
 from aiohttp import web
 from prometheus_client.multiprocess import mark_process_dead
 
+import proxy
 from proxy import event_loop
 from proxy.app import create_admin_app, create_app
 from proxy.config import Settings
@@ -129,6 +130,7 @@ async def serve_until_signalled(settings: Settings, *, reuse_port: bool = False)
                 "admin": server.admin_url,
                 "pid": os.getpid(),
                 "event_loop": event_loop.loop_name(loop),
+                "build": proxy.BUILD.describe(),
             }
         },
     )

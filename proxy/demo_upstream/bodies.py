@@ -39,7 +39,7 @@ def message_list(body: Json, key: str) -> list[Json]:
 
 def token_limit(body: Json, *names: str) -> int | None:
     for name in names:
-        value = body.get(name)
+        value: object = body.get(name)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -102,7 +102,7 @@ class ServerProcess:
     """Process ownership shared by both servers: one child per start(), in its own session."""
 
     _name = "server"
-    _stop_signal = signal.SIGTERM
+    _stop_signal: signal.Signals = signal.SIGTERM
 
     def __init__(self, data_dir: Path, port: int | None, log_path: Path) -> None:
         self.data_dir = data_dir

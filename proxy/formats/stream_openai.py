@@ -171,8 +171,8 @@ def _responses_event(kind: str, data: dict[str, Any]) -> Located:
         response = data.get("response")
         found: Found = []
         outputs = response.get("output") if isinstance(response, dict) else None
-        for pos, item in enumerate(outputs if isinstance(outputs, list) else []):
-            found.extend(_item(item, ("response", "output", pos), pos, snapshot=True))
+        for pos, output_item in enumerate(outputs if isinstance(outputs, list) else []):
+            found.extend(_item(output_item, ("response", "output", pos), pos, snapshot=True))
         usage = read_usage(response, "input_tokens", "output_tokens")
         return Located(found, usage, done=kind in _FINAL_EVENTS)
     if kind in _BINARY_DELTAS:

@@ -83,11 +83,11 @@ class ModelRegistry:
             return []
         async with self.client.pipeline(transaction=False) as pipe:
             for name in names:
-                stats, baseline, latency = model_keys(name)
-                pipe.hgetall(stats)
-                pipe.hgetall(baseline)
+                stats_key, baseline_key, latency_key = model_keys(name)
+                pipe.hgetall(stats_key)
+                pipe.hgetall(baseline_key)
                 if latency_samples:
-                    pipe.lrange(latency, 0, -1)
+                    pipe.lrange(latency_key, 0, -1)
             replies = await pipe.execute()
         per_model = 3 if latency_samples else 2
         reports: list[ModelReport] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from asyncio import Future
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ def bulk(*parts: str | int | bytes) -> bytes:
 class _Batch:
     """Commands written together; their replies, once all have come."""
 
-    future: asyncio.Future[list[Any]]
+    future: Future[list[Any]]
     size: int
     sent: float  # loop time
     deadline: float  # loop time

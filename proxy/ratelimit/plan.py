@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import struct
 from dataclasses import dataclass
+from struct import Struct
 from typing import Final, Literal
 from urllib.parse import quote as _quote
 
@@ -86,7 +87,7 @@ class SlotPlan:
     limits: bytes  # per check: kind code, limit, span
     reserve_amounts: tuple[int, ...]  # per check, its index into reserve()'s amounts
     settle_amounts: tuple[int, ...]  # per check, its index into settle()'s deltas
-    amounts: struct.Struct  # one double per check
+    amounts: Struct  # one double per check
 
     @classmethod
     def of(cls, slot: str, checks: tuple[Check, ...]) -> SlotPlan:

@@ -112,8 +112,13 @@ def local_states(shares: Sequence[Share]) -> tuple[LimitState | None, LimitState
     out: list[LimitState | None] = []
     for unit in (0, 1):
         states = [s for s in (share.state(unit) for share in shares) if s is not None]
-        out.append(min(states, key=lambda s: (s.remaining, -s.reset_seconds), default=None))
+        out.append(min(states, key=_tightness) if states else None)
     return out[0], out[1]
+
+
+def _tightness(state: LimitState) -> tuple[int, float]:
+    # The least remaining is the tightest; of equals, the one that takes longest to refill.
+    return state.remaining, -state.reset_seconds
 
 
 def share_members(share_id: str, slots: int) -> list[str]:

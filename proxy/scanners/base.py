@@ -19,6 +19,12 @@ class Finding:
     end: int
     score: float
 
+    def __reduce__(self) -> tuple[type[Finding], tuple[str, int, int, float]]:
+        # Findings come back from the scanning process pickled. Rebuilt through __init__:
+        # pickle's default restores a compiled class attribute by attribute, which a frozen
+        # dataclass refuses.
+        return (Finding, (self.kind, self.start, self.end, self.score))
+
 
 class Scanner(Protocol):
     """A pure, synchronous detector, compiled once and safe to share between requests.

@@ -6,13 +6,15 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.resources import files
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Final
 
 from proxy.scanners.injection_features import Extracted
 
-MODEL_PATH: Final = Path(__file__).with_name("injection_model.json")
+# Found through the package, not __file__: a module compiled by mypyc has no __file__ global.
+MODEL_PATH: Final = Path(str(files("proxy.scanners").joinpath("injection_model.json")))
 # Texts shorter than this many tokens are normalised as if they had this many, so one or two
 # words of a short prompt ("Write a poem.") cannot carry a confident verdict on their own.
 NORM_FLOOR: Final = 32

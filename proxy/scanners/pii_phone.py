@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from re import Pattern
 from typing import Final
 
 import phonenumbers
@@ -61,7 +62,7 @@ class _RegionPlan:
     """
 
     lengths: frozenset[int]
-    shape: re.Pattern[str]
+    shape: Pattern[str]
     idd: str
     # Leading digits parse() may strip before the national significant number: the country
     # code, the national prefix (once or twice), the country code and then the prefix.
