@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check proxy tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(COMPILED)
 	$(BIN)/python -m bench.load
 
 clean:

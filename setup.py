@@ -104,7 +104,7 @@ def _extensions() -> list[Any]:
         # gcc 12 sees possibly uninitialised temporaries in mypyc 1.15's output, and mypyc
         # builds with -Werror; they are set on every path that reads them.
         extension.extra_compile_args.append("-Wno-maybe-uninitialized")
-    return list(extensions)
+    return extensions
 
 
 class BuildCompiled(build_ext):

@@ -24,6 +24,7 @@ import asyncpg
 import orjson
 from aiohttp import http_parser
 
+import proxy
 from bench import servers
 from proxy import event_loop
 from proxy.apikeys import create_key
@@ -622,6 +623,8 @@ def _run_targets(
     )
     warden_loop = "uvloop" if event_loop.loop_factory(settings.listen.event_loop) else "asyncio"
     print(f"  event loops: pass-through {args.passthrough_loop}, warden {warden_loop}")
+    # Warden's process imports this same tree, so it runs the build this one found.
+    print(f"  warden build: {proxy.BUILD.describe()}")
     print()
     phases = asyncio.run(run_all(targets, api_key, args))
     return phases, _request_log_lines(warden_log)
